@@ -1,0 +1,25 @@
+// Internal: the per-ISA kernel tables that tensor/dispatch.cpp assembles. Each kernel file
+// fills the entries it implements; later registrations override earlier ones.
+#pragma once
+
+#include "tensor/quants.h"
+
+namespace hearth {
+
+constexpr int kMaxTypeId = 40;
+
+struct KernelTable {
+    TypeKernels k[kMaxTypeId];
+    TypeKernels& operator[](GgmlType t) { return k[static_cast<uint32_t>(t)]; }
+};
+
+// tensor/scalar/*.cpp: reference kernels for every computable type.
+void register_scalar_float_kernels(KernelTable& t);  // F32, F16, BF16
+void register_scalar_block_kernels(KernelTable& t);  // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1
+void register_scalar_kquant_kernels(KernelTable& t); // Q2_K .. Q6_K, Q8_K
+
+// tensor/x86/avx2.cpp: AVX2+FMA+F16C fast paths (compiled with target attributes, so the
+// file builds for any x86-64 and is only called when CPUID reports the features).
+void register_avx2_kernels(KernelTable& t);
+
+}  // namespace hearth
