@@ -25,6 +25,8 @@ constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
 constexpr size_t kDefaultAlignment = 32;
 constexpr size_t kMaxTensorNameLength = 63;  // names must be < 64 bytes
 constexpr int kMaxDims = 4;
+constexpr int kMaxArrayDepth = 8;         // an array nests at most 8 levels deep (BadArray beyond)
+constexpr size_t kMaxKeyLength = 65535;   // metadata keys are 1..65535 bytes
 
 enum class ValueType : uint32_t {
     UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
@@ -100,15 +102,24 @@ enum class ErrorKind {
 };
 const char* error_kind_name(ErrorKind k);
 
+// What a GgufError's subject names; it picks "key 'x'" or "tensor 'y'" in the message.
+enum class SubjectKind { None, Key, Tensor };
+
 class GgufError : public std::runtime_error {
 public:
+    // The subject kind is inferred: None when `subject` is empty, Tensor for the tensor-info
+    // kinds (BadTensorName, BadDims, BadTensorType, BadOffset), Key otherwise.
     GgufError(ErrorKind kind, std::string subject, uint64_t offset, const std::string& detail);
+    GgufError(ErrorKind kind, SubjectKind subject_kind, std::string subject, uint64_t offset,
+              const std::string& detail);
     ErrorKind kind() const { return kind_; }
     const std::string& subject() const { return subject_; }  // key or tensor name ("" when none)
+    SubjectKind subject_kind() const { return subject_kind_; }
     uint64_t offset() const { return offset_; }              // byte offset in the file
 
 private:
     ErrorKind kind_;
+    SubjectKind subject_kind_;
     std::string subject_;
     uint64_t offset_;
 };

@@ -1,0 +1,42 @@
+# Convenience targets over the CMake presets (see README.md).
+JOBS ?= $(shell nproc)
+MODEL ?= ../shared/models/stories260K.gguf
+HEARTH := build/hearth
+
+.PHONY: all build run test test-unit test-asan fuzz fuzz-smoke bench clean
+
+all: build
+
+build:
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+# Hearth's main job today: inspect a model (generation lands with the inference engine).
+run: build
+	$(HEARTH) dev gguf $(MODEL)
+
+# The whole suite: unit + integration tests, the parser tests under ASan+UBSan, and a
+# 30-second fuzz run of the GGUF reader when clang is present.
+test: build test-unit test-asan fuzz-smoke
+
+test-unit: build
+	ctest --test-dir build --output-on-failure -j $(JOBS)
+
+test-asan:
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+fuzz-smoke:
+	@if command -v clang++ >/dev/null 2>&1; then scripts/fuzz-gguf.sh 30; else echo "clang++ not found: skipping the fuzz run"; fi
+
+# Long fuzz run: make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz-gguf.sh $(FUZZ_SECONDS)
+
+bench: build
+	build/hearth_microbench
+
+clean:
+	rm -rf build build-asan build-fuzz

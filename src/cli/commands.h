@@ -1,0 +1,16 @@
+// cli/ owns the `hearth` command line: one file per command group, each adding its
+// subcommands to the CLI11 app. Commands that need the daemon talk to it over HTTP; the
+// engine commands here (quantize, dev tools) run in-process.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace hearth::cli {
+
+void add_quantize_command(CLI::App& app);
+void add_dev_commands(CLI::App& app);
+
+// Threads for compute-heavy commands: --threads if given (> 0), else physical cores.
+int resolve_threads(int requested);
+
+}  // namespace hearth::cli

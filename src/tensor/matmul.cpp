@@ -1,0 +1,68 @@
+#include "tensor/matmul.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "runtime/threadpool.h"
+#include "tensor/quants.h"
+
+namespace hearth {
+namespace {
+
+// Rows per tile in the batched path: a tile of weights is reused for every token while
+// it is hot in L1/L2.
+constexpr int64_t kRowTile = 16;
+
+}  // namespace
+
+void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                         int64_t ldy, ThreadPool* pool) {
+    const TypeKernels& k = kernels(w.type);
+    if (!k.vec_dot) throw std::invalid_argument(std::string("matmul: no kernels for type ") + type_name(w.type));
+    const auto dot = k.vec_dot;
+    const int64_t cols = w.cols;
+
+    auto body = [&](int64_t r0, int64_t r1, int) {
+        if (n_tokens == 1) {
+            for (int64_t r = r0; r < r1; ++r) y[r] = dot(cols, w.row(r), act);
+            return;
+        }
+        for (int64_t rt = r0; rt < r1; rt += kRowTile) {
+            const int64_t re = std::min(r1, rt + kRowTile);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                const uint8_t* a = act + static_cast<size_t>(t) * act_row_bytes;
+                float* yt = y + t * ldy;
+                for (int64_t r = rt; r < re; ++r) yt[r] = dot(cols, w.row(r), a);
+            }
+        }
+    };
+    // Chunks of whole tiles, aligned to 64 rows so threads never share an output cache line
+    // in the common (contiguous) case.
+    const int64_t grain = n_tokens == 1 ? 64 : kRowTile * 4;
+    if (pool) pool->parallel_for(w.rows, grain, body);
+    else body(0, w.rows, 0);
+}
+
+void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
+            ThreadPool* pool, MatmulScratch& scratch) {
+    const TypeTraits& tr = traits(w.type);
+    const GgmlType at = tr.vec_dot_type;
+    if (at == GgmlType::F32) {
+        matmul_preconverted(w, reinterpret_cast<const uint8_t*>(x), static_cast<size_t>(ldx) * sizeof(float), n_tokens,
+                            y, ldy, pool);
+        return;
+    }
+    const size_t arow = row_size(at, w.cols);
+    if (scratch.act.size() < arow * static_cast<size_t>(n_tokens)) scratch.act.resize(arow * static_cast<size_t>(n_tokens));
+    const auto convert = kernels(at).from_float;
+    uint8_t* act = scratch.act.data();
+    auto conv = [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) convert(x + t * ldx, act + static_cast<size_t>(t) * arow, w.cols);
+    };
+    if (pool && n_tokens > 1) pool->parallel_for(n_tokens, 1, conv);
+    else conv(0, n_tokens, 0);
+    matmul_preconverted(w, act, arow, n_tokens, y, ldy, pool);
+}
+
+}  // namespace hearth
