@@ -1,0 +1,206 @@
+// AVX2+FMA+F16C kernels for the 32-element block types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (weights)
+// and Q8_0, Q8_1 (activations). Per block the integer products are summed exactly in int32
+// (maddubs -> madd), converted once and accumulated with an FMA by the block's scale
+// product; two independent accumulators hide the FMA latency and the row is reduced once.
+#if defined(__x86_64__)
+
+#include "tensor/x86/avx2_common.h"
+
+namespace hearth {
+namespace avx2 {
+namespace {
+
+HEARTH_AVX2_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+HEARTH_AVX2_INLINE __m256 scaled(float d, __m256i sumi, __m256 acc) {
+    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+}
+
+// The 5th bits of a Q5 block as 0x10 per byte.
+HEARTH_AVX2_INLINE __m256i q5_high_bits(const uint8_t* qh) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    return _mm256_and_si256(expand_bits_32(bits), _mm256_set1_epi8(0x10));
+}
+
+// ---- One block of each weight type against its activation block. `summ` collects the
+// min * sum terms of the types with an offset (Q4_1, Q5_1).
+
+HEARTH_AVX2_INLINE __m256 blk_q4_0(const BlockQ4_0& x, const BlockQ8_0& y, __m256 acc, float&) {
+    const __m256i q = _mm256_sub_epi8(unpack_nibbles_16(x.qs), _mm256_set1_epi8(8));
+    return scaled(h2f(x.d) * h2f(y.d), dot_i8(q, load32(y.qs)), acc);
+}
+
+HEARTH_AVX2_INLINE __m256 blk_q4_1(const BlockQ4_1& x, const BlockQ8_1& y, __m256 acc, float& summ) {
+    summ += h2f(x.m) * h2f(y.s);
+    return scaled(h2f(x.d) * h2f(y.d), dot_u8i8(unpack_nibbles_16(x.qs), load32(y.qs)), acc);
+}
+
+HEARTH_AVX2_INLINE __m256 blk_q5_0(const BlockQ5_0& x, const BlockQ8_0& y, __m256 acc, float&) {
+    const __m256i q = _mm256_or_si256(unpack_nibbles_16(x.qs), q5_high_bits(x.qh));
+    return scaled(h2f(x.d) * h2f(y.d), dot_i8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), load32(y.qs)), acc);
+}
+
+HEARTH_AVX2_INLINE __m256 blk_q5_1(const BlockQ5_1& x, const BlockQ8_1& y, __m256 acc, float& summ) {
+    summ += h2f(x.m) * h2f(y.s);
+    const __m256i q = _mm256_or_si256(unpack_nibbles_16(x.qs), q5_high_bits(x.qh));
+    return scaled(h2f(x.d) * h2f(y.d), dot_u8i8(q, load32(y.qs)), acc);
+}
+
+HEARTH_AVX2_INLINE __m256 blk_q8_0(const BlockQ8_0& x, const BlockQ8_0& y, __m256 acc, float&) {
+    return scaled(h2f(x.d) * h2f(y.d), dot_i8(load32(x.qs), load32(y.qs)), acc);
+}
+
+// Runs a block kernel over a row, unrolled by four blocks into two accumulators.
+template <typename X, typename Y, __m256 (*Block)(const X&, const Y&, __m256, float&)>
+HEARTH_AVX2_INLINE float dot_row(int64_t n, const void* vw, const void* va) {
+    const X* x = static_cast<const X*>(vw);
+    const Y* y = static_cast<const Y*>(va);
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float summ0 = 0.0f, summ1 = 0.0f;
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        acc0 = Block(x[i], y[i], acc0, summ0);
+        acc1 = Block(x[i + 1], y[i + 1], acc1, summ1);
+        acc0 = Block(x[i + 2], y[i + 2], acc0, summ0);
+        acc1 = Block(x[i + 3], y[i + 3], acc1, summ1);
+    }
+    for (; i < nb; ++i) acc0 = Block(x[i], y[i], acc0, summ0);
+    return hsum(_mm256_add_ps(acc0, acc1)) + (summ0 + summ1);
+}
+
+HEARTH_AVX2 float vec_dot_q4_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_0, BlockQ8_0, blk_q4_0>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q4_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_1, BlockQ8_1, blk_q4_1>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q5_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_0, BlockQ8_0, blk_q5_0>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q5_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_1, BlockQ8_1, blk_q5_1>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q8_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ8_0, BlockQ8_0, blk_q8_0>(n, w, a); }
+
+// ---- Activation quantizers (byte-identical to the reference: d = amax/127, id = 1/d,
+// q = roundf(x * id)).
+
+struct Q8Block32 {
+    float d;
+    __m256i q0, q1, q2, q3;  // int32 quants of elements 0-7, 8-15, 16-23, 24-31
+};
+
+HEARTH_AVX2_INLINE Q8Block32 quantize_32(const float* x) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const __m256 m = _mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)), _mm256_max_ps(abs_ps(v2), abs_ps(v3)));
+    const float amax = hmax(m);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 mul = _mm256_set1_ps(id);
+    Q8Block32 r;
+    r.d = d;
+    r.q0 = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v0, mul)));
+    r.q1 = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v1, mul)));
+    r.q2 = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v2, mul)));
+    r.q3 = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v3, mul)));
+    return r;
+}
+
+HEARTH_AVX2 void from_float_q8_0(const float* src, void* dst, int64_t n) {
+    BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+    const int64_t nb = n / QK8_0;
+    for (int64_t i = 0; i < nb; ++i) {
+        const Q8Block32 b = quantize_32(src + i * QK8_0);
+        y[i].d = _cvtss_sh(b.d, _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), pack_i32_to_i8(b.q0, b.q1, b.q2, b.q3));
+    }
+}
+
+HEARTH_AVX2 void from_float_q8_1(const float* src, void* dst, int64_t n) {
+    BlockQ8_1* y = static_cast<BlockQ8_1*>(dst);
+    const int64_t nb = n / QK8_1;
+    for (int64_t i = 0; i < nb; ++i) {
+        const Q8Block32 b = quantize_32(src + i * QK8_1);
+        y[i].d = _cvtss_sh(b.d, _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), pack_i32_to_i8(b.q0, b.q1, b.q2, b.q3));
+        const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(b.q0, b.q1), _mm256_add_epi32(b.q2, b.q3));
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+        const int sum = _mm_cvtsi128_si32(s);
+        y[i].s = _cvtss_sh(static_cast<float>(sum) * b.d, _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+// ---- Dequantizers (exactly the reference's roundings: q * d, or q * d + m unfused).
+
+HEARTH_AVX2_INLINE void store_scaled_u8(const __m256i q, __m256 d, float* y) {
+    // 32 bytes of small unsigned/signed-in-range values -> 32 floats times d.
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+    _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+    _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+    _mm256_storeu_ps(y + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+}
+
+HEARTH_AVX2_INLINE void store_scaled_offset(const __m256i q, __m256 d, __m256 m, float* y) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; ++k) {
+        const __m256 p = no_contract(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k])), d));
+        _mm256_storeu_ps(y + 8 * k, _mm256_add_ps(p, m));
+    }
+}
+
+HEARTH_AVX2 void to_float_q4_0(const void* src, float* dst, int64_t n) {
+    const BlockQ4_0* x = static_cast<const BlockQ4_0*>(src);
+    for (int64_t i = 0; i < n / QK4_0; ++i) {
+        const __m256i q = _mm256_sub_epi8(unpack_nibbles_16(x[i].qs), _mm256_set1_epi8(8));
+        store_scaled_u8(q, _mm256_set1_ps(h2f(x[i].d)), dst + i * QK4_0);
+    }
+}
+
+HEARTH_AVX2 void to_float_q4_1(const void* src, float* dst, int64_t n) {
+    const BlockQ4_1* x = static_cast<const BlockQ4_1*>(src);
+    for (int64_t i = 0; i < n / QK4_1; ++i)
+        store_scaled_offset(unpack_nibbles_16(x[i].qs), _mm256_set1_ps(h2f(x[i].d)), _mm256_set1_ps(h2f(x[i].m)),
+                            dst + i * QK4_1);
+}
+
+HEARTH_AVX2 void to_float_q5_0(const void* src, float* dst, int64_t n) {
+    const BlockQ5_0* x = static_cast<const BlockQ5_0*>(src);
+    for (int64_t i = 0; i < n / QK5_0; ++i) {
+        const __m256i q = _mm256_or_si256(unpack_nibbles_16(x[i].qs), q5_high_bits(x[i].qh));
+        store_scaled_u8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), _mm256_set1_ps(h2f(x[i].d)), dst + i * QK5_0);
+    }
+}
+
+HEARTH_AVX2 void to_float_q5_1(const void* src, float* dst, int64_t n) {
+    const BlockQ5_1* x = static_cast<const BlockQ5_1*>(src);
+    for (int64_t i = 0; i < n / QK5_1; ++i) {
+        const __m256i q = _mm256_or_si256(unpack_nibbles_16(x[i].qs), q5_high_bits(x[i].qh));
+        store_scaled_offset(q, _mm256_set1_ps(h2f(x[i].d)), _mm256_set1_ps(h2f(x[i].m)), dst + i * QK5_1);
+    }
+}
+
+HEARTH_AVX2 void to_float_q8_0(const void* src, float* dst, int64_t n) {
+    const BlockQ8_0* x = static_cast<const BlockQ8_0*>(src);
+    for (int64_t i = 0; i < n / QK8_0; ++i) store_scaled_u8(load32(x[i].qs), _mm256_set1_ps(h2f(x[i].d)), dst + i * QK8_0);
+}
+
+}  // namespace
+
+void register_block_kernels(KernelTable& t) {
+    t[GgmlType::Q4_0].vec_dot = vec_dot_q4_0;
+    t[GgmlType::Q4_0].to_float = to_float_q4_0;
+    t[GgmlType::Q4_1].vec_dot = vec_dot_q4_1;
+    t[GgmlType::Q4_1].to_float = to_float_q4_1;
+    t[GgmlType::Q5_0].vec_dot = vec_dot_q5_0;
+    t[GgmlType::Q5_0].to_float = to_float_q5_0;
+    t[GgmlType::Q5_1].vec_dot = vec_dot_q5_1;
+    t[GgmlType::Q5_1].to_float = to_float_q5_1;
+    t[GgmlType::Q8_0].vec_dot = vec_dot_q8_0;
+    t[GgmlType::Q8_0].to_float = to_float_q8_0;
+    t[GgmlType::Q8_0].from_float = from_float_q8_0;
+    t[GgmlType::Q8_1].from_float = from_float_q8_1;
+}
+
+}  // namespace avx2
+}  // namespace hearth
+
+#endif  // __x86_64__

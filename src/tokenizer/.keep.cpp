@@ -1,0 +1,1 @@
+// Keeps the tokenizer library non-empty while its sources are being written.
