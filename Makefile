@@ -11,9 +11,9 @@ build:
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 
-# Hearth's main job today: inspect a model (generation lands with the inference engine).
+# Hearth's main job today: generate text with a model (the daemon comes next).
 run: build
-	$(HEARTH) dev gguf $(MODEL)
+	$(HEARTH) generate -m $(MODEL) -p "Once upon a time" -n 64
 
 # The whole suite: unit + integration tests, the parser tests under ASan+UBSan, and a
 # 30-second fuzz run of the GGUF reader when clang is present.

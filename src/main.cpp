@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
     CLI::App app{"Hearth: run large language models on your own machine"};
     app.set_version_flag("--version", HEARTH_VERSION);
     app.require_subcommand(1);
+    hearth::cli::add_generate_command(app);
+    hearth::cli::add_bench_command(app);
+    hearth::cli::add_perplexity_command(app);
     hearth::cli::add_quantize_command(app);
     hearth::cli::add_dev_commands(app);
     try {

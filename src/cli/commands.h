@@ -9,6 +9,10 @@ namespace hearth::cli {
 
 void add_quantize_command(CLI::App& app);
 void add_dev_commands(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
+void add_logits_command(CLI::App& dev);  // under `hearth dev`
 
 // Threads for compute-heavy commands: --threads if given (> 0), else physical cores.
 int resolve_threads(int requested);

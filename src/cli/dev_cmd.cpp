@@ -72,6 +72,7 @@ void add_dev_commands(CLI::App& app) {
     dev->require_subcommand(1);
     add_make_model(*dev);
     add_gguf_dump(*dev);
+    add_logits_command(*dev);
 }
 
 }  // namespace hearth::cli

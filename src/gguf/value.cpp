@@ -108,10 +108,27 @@ void append_quoted(std::string& out, const std::string& s) {
     out += '"';
 }
 
-template <class F>
-void append_number(std::string& out, F v) {
-    char buf[64];
+template <class I>
+void append_integer(std::string& out, I v) {
+    char buf[32];
     auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+// Shortest round-trip digits; plain notation for exponents in [-4, 16), like Python's repr.
+template <class F>
+void append_float(std::string& out, F v) {
+    char buf[512];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    const std::string_view s(buf, static_cast<size_t>(r.ptr - buf));
+    const size_t e = s.find('e');
+    if (e != std::string_view::npos) {
+        int exp = 0;
+        const char* p = s.data() + e + 1;
+        if (*p == '+') ++p;  // from_chars takes '-' but not '+'
+        std::from_chars(p, s.data() + s.size(), exp);
+        if (exp >= -4 && exp < 16) r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    }
     out.append(buf, r.ptr);
 }
 
@@ -134,13 +151,13 @@ void append_array(std::string& out, const Array& a, size_t max_items) {
 void append_value(std::string& out, const Value& v, size_t max_items) {
     const ValueType t = v.type();
     if (is_unsigned_type(t)) {
-        append_number(out, v.as_u64());
+        append_integer(out, v.as_u64());
     } else if (is_signed_type(t)) {
-        append_number(out, v.as_i64());
+        append_integer(out, v.as_i64());
     } else if (t == ValueType::FLOAT32) {
-        append_number(out, static_cast<float>(v.as_f64()));
+        append_float(out, static_cast<float>(v.as_f64()));
     } else if (t == ValueType::FLOAT64) {
-        append_number(out, v.as_f64());
+        append_float(out, v.as_f64());
     } else if (t == ValueType::BOOL) {
         out += v.as_bool() ? "true" : "false";
     } else if (t == ValueType::STRING) {
@@ -153,7 +170,7 @@ void append_value(std::string& out, const Value& v, size_t max_items) {
 }  // namespace
 
 GgufError::GgufError(ErrorKind kind, std::string subject, uint64_t offset, const std::string& detail)
-    : GgufError(kind, infer_subject_kind(kind, subject), std::move(subject), offset, detail) {}
+    : GgufError(kind, infer_subject_kind(kind, subject), subject, offset, detail) {}
 
 GgufError::GgufError(ErrorKind kind, SubjectKind subject_kind, std::string subject, uint64_t offset,
                      const std::string& detail)

@@ -1,0 +1,169 @@
+// `hearth bench`: llama-bench-style prompt-processing and generation throughput, printed
+// as a markdown table or llama-bench's JSON shape.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.h"
+#include "cli/engine_common.h"
+#include "model/model.h"
+
+namespace hearth::cli {
+
+namespace {
+
+struct BenchArgs {
+    EngineArgs engine;
+    std::vector<int> n_prompt{128};
+    std::vector<int> n_gen{64};
+    std::vector<int> depth{0};
+    int reps = 5;
+    std::string output = "md";
+};
+
+struct BenchResult {
+    int n_prompt, n_gen, depth;
+    std::vector<double> ns;  // per repetition
+};
+
+double mean(const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / double(v.size());
+}
+double stddev(const std::vector<double>& v) {
+    if (v.size() < 2) return 0;
+    const double m = mean(v);
+    double s = 0;
+    for (double x : v) s += (x - m) * (x - m);
+    return std::sqrt(s / double(v.size() - 1));
+}
+
+// Fills positions [0, n) of sequence 0 with random tokens in n_batch chunks.
+void prefill(Context& ctx, int n, int start, std::mt19937& rng) {
+    const Model& m = ctx.model();
+    std::uniform_int_distribution<int32_t> pick(0, m.hparams().n_vocab - 1);
+    Batch b;
+    for (int i = 0; i < n; ++i) {
+        const int32_t tok = (start + i == 0 && m.tokenizer().bos() >= 0) ? m.tokenizer().bos() : pick(rng);
+        b.add(tok, start + i, 0, i == n - 1);
+    }
+    ctx.decode(b);
+}
+
+void generate_tokens(Context& ctx, int n, int start, std::mt19937& rng) {
+    std::uniform_int_distribution<int32_t> pick(0, ctx.model().hparams().n_vocab - 1);
+    Batch b;
+    int32_t tok = ctx.model().tokenizer().bos() >= 0 ? ctx.model().tokenizer().bos() : 0;
+    for (int i = 0; i < n; ++i) {
+        b.clear();
+        b.add(tok, start + i, 0, true);
+        ctx.decode(b);
+        tok = pick(rng);
+    }
+}
+
+std::string model_type(const Model& m) {
+    const uint64_t params = [&] {
+        uint64_t n = 0;
+        for (const auto& t : m.file().tensors()) n += static_cast<uint64_t>(t.n_elements());
+        return n;
+    }();
+    char buf[64];
+    if (params >= 1000000000ull) std::snprintf(buf, sizeof buf, "%.1fB", double(params) / 1e9);
+    else std::snprintf(buf, sizeof buf, "%.0fM", double(params) / 1e6);
+    std::string ftype = "?";
+    if (auto ft = m.file().get_u64("general.file_type")) {
+        static const char* names[] = {"all F32", "F16", "Q4_0", "Q4_1", "?", "?", "?", "Q8_0", "Q5_0", "Q5_1",
+                                      "Q2_K", "Q3_K - Small", "Q3_K - Medium", "Q3_K - Large", "Q4_K - Small",
+                                      "Q4_K - Medium", "Q5_K - Small", "Q5_K - Medium", "Q6_K"};
+        if (*ft < sizeof(names) / sizeof(names[0])) ftype = names[*ft];
+        else if (*ft == 32) ftype = "BF16";
+    } else {
+        ftype = "all F32";
+    }
+    return m.hparams().arch + " " + buf + " " + ftype;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+    auto a = std::make_shared<BenchArgs>();
+    CLI::App* cmd = app.add_subcommand("bench", "Measure prompt processing and generation speed (like llama-bench)");
+    a->engine.add_to(*cmd);
+    cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt lengths (pp tests)")->delimiter(',')->capture_default_str();
+    cmd->add_option("-n,--n-gen", a->n_gen, "Generation lengths (tg tests)")->delimiter(',')->capture_default_str();
+    cmd->add_option("-d,--n-depth", a->depth, "Tokens already in the context")->delimiter(',')->capture_default_str();
+    cmd->add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
+    cmd->add_option("-o,--output", a->output, "Output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+    cmd->callback([a] {
+        auto model = Model::load(a->engine.model);
+        int max_ctx = 0;
+        for (int d : a->depth)
+            for (int p : a->n_prompt) max_ctx = std::max(max_ctx, d + std::max(p, 1));
+        for (int d : a->depth)
+            for (int g : a->n_gen) max_ctx = std::max(max_ctx, d + g + 1);
+        EngineArgs e = a->engine;
+        if (e.ctx == 0) e.ctx = max_ctx;
+        Context ctx(*model, e.context_params());
+        std::mt19937 rng(42);
+        std::vector<BenchResult> results;
+        auto run = [&](int np, int ng, int depth) {
+            BenchResult r{np, ng, depth, {}};
+            for (int rep = -1; rep < a->reps; ++rep) {  // rep -1: warm-up
+                ctx.clear(0);
+                if (depth > 0) prefill(ctx, depth, 0, rng);
+                const auto t0 = std::chrono::steady_clock::now();
+                if (np > 0) prefill(ctx, np, depth, rng);
+                if (ng > 0) generate_tokens(ctx, ng, depth, rng);
+                const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+                if (rep >= 0) r.ns.push_back(ns);
+            }
+            results.push_back(r);
+        };
+        for (int d : a->depth) {
+            for (int p : a->n_prompt)
+                if (p > 0) run(p, 0, d);
+            for (int g : a->n_gen)
+                if (g > 0) run(0, g, d);
+        }
+        const std::string type = model_type(*model);
+        const uint64_t size = std::filesystem::file_size(model->path());
+        uint64_t n_params = 0;
+        for (const auto& t : model->file().tensors()) n_params += static_cast<uint64_t>(t.n_elements());
+        if (a->output == "json") {
+            nlohmann::json arr = nlohmann::json::array();
+            for (const auto& r : results) {
+                const int n_tokens = r.n_prompt + r.n_gen;
+                std::vector<double> ts;
+                for (double ns : r.ns) ts.push_back(1e9 * n_tokens / ns);
+                arr.push_back({{"build_commit", "hearth"}, {"model_filename", model->path()}, {"model_type", type},
+                               {"model_size", size}, {"model_n_params", n_params}, {"n_batch", e.batch},
+                               {"n_ubatch", e.batch}, {"n_threads", ctx.n_threads()}, {"type_k", e.kv_type},
+                               {"type_v", e.kv_type}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"n_depth", r.depth},
+                               {"avg_ns", static_cast<uint64_t>(mean(r.ns))}, {"stddev_ns", static_cast<uint64_t>(stddev(r.ns))},
+                               {"avg_ts", mean(ts)}, {"stddev_ts", stddev(ts)}, {"samples_ns", r.ns}, {"samples_ts", ts}});
+            }
+            std::printf("%s\n", arr.dump(2).c_str());
+            return;
+        }
+        std::printf("| model | size | params | backend | threads | test | t/s |\n");
+        std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+        for (const auto& r : results) {
+            const int n_tokens = r.n_prompt + r.n_gen;
+            std::vector<double> ts;
+            for (double ns : r.ns) ts.push_back(1e9 * n_tokens / ns);
+            std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+            if (r.depth > 0) test += " @ d" + std::to_string(r.depth);
+            std::printf("| %s | %.2f MiB | %.2f %s | CPU | %d | %s | %.2f ± %.2f |\n", type.c_str(), double(size) / 1048576.0,
+                        n_params >= 1000000000ull ? double(n_params) / 1e9 : double(n_params) / 1e6,
+                        n_params >= 1000000000ull ? "B" : "M", ctx.n_threads(), test.c_str(), mean(ts), stddev(ts));
+        }
+    });
+}
+
+}  // namespace hearth::cli

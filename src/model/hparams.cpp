@@ -1,0 +1,74 @@
+#include "model/hparams.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "gguf/gguf.h"
+
+namespace hearth {
+
+namespace {
+
+int32_t require_i32(const gguf::File& f, const std::string& key) {
+    const auto v = f.get_u64(key);
+    if (!v) throw std::runtime_error("model metadata is missing '" + key + "'");
+    if (*v == 0 || *v > 0x7fffffffull) throw std::runtime_error("model metadata '" + key + "' is out of range");
+    return static_cast<int32_t>(*v);
+}
+
+int32_t optional_i32(const gguf::File& f, const std::string& key, int32_t def) {
+    const auto v = f.get_u64(key);
+    if (!v) return def;
+    if (*v > 0x7fffffffull) throw std::runtime_error("model metadata '" + key + "' is out of range");
+    return static_cast<int32_t>(*v);
+}
+
+}  // namespace
+
+HParams read_decoder_hparams(const gguf::File& f, const std::string& arch) {
+    HParams hp;
+    hp.arch = arch;
+    const std::string p = arch + ".";
+    hp.n_embd = require_i32(f, p + "embedding_length");
+    hp.n_layer = require_i32(f, p + "block_count");
+    hp.n_ff = require_i32(f, p + "feed_forward_length");
+    hp.n_head = require_i32(f, p + "attention.head_count");
+    hp.n_head_kv = optional_i32(f, p + "attention.head_count_kv", hp.n_head);
+    if (hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0)
+        throw std::runtime_error("model metadata '" + p + "attention.head_count_kv' must divide head_count");
+    hp.n_ctx_train = optional_i32(f, p + "context_length", 2048);
+    hp.head_dim = optional_i32(f, p + "attention.key_length", hp.n_embd / hp.n_head);
+    hp.head_dim_v = optional_i32(f, p + "attention.value_length", hp.head_dim);
+    if (hp.head_dim <= 0 || hp.head_dim_v != hp.head_dim)
+        throw std::runtime_error("model metadata: key_length and value_length must be equal and positive");
+    hp.rope_dims = optional_i32(f, p + "rope.dimension_count", hp.head_dim);
+    if (hp.rope_dims > hp.head_dim || hp.rope_dims % 2 != 0)
+        throw std::runtime_error("model metadata '" + p + "rope.dimension_count' must be even and <= the head size");
+    if (auto eps = f.get_f64(p + "attention.layer_norm_rms_epsilon")) hp.norm_eps = static_cast<float>(*eps);
+    else if (auto eps2 = f.get_f64(p + "attention.layer_norm_epsilon")) {
+        hp.norm_eps = static_cast<float>(*eps2);
+        hp.layer_norm = true;
+    } else {
+        throw std::runtime_error("model metadata is missing '" + p + "attention.layer_norm_rms_epsilon'");
+    }
+    if (auto base = f.get_f64(p + "rope.freq_base")) hp.rope_freq_base = static_cast<float>(*base);
+    if (auto type = f.get_string(p + "rope.scaling.type")) {
+        if (*type == "linear") {
+            const auto factor = f.get_f64(p + "rope.scaling.factor");
+            if (!factor || !(*factor > 0)) throw std::runtime_error("model metadata '" + p + "rope.scaling.factor' is missing or invalid");
+            hp.rope_freq_scale = static_cast<float>(1.0 / *factor);
+        } else if (*type != "none") {
+            // llama3-style scaling is carried by the rope_freqs tensor; YaRN is not supported yet.
+            if (*type == "yarn") throw std::runtime_error("rope scaling 'yarn' is not supported yet");
+        }
+    } else if (auto factor = f.get_f64(p + "rope.scale_linear")) {
+        if (*factor > 0) hp.rope_freq_scale = static_cast<float>(1.0 / *factor);
+    }
+    if (auto cap = f.get_f64(p + "attn_logit_softcapping")) hp.attn_softcap = static_cast<float>(*cap);
+    if (auto cap = f.get_f64(p + "final_logit_softcapping")) hp.final_softcap = static_cast<float>(*cap);
+    hp.sliding_window = optional_i32(f, p + "attention.sliding_window", 0);
+    if (auto nv = f.get_u64(p + "vocab_size")) hp.n_vocab = static_cast<int32_t>(*nv);
+    return hp;
+}
+
+}  // namespace hearth

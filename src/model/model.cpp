@@ -1,0 +1,113 @@
+#include "model/model.h"
+
+#include <stdexcept>
+
+#include "tensor/quants.h"
+
+namespace hearth {
+
+const std::map<std::string, ArchLoader>& architectures() {
+    static const std::map<std::string, ArchLoader> archs = {
+        {"llama", load_llama}, {"qwen2", load_qwen2}, {"qwen3", load_qwen3},
+        {"gemma2", load_gemma2}, {"phi3", load_phi3},
+    };
+    return archs;
+}
+
+std::string supported_architectures() {
+    std::string s;
+    for (const auto& [name, _] : architectures()) s += (s.empty() ? "" : ", ") + name;
+    return s;
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+    std::unique_ptr<Model> m(new Model(gguf::File::open(path)));
+    const std::string arch = m->file_.architecture();
+    if (arch.empty()) throw std::runtime_error(path + ": missing general.architecture");
+    const auto it = architectures().find(arch);
+    if (it == architectures().end())
+        throw std::runtime_error("unsupported architecture '" + arch + "' (supported: " + supported_architectures() + ")");
+    m->tok_ = Tokenizer::from_gguf(m->file_);
+    it->second(*m);
+    if (m->hp_.n_vocab == 0) m->hp_.n_vocab = static_cast<int32_t>(m->w_.tok_embd.rows);
+    if (m->w_.tok_embd.rows != m->hp_.n_vocab || m->w_.output.rows != m->hp_.n_vocab)
+        throw std::runtime_error("token_embd/output rows do not match the vocabulary size " + std::to_string(m->hp_.n_vocab));
+    if (m->tok_->n_vocab() > m->hp_.n_vocab)
+        throw std::runtime_error("the tokenizer has more tokens than the model's embedding rows");
+    return m;
+}
+
+uint64_t Model::weight_bytes() const {
+    uint64_t n = 0;
+    for (const auto& t : file_.tensors()) n += t.nbytes;
+    return n;
+}
+
+MatrixView Model::matrix(const std::string& name, int64_t cols, int64_t rows, bool optional) {
+    const gguf::TensorInfo* t = file_.tensor(name);
+    if (!t) {
+        if (optional) return {};
+        throw std::runtime_error("model is missing tensor '" + name + "'");
+    }
+    if (t->dims.size() > 2 || t->dims[0] != cols || (t->dims.size() == 2 ? t->dims[1] : 1) != rows)
+        throw std::runtime_error("tensor '" + name + "' has shape " + std::to_string(t->dims[0]) + " x " +
+                                 std::to_string(t->dims.size() > 1 ? t->dims[1] : 1) + ", expected " + std::to_string(cols) +
+                                 " x " + std::to_string(rows));
+    if (!kernels(t->type).vec_dot)
+        throw std::runtime_error(std::string("tensor '") + name + "' has type " + type_name(t->type) + ", which Hearth cannot compute with");
+    return MatrixView{t->type, rows, cols, t->data, t->row_bytes()};
+}
+
+const float* Model::vector(const std::string& name, int64_t n, bool optional) {
+    const gguf::TensorInfo* t = file_.tensor(name);
+    if (!t) {
+        if (optional) return nullptr;
+        throw std::runtime_error("model is missing tensor '" + name + "'");
+    }
+    if (t->n_elements() != n)
+        throw std::runtime_error("tensor '" + name + "' has " + std::to_string(t->n_elements()) + " elements, expected " + std::to_string(n));
+    const auto to_float = kernels(t->type).to_float;
+    if (!to_float) throw std::runtime_error(std::string("tensor '") + name + "' has unsupported type " + type_name(t->type));
+    owned_.emplace_back(static_cast<size_t>(n));
+    to_float(t->data, owned_.back().data(), n);
+    return owned_.back().data();
+}
+
+void bind_llama_layers(Model& m, bool biases, bool qk_norm) {
+    const HParams& hp = m.hp_;
+    m.w_.layers.resize(static_cast<size_t>(hp.n_layer));
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        LayerWeights& L = m.w_.layers[static_cast<size_t>(l)];
+        L.attn_norm = m.vector(b + "attn_norm.weight", hp.n_embd);
+        L.wq = m.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim());
+        L.wk = m.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim());
+        L.wv = m.matrix(b + "attn_v.weight", hp.n_embd, hp.v_dim());
+        L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
+        if (biases) {
+            L.bq = m.vector(b + "attn_q.bias", hp.q_dim());
+            L.bk = m.vector(b + "attn_k.bias", hp.kv_dim());
+            L.bv = m.vector(b + "attn_v.bias", hp.v_dim());
+        }
+        if (qk_norm) {
+            L.q_norm = m.vector(b + "attn_q_norm.weight", hp.head_dim);
+            L.k_norm = m.vector(b + "attn_k_norm.weight", hp.head_dim);
+        }
+        L.ffn_norm = m.vector(b + "ffn_norm.weight", hp.n_embd);
+        L.w_gate = m.matrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+        L.w_up = m.matrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        L.w_down = m.matrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd);
+    }
+}
+
+void bind_output(Model& m) {
+    const HParams& hp = m.hp_;
+    const gguf::TensorInfo* emb = m.file().tensor("token_embd.weight");
+    if (!emb || emb->dims.size() != 2) throw std::runtime_error("model is missing tensor 'token_embd.weight'");
+    m.w_.tok_embd = m.matrix("token_embd.weight", hp.n_embd, emb->dims[1]);
+    m.w_.output_norm = m.vector("output_norm.weight", hp.n_embd);
+    m.w_.output = m.matrix("output.weight", hp.n_embd, emb->dims[1], /*optional=*/true);
+    if (!m.w_.output.data) m.w_.output = m.w_.tok_embd;  // tied
+}
+
+}  // namespace hearth

@@ -1,0 +1,91 @@
+// A loaded model: the mapped GGUF, its hyperparameters, tokenizer and weight views. Weights
+// that are used as stored are zero-copy views into the mapping; small 1-D tensors (norms,
+// biases) are converted to F32 once at load.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "model/hparams.h"
+#include "tensor/matmul.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth {
+
+enum class FfnActivation { SiLU, GeluTanh };
+
+struct LayerWeights {
+    const float* attn_norm = nullptr;
+    MatrixView wq, wk, wv, wqkv, wo;  // wqkv: fused Q|K|V (phi3); then wq/wk/wv are empty
+    const float* bq = nullptr;
+    const float* bk = nullptr;
+    const float* bv = nullptr;
+    const float* q_norm = nullptr;  // per-head RMSNorm (qwen3)
+    const float* k_norm = nullptr;
+    const float* post_attn_norm = nullptr;  // gemma2
+    const float* ffn_norm = nullptr;
+    MatrixView w_gate, w_up, w_down, w_gate_up;  // w_gate_up: fused gate|up (phi3)
+    const float* post_ffn_norm = nullptr;  // gemma2
+    bool sliding_window = false;
+};
+
+struct ModelWeights {
+    MatrixView tok_embd;
+    std::vector<LayerWeights> layers;
+    const float* output_norm = nullptr;
+    MatrixView output;                 // may alias tok_embd (tied)
+    const float* rope_freqs = nullptr; // llama3-style per-dimension frequency factors
+};
+
+class Model {
+public:
+    // Maps and validates the file, reads hyperparameters, builds the tokenizer and binds
+    // the weights for its architecture. Throws std::runtime_error (or gguf::GgufError).
+    static std::unique_ptr<Model> load(const std::string& path);
+
+    const HParams& hparams() const { return hp_; }
+    const ModelWeights& weights() const { return w_; }
+    const Tokenizer& tokenizer() const { return *tok_; }
+    const gguf::File& file() const { return file_; }
+    FfnActivation activation() const { return act_; }
+    const std::string& path() const { return file_.path(); }
+    uint64_t weight_bytes() const;  // bytes of all tensors
+
+    // Binding helpers for the architecture files. Each throws naming the tensor when it is
+    // missing (unless optional) or has an unexpected shape.
+    MatrixView matrix(const std::string& name, int64_t cols, int64_t rows, bool optional = false);
+    const float* vector(const std::string& name, int64_t n, bool optional = false);
+
+    HParams hp_;
+    ModelWeights w_;
+    FfnActivation act_ = FfnActivation::SiLU;
+
+private:
+    explicit Model(gguf::File f) : file_(std::move(f)) {}
+    gguf::File file_;
+    std::unique_ptr<Tokenizer> tok_;
+    std::vector<std::vector<float>> owned_;  // converted 1-D tensors
+};
+
+// Architecture registry: general.architecture -> function that reads hyperparameters and
+// binds weights. Each architecture file registers itself here.
+using ArchLoader = std::function<void(Model&)>;
+const std::map<std::string, ArchLoader>& architectures();
+std::string supported_architectures();  // "gemma2, llama, ..."
+
+// The per-architecture loaders (model/<arch>.cpp).
+void load_llama(Model& m);
+void load_qwen2(Model& m);
+void load_qwen3(Model& m);
+void load_gemma2(Model& m);
+void load_phi3(Model& m);
+
+// Shared by the llama-style files: binds the standard blk.N tensors.
+void bind_llama_layers(Model& m, bool biases, bool qk_norm);
+void bind_output(Model& m);  // output_norm, output (or the tied token embedding)
+
+}  // namespace hearth

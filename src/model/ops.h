@@ -1,0 +1,34 @@
+// The transformer toolkit: the small row-wise operations every architecture composes
+// (norms, RoPE, activations, soft-capping) and attention over the paged KV cache.
+#pragma once
+
+#include <cstdint>
+
+#include "model/hparams.h"
+
+namespace hearth {
+
+class KvCache;
+class ThreadPool;
+struct Batch;
+
+// out = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scale). out may alias x.
+void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps);
+
+// Rotates the first `rope_dims` dims of each of `n_heads` heads of `x` (head_dim apart)
+// for position `pos`. `cos_sin` holds rope_dims/2 (cos, sin) pairs from rope_table().
+void rope_table(const HParams& hp, const float* freq_factors, int32_t pos, float* cos_sin);
+void rope_apply(float* x, int32_t n_heads, int32_t head_dim, int32_t rope_dims, RopeStyle style, const float* cos_sin);
+
+float silu(float x);
+float gelu_tanh(float x);
+inline float softcap(float x, float cap) { return cap * __builtin_tanhf(x / cap); }
+
+// Attention for tokens [begin, end) of `batch` at layer `layer`: q is [n][q_dim] (already
+// roped), out is [n][q_dim]. Keys/values come from the cache: positions 0..pos of the
+// token's sequence, or the last `window` of them when `window` > 0. Streams K/V block by
+// block with an online softmax, so memory does not grow with the context.
+void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
+               const float* q, float* out, int32_t window, ThreadPool& pool);
+
+}  // namespace hearth

@@ -1,0 +1,87 @@
+#include "runtime/context.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "model/model.h"
+
+namespace hearth {
+
+namespace {
+
+int32_t resolve_ctx(const Model& m, int32_t n_ctx) {
+    if (n_ctx < 0) throw std::invalid_argument("num_ctx must be positive");
+    if (n_ctx == 0) n_ctx = std::min(m.hparams().n_ctx_train > 0 ? m.hparams().n_ctx_train : 4096, 4096);
+    return n_ctx;
+}
+
+int32_t blocks_for(int32_t n_ctx, int32_t n_seq, int32_t bs) { return n_seq * ((n_ctx + bs - 1) / bs); }
+
+}  // namespace
+
+Context::Context(const Model& model, ContextParams params)
+    : model_(model),
+      params_([&] {
+          params.n_ctx = resolve_ctx(model, params.n_ctx);
+          if (params.n_batch <= 0) throw std::invalid_argument("num_batch must be positive");
+          if (params.n_seq <= 0) throw std::invalid_argument("the number of sequences must be positive");
+          return params;
+      }()),
+      n_vocab_(model.hparams().n_vocab),
+      pool_(params_.n_threads > 0 ? params_.n_threads : physical_core_count()),
+      kv_(model.hparams().n_layer, model.hparams().n_head_kv, model.hparams().head_dim, params_.kv_type,
+          blocks_for(params_.n_ctx, params_.n_seq, 16), 16) {
+    const HParams& hp = model.hparams();
+    const size_t nb = static_cast<size_t>(params_.n_batch);
+    const size_t d = static_cast<size_t>(hp.n_embd), ff = static_cast<size_t>(hp.n_ff);
+    scratch_.x.resize(nb * d);
+    scratch_.h.resize(nb * d);
+    scratch_.q.resize(nb * static_cast<size_t>(hp.q_dim()));
+    scratch_.k.resize(nb * static_cast<size_t>(hp.kv_dim()));
+    scratch_.v.resize(nb * static_cast<size_t>(hp.kv_dim()));
+    scratch_.attn.resize(nb * static_cast<size_t>(hp.q_dim()));
+    scratch_.gate.resize(nb * ff);
+    scratch_.up.resize(nb * ff * 2);  // room for a fused gate|up output
+    scratch_.ffn.resize(nb * std::max(d, static_cast<size_t>(hp.q_dim() + 2 * hp.kv_dim())));
+}
+
+int32_t Context::decode(const Batch& batch) {
+    const size_t n = batch.size();
+    if (n == 0) throw std::invalid_argument("empty batch");
+    if (batch.pos.size() != n || batch.seq.size() != n || batch.logits.size() != n)
+        throw std::invalid_argument("batch arrays have different lengths");
+    std::vector<int32_t> max_pos(static_cast<size_t>(params_.n_seq), -1);
+    int32_t n_out = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (batch.token[i] < 0 || batch.token[i] >= n_vocab_)
+            throw std::invalid_argument("token id " + std::to_string(batch.token[i]) + " is outside the vocabulary (" +
+                                        std::to_string(n_vocab_) + " tokens)");
+        if (batch.seq[i] < 0 || batch.seq[i] >= params_.n_seq)
+            throw std::invalid_argument("sequence id " + std::to_string(batch.seq[i]) + " out of range");
+        if (batch.pos[i] < 0 || batch.pos[i] >= params_.n_ctx)
+            throw std::invalid_argument("position " + std::to_string(batch.pos[i]) + " does not fit the context of " +
+                                        std::to_string(params_.n_ctx) + " tokens");
+        max_pos[static_cast<size_t>(batch.seq[i])] = std::max(max_pos[static_cast<size_t>(batch.seq[i])], batch.pos[i]);
+        n_out += batch.logits[i] ? 1 : 0;
+    }
+    for (int32_t s = 0; s < params_.n_seq; ++s)
+        if (max_pos[static_cast<size_t>(s)] >= 0 && !kv_.reserve(s, max_pos[static_cast<size_t>(s)] + 1))
+            throw std::runtime_error("the KV cache is full");
+    logits_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_));
+    int32_t out_row = 0;
+    for (size_t b = 0; b < n; b += static_cast<size_t>(params_.n_batch)) {
+        const size_t e = std::min(n, b + static_cast<size_t>(params_.n_batch));
+        forward(*this, batch, b, e, out_row);
+        for (size_t i = b; i < e; ++i) out_row += batch.logits[i] ? 1 : 0;
+    }
+    return n_out;
+}
+
+void Context::clear(int32_t seq) { kv_.release(seq); }
+
+void Context::clear_all() {
+    for (int32_t s = 0; s < params_.n_seq; ++s) kv_.release(s);
+}
+
+}  // namespace hearth

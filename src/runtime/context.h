@@ -1,0 +1,71 @@
+// An inference context over a loaded model: the KV cache, the thread pool and the scratch
+// buffers of the forward pass (allocated once, never per token).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/batch.h"
+#include "runtime/kv_cache.h"
+#include "runtime/threadpool.h"
+#include "tensor/matmul.h"
+
+namespace hearth {
+
+class Model;
+
+struct ContextParams {
+    int32_t n_ctx = 0;      // positions per sequence; 0 = min(model's training context, 4096)
+    int32_t n_batch = 512;  // tokens per forward pass (longer batches are split)
+    int32_t n_threads = 0;  // 0 = physical cores
+    GgmlType kv_type = GgmlType::F16;
+    int32_t n_seq = 1;      // sequences that may be cached at once
+};
+
+// Scratch of the forward pass, sized for n_batch tokens.
+struct ForwardScratch {
+    std::vector<float> x, h, q, k, v, attn, gate, up, ffn, rows;
+    MatmulScratch mm;
+    std::vector<std::vector<float>> per_thread;  // attention accumulators
+};
+
+class Context {
+public:
+    Context(const Model& model, ContextParams params);
+
+    // Runs the batch, appending each token's K/V at its (seq, pos). Throws
+    // std::invalid_argument for tokens, positions or sequences out of range, and
+    // std::runtime_error when the KV cache has no room. Returns the number of logit rows.
+    int32_t decode(const Batch& batch);
+    const float* logits(int32_t row) const { return logits_.data() + static_cast<size_t>(row) * static_cast<size_t>(n_vocab_); }
+    int32_t n_vocab() const { return n_vocab_; }
+    int32_t n_ctx() const { return params_.n_ctx; }
+    int32_t n_batch() const { return params_.n_batch; }
+    int32_t n_threads() const { return pool_.size(); }
+
+    void clear(int32_t seq);  // forget a sequence's cached positions
+    void clear_all();
+    void truncate(int32_t seq, int32_t n_pos) { kv_.truncate(seq, n_pos); }
+
+    const Model& model() const { return model_; }
+    KvCache& kv() { return kv_; }
+    ThreadPool& pool() { return pool_; }
+    ForwardScratch& scratch() { return scratch_; }
+    std::vector<float>& logits_buffer() { return logits_; }
+
+private:
+    const Model& model_;
+    ContextParams params_;
+    int32_t n_vocab_;
+    ThreadPool pool_;
+    KvCache kv_;
+    ForwardScratch scratch_;
+    std::vector<float> logits_;
+};
+
+// The forward pass over one chunk (<= n_batch tokens) whose KV rows are reserved. Writes
+// logits for the flagged rows into ctx.logits_buffer() starting at row `out_row`.
+void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t out_row);
+
+}  // namespace hearth
