@@ -84,7 +84,7 @@ class QuantsRoundTrip : public testing::TestWithParam<GgmlType> {};
 TEST_P(QuantsRoundTrip, GaussianRowsWithinTheTypeBound) {
     const GgmlType t = GetParam();
     const RoundTrip rt = measure_round_trip(t, 1000);
-    std::printf("[ measured ] %-5s rel RMSE %.5f  max |err|/rms %.4f  (bound %.4f)\n", type_name(t), rt.rel_rmse,
+    std::printf("[ measured ] %-5s rel RMSE %.5f  max |err|/rms %.4f  (bound %.5f)\n", type_name(t), rt.rel_rmse,
                 rt.max_rel_err, test::rel_rmse_bound(t));
     if (t == GgmlType::F32) {
         EXPECT_EQ(rt.rel_rmse, 0.0);
@@ -97,7 +97,7 @@ TEST_P(QuantsRoundTrip, GaussianRowsWithinTheTypeBound) {
 
 INSTANTIATE_TEST_SUITE_P(AllComputable, QuantsRoundTrip, testing::ValuesIn(kComputable), param_name);
 
-TEST(QuantsRoundTrip, FloatTypesRoundToNearest) {
+TEST(QuantsAccuracy, FloatTypesRoundToNearest) {
     const auto x = normal_row(4096, 5);
     const auto h = quantize(GgmlType::F16, x);
     const auto b = quantize(GgmlType::BF16, x);
@@ -134,7 +134,7 @@ TEST(QuantsRoundTrip, FloatTypesRoundToNearest) {
 // the value grid step d, rounding (half a step), the clamp at the grid's far end (one
 // step), and the fp16 rounding of the stored d (relative 2^-11, times the largest level)
 // and of the stored min.
-TEST(QuantsRoundTrip, BlockFormatsMaxErrorPerBlock) {
+TEST(QuantsAccuracy, BlockFormatsMaxErrorPerBlock) {
     constexpr double kU = 1.0 / 2048;  // fp16 relative rounding
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q8_1}) {
         for (int r = 0; r < 16; ++r) {
@@ -186,7 +186,7 @@ TEST(QuantsRoundTrip, BlockFormatsMaxErrorPerBlock) {
     }
 }
 
-TEST(QuantsRoundTrip, Q8KMaxErrorIsHalfAStep) {
+TEST(QuantsAccuracy, Q8KMaxErrorIsHalfAStep) {
     for (int r = 0; r < 8; ++r) {
         const auto x = normal_row(2048, 400 + static_cast<uint64_t>(r));
         const auto q = quantize(GgmlType::Q8_K, x);
@@ -209,7 +209,7 @@ TEST(QuantsRoundTrip, Q8KMaxErrorIsHalfAStep) {
     }
 }
 
-TEST(QuantsRoundTrip, Q8_1StoresScaledSum) {
+TEST(QuantsAccuracy, Q8_1StoresScaledSum) {
     const auto x = normal_row(512, 11);
     const auto q = quantize(GgmlType::Q8_1, x);
     const auto* blocks = reinterpret_cast<const BlockQ8_1*>(q.data());
@@ -225,7 +225,7 @@ TEST(QuantsRoundTrip, Q8_1StoresScaledSum) {
 }
 
 // Lower bit widths must be strictly worse, on the same rows.
-TEST(QuantsRoundTrip, KQuantErrorOrdersByBitWidth) {
+TEST(QuantsAccuracy, KQuantErrorOrdersByBitWidth) {
     const GgmlType order[] = {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
     double prev = 1e9;
     for (GgmlType t : order) {
@@ -259,10 +259,29 @@ double vec_dot_tolerance(GgmlType wt, const std::vector<uint8_t>& qw, const std:
             const uint8_t* wb = qw.data() + b * traits(wt).type_size;
             fp16_t m;
             std::memcpy(&m, wb + 2, 2);  // Q4_1/Q5_1: d, then m
-            tol += std::fabs(h2f(m)) * std::fabs(h2f(ab[b].s)) * 0x1p-11;
+            // s = fp16(d * sum) vs the dequantized fp16(d) * sum: two fp16 roundings.
+            tol += std::fabs(h2f(m)) * std::fabs(h2f(ab[b].s)) * 0x1p-10;
         }
     }
     return tol;
+}
+
+// For Q4_1/Q5_1 the dot ggml defines is sum_b (d_w d_a sumi_b + m_b s_b): the dequantized
+// dot with each block's activation sum replaced by its stored s. That must hold to float
+// rounding alone.
+double q8_1_min_term_correction(GgmlType wt, const std::vector<uint8_t>& qw, const std::vector<uint8_t>& qa,
+                                const std::vector<float>& da) {
+    const int64_t n = static_cast<int64_t>(da.size());
+    const auto* ab = reinterpret_cast<const BlockQ8_1*>(qa.data());
+    double corr = 0;
+    for (int64_t b = 0; b < n / 32; ++b) {
+        fp16_t m;
+        std::memcpy(&m, qw.data() + b * traits(wt).type_size + 2, 2);
+        double sum = 0;
+        for (int j = 0; j < 32; ++j) sum += da[32 * b + j];
+        corr += static_cast<double>(h2f(m)) * (static_cast<double>(h2f(ab[b].s)) - sum);
+    }
+    return corr;
 }
 
 // vec_dot(w, a) must equal the exact dot of the dequantized rows up to the float rounding
@@ -284,6 +303,13 @@ TEST_P(QuantsVecDot, MatchesDotOfDequantizedRows) {
             for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(dw[i]) * da[i];
             const float got = ref_kernels(wt).vec_dot(n, qw.data(), qa.data());
             EXPECT_NEAR(got, exact, vec_dot_tolerance(wt, qw, qa, dw, da)) << type_name(wt) << " n=" << n << " row " << r;
+            if (wt == GgmlType::Q4_1 || wt == GgmlType::Q5_1) {
+                double mag = 0;
+                for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(dw[i]) * da[i]);
+                const double blocks = static_cast<double>(n / 32);
+                EXPECT_NEAR(got, exact + q8_1_min_term_correction(wt, qw, qa, da), (std::sqrt(blocks) + 4) * 0x1p-24 * mag)
+                    << type_name(wt) << " n=" << n << " row " << r;
+            }
         }
     }
 }
@@ -647,10 +673,11 @@ TEST(QuantsExactGrid, Q5_1) {
     b.d = f2h(0.0625f);
     b.m = f2h(1.5f);
     for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(((j * 3) % 16) | ((j * 11 + 1) % 16) << 4);
-    b.qh[0] = 0x00;  // element 0: level 0
+    // Element 0 at level 0 (the min) and element 31 at level 31 (the max).
+    b.qh[0] = 0x00;
     b.qh[1] = 0x5A;
     b.qh[2] = 0x81;
-    b.qh[3] = 0x80;  // element 31: low bits (15*11+1)%16 = 6 -> make it 31 below
+    b.qh[3] = 0x80;
     b.qs[15] = static_cast<uint8_t>((b.qs[15] & 0x0F) | 0xF0);
     expect_requantizes_to_same_bytes(GgmlType::Q5_1, b, 2);
 }

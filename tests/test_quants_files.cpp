@@ -44,9 +44,10 @@ std::vector<FileCase> all_cases() {
     return v;
 }
 
-// Real tensors: the synthetic weights are Gaussian, so the random-row bounds apply; a
-// little slack for small tensors whose per-tensor error fluctuates more.
-double file_bound(GgmlType t) { return test::rel_rmse_bound(t) * 1.15; }
+// Real tensors: the synthetic weights are Gaussian, so the random-row bounds apply as they
+// are (measured over all 15 files, per tensor: q8_0 0.0053-0.0054, q4_0 0.085-0.087,
+// q4_K 0.0709-0.0718, q5_K 0.0360-0.0361, q6_K 0.0175-0.0178).
+double file_bound(GgmlType t) { return test::rel_rmse_bound(t); }
 
 std::vector<float> dequantize_tensor(const gguf::TensorInfo& t) {
     const int64_t ne0 = t.dims[0];

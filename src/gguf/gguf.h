@@ -74,7 +74,9 @@ public:
 
 private:
     using Storage = std::variant<std::monostate, uint64_t, int64_t, double, bool, std::string, std::shared_ptr<const Array>>;
-    Value(ValueType t, Storage s) : type_(t), v_(std::move(s)) {}
+    // Constructs the alternative in place (moving a whole Storage trips GCC 12 -Wmaybe-uninitialized).
+    template <class T>
+    Value(ValueType t, T&& v) : type_(t), v_(std::forward<T>(v)) {}
     ValueType type_ = ValueType::UINT8;
     Storage v_;
 };

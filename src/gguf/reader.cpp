@@ -25,6 +25,12 @@ namespace {
 // tensor info (name length + n_dims + type + offset), used to bound the counts.
 constexpr size_t kMinKvBytes = 12;
 constexpr size_t kMinTensorInfoBytes = 24;
+// Counts are checked against the bytes left before anything is reserved, but a large file
+// could still claim a count far beyond its real content: reserve at most this many items
+// up front and let the vector grow as items are actually read.
+constexpr uint64_t kMaxReserve = uint64_t{1} << 20;
+
+size_t reserve_count(uint64_t n) { return static_cast<size_t>(std::min(n, kMaxReserve)); }
 
 bool is_known_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::FLOAT64); }
 
@@ -166,9 +172,9 @@ private:
     }
 
     void read_metadata() {
-        out_.kv.reserve(static_cast<size_t>(n_kv_));
+        out_.kv.reserve(reserve_count(n_kv_));
         std::unordered_set<std::string_view> seen;
-        seen.reserve(static_cast<size_t>(n_kv_));
+        seen.reserve(reserve_count(n_kv_));
         for (uint64_t i = 0; i < n_kv_; ++i) {
             set_subject(SubjectKind::None, {});
             const size_t key_at = pos_;
@@ -239,7 +245,7 @@ private:
                  "array of " + std::to_string(count) + " " + value_type_name(elem) + " items needs at least " +
                      std::to_string(min_size) + " bytes each; " + std::to_string(remaining()) + " bytes left");
         std::vector<Value> items;
-        items.reserve(static_cast<size_t>(count));
+        items.reserve(reserve_count(count));
         switch (elem) {
             case ValueType::UINT8: read_scalars<uint8_t>(items, count, Value::u8); break;
             case ValueType::INT8: read_scalars<int8_t>(items, count, Value::i8); break;
@@ -284,10 +290,10 @@ private:
 
     void read_tensor_infos() {
         check_tensor_count();
-        out_.tensors.reserve(static_cast<size_t>(n_tensors_));
-        offset_field_at_.reserve(static_cast<size_t>(n_tensors_));
+        out_.tensors.reserve(reserve_count(n_tensors_));
+        offset_field_at_.reserve(reserve_count(n_tensors_));
         std::unordered_set<std::string_view> seen;
-        seen.reserve(static_cast<size_t>(n_tensors_));
+        seen.reserve(reserve_count(n_tensors_));
         for (uint64_t i = 0; i < n_tensors_; ++i) {
             set_subject(SubjectKind::None, {});
             TensorInfo t;

@@ -1,15 +1,29 @@
 #include <stdexcept>
 #include <string>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "tensor/kernel_table.h"
 
 namespace hearth {
 namespace {
 
+// CPUID leaf 1 (FMA, OSXSAVE, AVX, F16C), XGETBV (the OS saves YMM state) and leaf 7
+// (AVX2). Read directly: compilers' __builtin_cpu_supports names differ across versions.
 bool cpu_has_avx2_fma_f16c() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!(fma && osxsave && avx && f16c)) return false;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0x6u) != 0x6u) return false;  // XMM and YMM state enabled by the OS
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    return b & (1u << 5);
 #else
     return false;
 #endif

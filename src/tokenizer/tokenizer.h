@@ -35,6 +35,9 @@ public:
     // The bytes a token stands for (byte tokens give their byte, SPM's U+2581 becomes a
     // space). Control tokens give "" unless render_special.
     virtual std::string token_to_piece(TokenId id, bool render_special = false) const = 0;
+    // The pieces joined (raw bytes, not validated). With add_space_prefix() the first piece
+    // loses one leading space, so decode(encode(t, false, false)) == t where no normalization
+    // is lossy (BPE, SPM; not BERT, which lowercases).
     std::string decode(const std::vector<TokenId>& ids, bool render_special = false) const;
 
     virtual int32_t n_vocab() const = 0;
@@ -48,6 +51,17 @@ public:
     // End of generation: EOS, EOT, or another end token the vocabulary declares.
     virtual bool is_eog(TokenId id) const = 0;
     virtual std::string model_name() const = 0;  // "llama", "gpt2", "bert"
+
+    // ---- Additions (with defaults, so test doubles need not implement them).
+    virtual TokenId unk() const { return -1; }
+    virtual TokenId sep() const { return -1; }  // BERT's [SEP]
+    virtual TokenId pad() const { return -1; }
+    virtual std::string pre_name() const { return ""; }  // tokenizer.ggml.pre ("" when absent)
+    // The id whose stored text is exactly `text`; -1 when there is none.
+    virtual TokenId find_token(std::string_view /*text*/) const { return -1; }
+    // True when encode() puts a space before the text (SPM's add_space_prefix); decode() then
+    // drops one leading space from the first token's piece, as llama.cpp's detokenizer does.
+    virtual bool add_space_prefix() const { return false; }
 };
 
 // Turns a stream of token ids into text, holding back an incomplete UTF-8 sequence until
@@ -55,8 +69,10 @@ public:
 class StreamDecoder {
 public:
     explicit StreamDecoder(const Tokenizer& tok, bool render_special = false) : tok_(tok), special_(render_special) {}
-    std::string push(TokenId id);  // the text that is now complete (possibly "")
-    std::string flush();           // whatever is left (invalid bytes replaced by U+FFFD)
+    // The text that is now complete (possibly ""). Output is always valid UTF-8: an incomplete
+    // sequence at the end is held back, ill-formed bytes before it become U+FFFD.
+    std::string push(TokenId id);
+    std::string flush();  // whatever is left (invalid bytes replaced by U+FFFD)
 
 private:
     const Tokenizer& tok_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 
 namespace hearth::gguf::craft {
@@ -286,9 +287,15 @@ void array_cases(CaseList& L) {
                [](Spec& s) { s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(kU32).u64(uint64_t{1} << 62).take())); },
                ErrorKind::BadArray, [](Crafted& c) { return P{"test.a", c.kv.back().value + 4}; });
     // Fewer items than bytes left, but more than the bytes allow at 4 (u32) / 8 (string) each.
-    for (auto [name, elem, size] : {std::tuple{"array_u32_count_exceeds_bytes", kU32, 4u},
-                                    std::tuple{"array_string_count_exceeds_bytes", kStr, 8u}}) {
-        L.bad_spec(name, [elem](Spec& s) { s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(elem).u64(0).take())); },
+    struct Over {
+        const char* name;
+        uint32_t elem;
+        size_t size;
+    };
+    for (const Over o : {Over{"array_u32_count_exceeds_bytes", kU32, 4}, Over{"array_string_count_exceeds_bytes", kStr, 8}}) {
+        const uint32_t elem = o.elem;
+        const size_t size = o.size;
+        L.bad_spec(o.name, [elem](Spec& s) { s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(elem).u64(0).take())); },
                    ErrorKind::BadArray, [size](Crafted& c) {
                        const size_t count_at = c.kv.back().value + 4;
                        const size_t left = c.bytes.size() - (count_at + 8);

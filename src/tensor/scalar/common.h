@@ -1,9 +1,10 @@
 // Internal helpers shared by the scalar reference kernels (tensor/scalar/*.cpp).
 //
 // The reference quantizers must reproduce ggml's bytes, so every float expression in
-// them keeps ggml's operand order, and nothing here may be fused: an FMA changes the
-// rounding of `a * b + c`. GCC only contracts when FMA instructions are enabled (e.g.
-// -march=haswell); clang honours the pragma below.
+// them keeps ggml's operand order, and nothing may be fused: an FMA changes the rounding
+// of `a * b + c` (ggml's reference code is built without FMA). Compilers only contract
+// when FMA instructions are enabled (e.g. -march=native); the pragmas below keep these
+// files unfused even then.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,8 @@
 
 #if defined(__clang__)
 #pragma clang fp contract(off)
+#elif defined(__GNUC__) && defined(__FMA__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 namespace hearth::scalar {

@@ -79,6 +79,20 @@ inline void unpack_q6(const BlockQ6_K& b, int8_t* out) {
     }
 }
 
+// Q3_K: level - 4 where the element's hmask bit is clear (element e: byte e%32, bit e/32).
+inline void apply_q3_hmask(const uint8_t* hmask, int8_t* q) {
+    for (int b = 0; b < 8; ++b) {
+        for (int l = 0; l < 32; ++l) q[32 * b + l] = static_cast<int8_t>(q[32 * b + l] - 4 + 4 * ((hmask[l] >> b) & 1));
+    }
+}
+
+// Q5_K: add the 5th bit (element e: qh byte e%32, bit e/32).
+inline void apply_q5_high_bits(const uint8_t* qh, int8_t* q) {
+    for (int b = 0; b < 8; ++b) {
+        for (int l = 0; l < 32; ++l) q[32 * b + l] = static_cast<int8_t>(q[32 * b + l] + 16 * ((qh[l] >> b) & 1));
+    }
+}
+
 // ============================== Q2_K
 
 void q2_k_to_float(const void* src, float* dst, int64_t n) {
@@ -134,14 +148,11 @@ void q3_k_to_float(const void* src, float* dst, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; ++i, dst += QK_K) {
         const float d = half_to_float(b[i].d);
         unpack_2bit(b[i].qs, q);
+        apply_q3_hmask(b[i].hmask, q);
         unpack_q3k_scales(b[i].scales, sc);
         for (int s = 0; s < QK_K / 16; ++s) {
             const float dl = d * static_cast<float>(sc[s]);
-            for (int l = 0; l < 16; ++l) {
-                const int e = 16 * s + l;
-                const int v = q[e] - ((b[i].hmask[e % 32] >> (e / 32)) & 1 ? 0 : 4);
-                dst[e] = dl * static_cast<float>(v);
-            }
+            for (int l = 0; l < 16; ++l) dst[16 * s + l] = dl * static_cast<float>(q[16 * s + l]);
         }
     }
 }
@@ -154,7 +165,7 @@ float q3_k_vec_dot(int64_t n, const void* w, const void* a) {
     float sums[kLanes] = {};
     for (int64_t i = 0; i < n / QK_K; ++i) {
         unpack_2bit(x[i].qs, q);
-        for (int e = 0; e < QK_K; ++e) q[e] = static_cast<int8_t>(q[e] - ((x[i].hmask[e % 32] >> (e / 32)) & 1 ? 0 : 4));
+        apply_q3_hmask(x[i].hmask, q);
         unpack_q3k_scales(x[i].scales, sc);
         int32_t lanes[kLanes] = {};
         accumulate_lanes<16>(q, y[i].qs, sc, lanes);
@@ -197,15 +208,12 @@ void q5_k_to_float(const void* src, float* dst, int64_t n) {
         const float d = half_to_float(b[i].d);
         const float dmin = half_to_float(b[i].dmin);
         unpack_4bit(b[i].qs, q);
+        apply_q5_high_bits(b[i].qh, q);
         unpack_scales_mins_k4(b[i].scales, sc, m);
         for (int s = 0; s < 8; ++s) {
             const float ds = d * static_cast<float>(sc[s]);
             const float ms = dmin * static_cast<float>(m[s]);
-            for (int l = 0; l < 32; ++l) {
-                const int e = 32 * s + l;
-                const int v = q[e] + (((b[i].qh[l] >> s) & 1) << 4);
-                dst[e] = ds * static_cast<float>(v) - ms;
-            }
+            for (int l = 0; l < 32; ++l) dst[32 * s + l] = ds * static_cast<float>(q[32 * s + l]) - ms;
         }
     }
 }
@@ -247,7 +255,7 @@ float q5_k_vec_dot(int64_t n, const void* w, const void* a) {
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK_K; ++i) {
         unpack_4bit(x[i].qs, q);
-        for (int e = 0; e < QK_K; ++e) q[e] = static_cast<int8_t>(q[e] + (((x[i].qh[e % 32] >> (e / 32)) & 1) << 4));
+        apply_q5_high_bits(x[i].qh, q);
         k4_block_dot(q, x[i].scales, x[i].d, x[i].dmin, y[i], sums, sum);
     }
     for (int l = 0; l < kLanes; ++l) sum += sums[l];

@@ -12,10 +12,6 @@ namespace {
 
 HEARTH_AVX2_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-HEARTH_AVX2_INLINE __m256 scaled(float d, __m256i sumi, __m256 acc) {
-    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-}
-
 // The 5th bits of a Q5 block as 0x10 per byte.
 HEARTH_AVX2_INLINE __m256i q5_high_bits(const uint8_t* qh) {
     uint32_t bits;
@@ -23,58 +19,100 @@ HEARTH_AVX2_INLINE __m256i q5_high_bits(const uint8_t* qh) {
     return _mm256_and_si256(expand_bits_32(bits), _mm256_set1_epi8(0x10));
 }
 
-// ---- One block of each weight type against its activation block. `summ` collects the
-// min * sum terms of the types with an offset (Q4_1, Q5_1).
+// ---- Integer part of one block of each weight type against its activation block:
+// eight int32 partial sums of q_w * q_a.
 
-HEARTH_AVX2_INLINE __m256 blk_q4_0(const BlockQ4_0& x, const BlockQ8_0& y, __m256 acc, float&) {
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles_16(x.qs), _mm256_set1_epi8(8));
-    return scaled(h2f(x.d) * h2f(y.d), dot_i8(q, load32(y.qs)), acc);
+// Signed weights q - o as unsigned q: sum (q - o) y = sum q y - sum o y, both in int16
+// pairs (|pair| <= 2 * 31 * 128 fits), then one widening madd.
+HEARTH_AVX2_INLINE __m256i dot_offset_u8i8(__m256i q, __m256i y, char offset) {
+    const __m256i p = _mm256_maddubs_epi16(q, y);
+    const __m256i c = _mm256_maddubs_epi16(_mm256_set1_epi8(offset), y);
+    return _mm256_madd_epi16(_mm256_sub_epi16(p, c), _mm256_set1_epi16(1));
 }
 
-HEARTH_AVX2_INLINE __m256 blk_q4_1(const BlockQ4_1& x, const BlockQ8_1& y, __m256 acc, float& summ) {
-    summ += h2f(x.m) * h2f(y.s);
-    return scaled(h2f(x.d) * h2f(y.d), dot_u8i8(unpack_nibbles_16(x.qs), load32(y.qs)), acc);
+HEARTH_AVX2_INLINE __m256i isum_q4_0(const BlockQ4_0& x, const BlockQ8_0& y) {
+    return dot_offset_u8i8(unpack_nibbles_16(x.qs), load32(y.qs), 8);
 }
-
-HEARTH_AVX2_INLINE __m256 blk_q5_0(const BlockQ5_0& x, const BlockQ8_0& y, __m256 acc, float&) {
+HEARTH_AVX2_INLINE __m256i isum_q4_1(const BlockQ4_1& x, const BlockQ8_1& y) {
+    return dot_u8i8(unpack_nibbles_16(x.qs), load32(y.qs));
+}
+HEARTH_AVX2_INLINE __m256i isum_q5_0(const BlockQ5_0& x, const BlockQ8_0& y) {
     const __m256i q = _mm256_or_si256(unpack_nibbles_16(x.qs), q5_high_bits(x.qh));
-    return scaled(h2f(x.d) * h2f(y.d), dot_i8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), load32(y.qs)), acc);
+    return dot_offset_u8i8(q, load32(y.qs), 16);
+}
+HEARTH_AVX2_INLINE __m256i isum_q5_1(const BlockQ5_1& x, const BlockQ8_1& y) {
+    return dot_u8i8(_mm256_or_si256(unpack_nibbles_16(x.qs), q5_high_bits(x.qh)), load32(y.qs));
+}
+HEARTH_AVX2_INLINE __m256i isum_q8_0(const BlockQ8_0& x, const BlockQ8_0& y) {
+    return dot_i8(load32(x.qs), load32(y.qs));
 }
 
-HEARTH_AVX2_INLINE __m256 blk_q5_1(const BlockQ5_1& x, const BlockQ8_1& y, __m256 acc, float& summ) {
-    summ += h2f(x.m) * h2f(y.s);
-    const __m256i q = _mm256_or_si256(unpack_nibbles_16(x.qs), q5_high_bits(x.qh));
-    return scaled(h2f(x.d) * h2f(y.d), dot_u8i8(q, load32(y.qs)), acc);
+// Four consecutive fp16 fields packed into one 64-bit word (integer loads and shifts: far
+// cheaper than vector word inserts, which all compete for the shuffle port).
+HEARTH_AVX2_INLINE uint64_t pack4(fp16_t a, fp16_t b, fp16_t c, fp16_t d) {
+    return uint64_t{a} | uint64_t{b} << 16 | uint64_t{c} << 32 | uint64_t{d} << 48;
 }
 
-HEARTH_AVX2_INLINE __m256 blk_q8_0(const BlockQ8_0& x, const BlockQ8_0& y, __m256 acc, float&) {
-    return scaled(h2f(x.d) * h2f(y.d), dot_i8(load32(x.qs), load32(y.qs)), acc);
+// Products p_w * p_a of four pairs of fp16 fields, with one 8-wide half conversion.
+HEARTH_AVX2_INLINE __m128 products4(uint64_t w, uint64_t a) {
+    const __m256 f = _mm256_cvtph_ps(_mm_set_epi64x(static_cast<long long>(a), static_cast<long long>(w)));
+    return _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
 }
 
-// Runs a block kernel over a row, unrolled by four blocks into two accumulators.
-template <typename X, typename Y, __m256 (*Block)(const X&, const Y&, __m256, float&)>
+// Scale products d_w * d_a of four consecutive blocks.
+template <typename X, typename Y>
+HEARTH_AVX2_INLINE __m128 scales4(const X* x, const Y* y) {
+    return products4(pack4(x[0].d, x[1].d, x[2].d, x[3].d), pack4(y[0].d, y[1].d, y[2].d, y[3].d));
+}
+
+// m_w * s_a of four consecutive blocks (the offset term of Q4_1/Q5_1).
+template <typename X, typename Y>
+HEARTH_AVX2_INLINE __m128 offsets4(const X* x, const Y* y) {
+    return products4(pack4(x[0].m, x[1].m, x[2].m, x[3].m), pack4(y[0].s, y[1].s, y[2].s, y[3].s));
+}
+
+HEARTH_AVX2_INLINE __m256 lane(__m128 v, int k) {
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(k));
+}
+
+// Runs a block kernel over a row, four blocks per step into two accumulators. WithOffset
+// adds the sum of m_w * s_a (Q4_1/Q5_1).
+template <typename X, typename Y, __m256i (*ISum)(const X&, const Y&), bool WithOffset>
 HEARTH_AVX2_INLINE float dot_row(int64_t n, const void* vw, const void* va) {
     const X* x = static_cast<const X*>(vw);
     const Y* y = static_cast<const Y*>(va);
     const int64_t nb = n / 32;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float summ0 = 0.0f, summ1 = 0.0f;
+    __m128 offs = _mm_setzero_ps();
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
-        acc0 = Block(x[i], y[i], acc0, summ0);
-        acc1 = Block(x[i + 1], y[i + 1], acc1, summ1);
-        acc0 = Block(x[i + 2], y[i + 2], acc0, summ0);
-        acc1 = Block(x[i + 3], y[i + 3], acc1, summ1);
+        const __m128 d = scales4(x + i, y + i);
+        acc0 = _mm256_fmadd_ps(lane(d, 0), _mm256_cvtepi32_ps(ISum(x[i], y[i])), acc0);
+        acc1 = _mm256_fmadd_ps(lane(d, 1), _mm256_cvtepi32_ps(ISum(x[i + 1], y[i + 1])), acc1);
+        acc0 = _mm256_fmadd_ps(lane(d, 2), _mm256_cvtepi32_ps(ISum(x[i + 2], y[i + 2])), acc0);
+        acc1 = _mm256_fmadd_ps(lane(d, 3), _mm256_cvtepi32_ps(ISum(x[i + 3], y[i + 3])), acc1);
+        if constexpr (WithOffset) offs = _mm_add_ps(offs, offsets4(x + i, y + i));
     }
-    for (; i < nb; ++i) acc0 = Block(x[i], y[i], acc0, summ0);
-    return hsum(_mm256_add_ps(acc0, acc1)) + (summ0 + summ1);
+    float tail = 0.0f;
+    for (; i < nb; ++i) {
+        const float d = h2f(x[i].d) * h2f(y[i].d);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(ISum(x[i], y[i])), acc0);
+        if constexpr (WithOffset) tail += h2f(x[i].m) * h2f(y[i].s);
+    }
+    float s = hsum(_mm256_add_ps(acc0, acc1));
+    if constexpr (WithOffset) {
+        offs = _mm_add_ps(offs, _mm_movehl_ps(offs, offs));
+        offs = _mm_add_ss(offs, _mm_movehdup_ps(offs));
+        s += _mm_cvtss_f32(offs) + tail;
+    }
+    return s;
 }
 
-HEARTH_AVX2 float vec_dot_q4_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_0, BlockQ8_0, blk_q4_0>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q4_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_1, BlockQ8_1, blk_q4_1>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q5_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_0, BlockQ8_0, blk_q5_0>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q5_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_1, BlockQ8_1, blk_q5_1>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q8_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ8_0, BlockQ8_0, blk_q8_0>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q4_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_0, BlockQ8_0, isum_q4_0, false>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q4_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_1, BlockQ8_1, isum_q4_1, true>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q5_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_0, BlockQ8_0, isum_q5_0, false>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q5_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_1, BlockQ8_1, isum_q5_1, true>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q8_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ8_0, BlockQ8_0, isum_q8_0, false>(n, w, a); }
 
 // ---- Activation quantizers (byte-identical to the reference: d = amax/127, id = 1/d,
 // q = roundf(x * id)).

@@ -17,6 +17,14 @@
 #define HEARTH_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define HEARTH_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 
+// Full unrolling of the short fixed loops inside a super-block (constant shuffle masks and
+// shift counts, no loop-carried bookkeeping).
+#if defined(__clang__)
+#define HEARTH_UNROLL _Pragma("unroll")
+#else
+#define HEARTH_UNROLL _Pragma("GCC unroll 8")
+#endif
+
 namespace hearth::avx2 {
 
 // Per-file registrations; register_avx2_kernels (avx2.cpp) calls all three.
@@ -70,9 +78,10 @@ HEARTH_AVX2_INLINE __m256i dot_u8i8(__m256i x, __m256i y) {
 // 16 bytes of packed nibbles -> 32 bytes: the low nibbles in bytes 0..15, the high nibbles
 // in bytes 16..31 (the Q4_0/Q4_1/Q5_x element order).
 HEARTH_AVX2_INLINE __m256i unpack_nibbles_16(const uint8_t* p) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+    // Broadcast-load (no shuffle uop), then shift only the upper copy right by 4.
+    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i shifted = _mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4));
+    return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0f));
 }
 
 // 32 bits -> 32 bytes, byte j = 0xff when bit j is set, else 0.

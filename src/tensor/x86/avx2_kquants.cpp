@@ -95,6 +95,7 @@ HEARTH_AVX2 float vec_dot_q4_K(int64_t n, const void* vw, const void* va) {
         const uint8_t* q4 = x[i].qs;
         const int8_t* q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+        HEARTH_UNROLL
         for (int j = 0; j < 4; ++j) {
             const __m256i q = load32(q4 + 32 * j);
             const __m256i lo = _mm256_and_si256(q, m4);
@@ -124,6 +125,7 @@ HEARTH_AVX2 float vec_dot_q5_K(int64_t n, const void* vw, const void* va) {
         const int8_t* q8 = y[i].qs;
         __m256i hb = load32(x[i].qh);  // bit 2j / 2j+1 of byte l: 5th bit of element 64j + l / 64j + 32 + l
         __m256i sumi = _mm256_setzero_si256();
+        HEARTH_UNROLL
         for (int j = 0; j < 4; ++j) {
             const __m256i q = load32(q4 + 32 * j);
             const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
@@ -150,6 +152,7 @@ HEARTH_AVX2 float vec_dot_q6_K(int64_t n, const void* vw, const void* va) {
         // Weights are stored as q + 32 (0..63): subtract 32 * sum_j scale_j * bsum_j.
         const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(s8), bsums16(y[i]));
         __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+        HEARTH_UNROLL
         for (int c = 0; c < 2; ++c) {
             const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(c ? _mm_srli_si128(s8, 8) : s8));
             const uint8_t* ql = x[i].ql + 64 * c;
@@ -184,10 +187,12 @@ HEARTH_AVX2 float vec_dot_q3_K(int64_t n, const void* vw, const void* va) {
         const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(s8), bsums16(y[i]));
         __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 2));
         __m256i hm = load32(x[i].hmask);  // bit 4c+s of byte l: high bit of element 128c + 32s + l
+        HEARTH_UNROLL
         for (int c = 0; c < 2; ++c) {
             const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(c ? _mm_srli_si128(s8, 8) : s8));
             __m256i q = load32(x[i].qs + 32 * c);
             const int8_t* q8 = y[i].qs + 128 * c;
+            HEARTH_UNROLL
             for (int s = 0; s < 4; ++s) {
                 const __m256i w = _mm256_or_si256(_mm256_and_si256(q, m3), _mm256_and_si256(_mm256_slli_epi16(hm, 2), bit2));
                 sumi = _mm256_add_epi32(sumi, scaled_chunk(w, q8 + 32 * s, pair_scale(sc, s)));
@@ -216,10 +221,12 @@ HEARTH_AVX2 float vec_dot_q2_K(int64_t n, const void* vw, const void* va) {
         acc = _mm256_fmadd_ps(_mm256_set1_ps(-dmin), _mm256_cvtepi32_ps(mins), acc);
 
         __m256i sumi = _mm256_setzero_si256();
+        HEARTH_UNROLL
         for (int c = 0; c < 2; ++c) {
             const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(c ? _mm_srli_si128(sc8, 8) : sc8));
             __m256i q = load32(x[i].qs + 32 * c);
             const int8_t* q8 = y[i].qs + 128 * c;
+            HEARTH_UNROLL
             for (int s = 0; s < 4; ++s) {
                 sumi = _mm256_add_epi32(sumi, scaled_chunk(_mm256_and_si256(q, m3), q8 + 32 * s, pair_scale(sc, s)));
                 q = _mm256_srli_epi16(q, 2);

@@ -1,1 +1,0 @@
-// Keeps the tokenizer library non-empty while its sources are being written.

@@ -1,0 +1,134 @@
+// The `hearth` binary run as a user would: exit codes, stdout, stderr.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include "support/paths.h"
+
+namespace hearth {
+namespace {
+
+using test::shared_path;
+
+struct Run {
+    int status;
+    std::string out;
+};
+
+// Runs `hearth ARGS` through the shell; stderr goes to `err_file` when given.
+Run hearth(const std::string& args, const std::string& err_file = "/dev/null") {
+    const std::string cmd = std::string(HEARTH_BINARY) + " " + args + " 2>" + err_file;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return {-1, ""};
+    std::string out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    const int st = pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path);
+    return {std::istreambuf_iterator<char>(f), {}};
+}
+
+TEST(Cli, GenerateGreedyIdsMatchTheReference) {
+    std::ifstream f(shared_path("models/stories260K.reference.json"));
+    const auto refs = nlohmann::json::parse(f);
+    const auto& r = refs[1];
+    std::string ids;
+    for (int id : r["prompt_ids"]) ids += std::to_string(id) + " ";
+    const Run run = hearth("generate -m " + shared_path("models/stories260K.gguf") + " --prompt-ids '" + ids +
+                           "' -n 100 --temp 0 --ids -t 2");
+    ASSERT_EQ(run.status, 0);
+    std::string want;
+    for (int id : r["generated_ids"]) want += (want.empty() ? "" : " ") + std::to_string(id);
+    EXPECT_EQ(run.out, want + "\n");
+}
+
+TEST(Cli, GenerateTextStreamsTheContinuationAndTimingsGoToStderr) {
+    test::TempDir dir;
+    const Run run = hearth("generate -m " + shared_path("models/stories260K.gguf") +
+                               " -p 'Once upon a time' -n 20 --temp 0",
+                           dir.file("err"));
+    ASSERT_EQ(run.status, 0);
+    EXPECT_GT(run.out.size(), 20u);
+    const std::string err = slurp(dir.file("err"));
+    EXPECT_NE(err.find("tok/s"), std::string::npos) << err;
+}
+
+TEST(Cli, TokenizePrintsIds) {
+    const Run run = hearth("tokenize -m " + shared_path("models/stories260K.gguf") + " 'Once upon a time'");
+    ASSERT_EQ(run.status, 0);
+    EXPECT_EQ(run.out, "1 403 407 261 378\n");
+    const Run nobos = hearth("tokenize --no-bos -m " + shared_path("models/stories260K.gguf") + " 'Once upon a time'");
+    EXPECT_EQ(nobos.out, "403 407 261 378\n");
+}
+
+TEST(Cli, BenchJsonHasLlamaBenchFields) {
+    const Run run = hearth("bench -m " + shared_path("models/stories260K.gguf") + " -p 16 -n 8 -r 2 -t 1 -o json");
+    ASSERT_EQ(run.status, 0) << run.out;
+    const auto j = nlohmann::json::parse(run.out);
+    ASSERT_EQ(j.size(), 2u);
+    for (const char* key : {"model_filename", "model_type", "model_size", "n_threads", "n_prompt", "n_gen", "avg_ns",
+                            "stddev_ns", "avg_ts", "stddev_ts", "samples_ts"})
+        EXPECT_TRUE(j[0].contains(key)) << key;
+    EXPECT_EQ(j[0]["n_prompt"], 16);
+    EXPECT_EQ(j[1]["n_gen"], 8);
+    EXPECT_EQ(j[1]["samples_ts"].size(), 2u);
+    EXPECT_GT(j[1]["avg_ts"].get<double>(), 0.0);
+}
+
+TEST(Cli, BenchMarkdownTable) {
+    const Run run = hearth("bench -m " + shared_path("models/stories260K.gguf") + " -p 8 -n 4 -d 8 -r 1 -t 1");
+    ASSERT_EQ(run.status, 0);
+    EXPECT_NE(run.out.find("| pp8 @ d8 |"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("| tg4 @ d8 |"), std::string::npos) << run.out;
+}
+
+TEST(Cli, PerplexityPrintsAFiniteValue) {
+    test::TempDir dir;
+    std::ofstream(dir.file("t.txt")) << std::string(
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. One day, she saw a "
+        "big red ball in the park. She ran to get it, but a dog got it first. Lily was sad, but then the dog brought "
+        "the ball back to her. They played together all day and became best friends. The end. ");
+    const Run run = hearth("perplexity -m " + shared_path("models/stories260K.gguf") + " -f " + dir.file("t.txt") + " -c 32");
+    ASSERT_EQ(run.status, 0);
+    const auto at = run.out.find("PPL = ");
+    ASSERT_NE(at, std::string::npos) << run.out;
+    const double ppl = std::stod(run.out.substr(at + 6));
+    EXPECT_GT(ppl, 1.0);
+    EXPECT_LT(ppl, 100.0);  // a trained model on its own kind of text
+}
+
+TEST(Cli, ErrorsAreClearAndExitNonZero) {
+    test::TempDir dir;
+    Run r = hearth("generate -m /nonexistent.gguf -p hi", dir.file("e1"));
+    EXPECT_NE(r.status, 0);
+    std::ofstream(dir.file("bad.gguf")) << "not a gguf file at all";
+    r = hearth("generate -m " + dir.file("bad.gguf") + " -p hi", dir.file("e2"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(slurp(dir.file("e2")).find("gguf"), std::string::npos) << slurp(dir.file("e2"));
+    r = hearth("quantize " + shared_path("models/stories260K.gguf") + " " + dir.file("o.gguf") + " q9_9", dir.file("e3"));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(slurp(dir.file("e3")).find("q9_9"), std::string::npos);
+}
+
+TEST(Cli, MakeModelThenQuantizeThenGenerate) {
+    test::TempDir dir;
+    ASSERT_EQ(hearth("dev make-model " + dir.file("f16.gguf") + " --preset tiny --type f16 -t 2").status, 0);
+    ASSERT_EQ(hearth("quantize " + dir.file("f16.gguf") + " " + dir.file("q4.gguf") + " q4_K_M -t 2").status, 0);
+    const Run g = hearth("generate -m " + dir.file("q4.gguf") + " --prompt-ids '1 300 301' -n 5 --temp 0 --ids");
+    ASSERT_EQ(g.status, 0);
+    int count = 0;
+    for (char c : g.out) count += c == ' ' ? 1 : 0;
+    EXPECT_EQ(count, 4) << g.out;
+}
+
+}  // namespace
+}  // namespace hearth
