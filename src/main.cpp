@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     hearth::cli::add_bench_command(app);
     hearth::cli::add_perplexity_command(app);
     hearth::cli::add_quantize_command(app);
+    hearth::cli::add_tokenize_command(app);
     hearth::cli::add_dev_commands(app);
     try {
         app.parse(argc, argv);

@@ -14,13 +14,13 @@ namespace {
 
 using test::shared_path;
 
-struct Run {
+struct CliRun {
     int status;
     std::string out;
 };
 
 // Runs `hearth ARGS` through the shell; stderr goes to `err_file` when given.
-Run hearth(const std::string& args, const std::string& err_file = "/dev/null") {
+CliRun hearth(const std::string& args, const std::string& err_file = "/dev/null") {
     const std::string cmd = std::string(HEARTH_BINARY) + " " + args + " 2>" + err_file;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return {-1, ""};
@@ -43,7 +43,7 @@ TEST(Cli, GenerateGreedyIdsMatchTheReference) {
     const auto& r = refs[1];
     std::string ids;
     for (int id : r["prompt_ids"]) ids += std::to_string(id) + " ";
-    const Run run = hearth("generate -m " + shared_path("models/stories260K.gguf") + " --prompt-ids '" + ids +
+    const CliRun run = hearth("generate -m " + shared_path("models/stories260K.gguf") + " --prompt-ids '" + ids +
                            "' -n 100 --temp 0 --ids -t 2");
     ASSERT_EQ(run.status, 0);
     std::string want;
@@ -53,7 +53,7 @@ TEST(Cli, GenerateGreedyIdsMatchTheReference) {
 
 TEST(Cli, GenerateTextStreamsTheContinuationAndTimingsGoToStderr) {
     test::TempDir dir;
-    const Run run = hearth("generate -m " + shared_path("models/stories260K.gguf") +
+    const CliRun run = hearth("generate -m " + shared_path("models/stories260K.gguf") +
                                " -p 'Once upon a time' -n 20 --temp 0",
                            dir.file("err"));
     ASSERT_EQ(run.status, 0);
@@ -63,15 +63,15 @@ TEST(Cli, GenerateTextStreamsTheContinuationAndTimingsGoToStderr) {
 }
 
 TEST(Cli, TokenizePrintsIds) {
-    const Run run = hearth("tokenize -m " + shared_path("models/stories260K.gguf") + " 'Once upon a time'");
+    const CliRun run = hearth("tokenize -m " + shared_path("models/stories260K.gguf") + " 'Once upon a time'");
     ASSERT_EQ(run.status, 0);
     EXPECT_EQ(run.out, "1 403 407 261 378\n");
-    const Run nobos = hearth("tokenize --no-bos -m " + shared_path("models/stories260K.gguf") + " 'Once upon a time'");
+    const CliRun nobos = hearth("tokenize --no-bos -m " + shared_path("models/stories260K.gguf") + " 'Once upon a time'");
     EXPECT_EQ(nobos.out, "403 407 261 378\n");
 }
 
 TEST(Cli, BenchJsonHasLlamaBenchFields) {
-    const Run run = hearth("bench -m " + shared_path("models/stories260K.gguf") + " -p 16 -n 8 -r 2 -t 1 -o json");
+    const CliRun run = hearth("bench -m " + shared_path("models/stories260K.gguf") + " -p 16 -n 8 -r 2 -t 1 -o json");
     ASSERT_EQ(run.status, 0) << run.out;
     const auto j = nlohmann::json::parse(run.out);
     ASSERT_EQ(j.size(), 2u);
@@ -85,7 +85,7 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
 }
 
 TEST(Cli, BenchMarkdownTable) {
-    const Run run = hearth("bench -m " + shared_path("models/stories260K.gguf") + " -p 8 -n 4 -d 8 -r 1 -t 1");
+    const CliRun run = hearth("bench -m " + shared_path("models/stories260K.gguf") + " -p 8 -n 4 -d 8 -r 1 -t 1");
     ASSERT_EQ(run.status, 0);
     EXPECT_NE(run.out.find("| pp8 @ d8 |"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("| tg4 @ d8 |"), std::string::npos) << run.out;
@@ -97,7 +97,7 @@ TEST(Cli, PerplexityPrintsAFiniteValue) {
         "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. One day, she saw a "
         "big red ball in the park. She ran to get it, but a dog got it first. Lily was sad, but then the dog brought "
         "the ball back to her. They played together all day and became best friends. The end. ");
-    const Run run = hearth("perplexity -m " + shared_path("models/stories260K.gguf") + " -f " + dir.file("t.txt") + " -c 32");
+    const CliRun run = hearth("perplexity -m " + shared_path("models/stories260K.gguf") + " -f " + dir.file("t.txt") + " -c 32");
     ASSERT_EQ(run.status, 0);
     const auto at = run.out.find("PPL = ");
     ASSERT_NE(at, std::string::npos) << run.out;
@@ -108,7 +108,7 @@ TEST(Cli, PerplexityPrintsAFiniteValue) {
 
 TEST(Cli, ErrorsAreClearAndExitNonZero) {
     test::TempDir dir;
-    Run r = hearth("generate -m /nonexistent.gguf -p hi", dir.file("e1"));
+    CliRun r = hearth("generate -m /nonexistent.gguf -p hi", dir.file("e1"));
     EXPECT_NE(r.status, 0);
     std::ofstream(dir.file("bad.gguf")) << "not a gguf file at all";
     r = hearth("generate -m " + dir.file("bad.gguf") + " -p hi", dir.file("e2"));
@@ -123,7 +123,7 @@ TEST(Cli, MakeModelThenQuantizeThenGenerate) {
     test::TempDir dir;
     ASSERT_EQ(hearth("dev make-model " + dir.file("f16.gguf") + " --preset tiny --type f16 -t 2").status, 0);
     ASSERT_EQ(hearth("quantize " + dir.file("f16.gguf") + " " + dir.file("q4.gguf") + " q4_K_M -t 2").status, 0);
-    const Run g = hearth("generate -m " + dir.file("q4.gguf") + " --prompt-ids '1 300 301' -n 5 --temp 0 --ids");
+    const CliRun g = hearth("generate -m " + dir.file("q4.gguf") + " --prompt-ids '1 300 301' -n 5 --temp 0 --ids");
     ASSERT_EQ(g.status, 0);
     int count = 0;
     for (char c : g.out) count += c == ' ' ? 1 : 0;

@@ -9,6 +9,7 @@ namespace hearth::cli {
 
 void add_quantize_command(CLI::App& app);
 void add_dev_commands(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);

@@ -142,7 +142,8 @@ private:
     }
 
     void read_header() {
-        if (size_ < 4) fail(ErrorKind::Truncated, 0, "file is " + std::to_string(size_) + " bytes, too short for a GGUF header");
+        if (size_ < 4)
+            fail(ErrorKind::Truncated, 0, "file is " + std::to_string(size_) + " bytes, too short for a GGUF header");
         const uint32_t magic = read<uint32_t>("magic");
         if (magic != kMagic) fail(ErrorKind::BadMagic, 0, "not a GGUF file (magic bytes are not \"GGUF\")");
         const uint32_t version = read<uint32_t>("version");
@@ -330,14 +331,17 @@ private:
         const uint32_t n_dims = read<uint32_t>("tensor dimension count");
         if (n_dims == 0 || n_dims > static_cast<uint32_t>(kMaxDims))
             fail(ErrorKind::BadDims, ndims_at,
-                 "tensor has " + std::to_string(n_dims) + " dimensions (must be 1 to " + std::to_string(kMaxDims) + ")");
+                 "tensor has " + std::to_string(n_dims) + " dimensions (must be 1 to " + std::to_string(kMaxDims) +
+                     ")");
         const size_t dims_at = pos_;
         t.dims.resize(n_dims);
         int64_t n_elements = 1;
         for (uint32_t d = 0; d < n_dims; ++d) {
             const size_t at = pos_;
             const int64_t dim = read<int64_t>("tensor dimension");
-            if (dim <= 0) fail(ErrorKind::BadDims, at, "dimension " + std::to_string(d) + " is " + std::to_string(dim) + " (must be > 0)");
+            if (dim <= 0)
+                fail(ErrorKind::BadDims, at,
+                     "dimension " + std::to_string(d) + " is " + std::to_string(dim) + " (must be > 0)");
             if (__builtin_mul_overflow(n_elements, dim, &n_elements))
                 fail(ErrorKind::BadDims, at, "element count overflows int64");
             t.dims[d] = dim;

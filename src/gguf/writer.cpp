@@ -150,7 +150,8 @@ void write_zeros(Sink& sink, size_t n) {
 void Writer::set(std::string key, Value v) {
     if (key.empty()) throw std::invalid_argument("gguf writer: empty metadata key");
     if (key.size() > kMaxKeyLength)
-        throw std::invalid_argument("gguf writer: metadata key of " + std::to_string(key.size()) + " bytes is too long");
+        throw std::invalid_argument("gguf writer: metadata key of " + std::to_string(key.size()) +
+                                    " bytes is too long");
     try {
         check_value(v, 0);
     } catch (const std::invalid_argument& e) {

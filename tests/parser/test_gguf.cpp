@@ -1,9 +1,6 @@
 // GGUF reader on the shared files, Value, GgufError and the File API.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -13,6 +10,7 @@
 
 #include "gguf/gguf.h"
 #include "support/gguf_craft.h"
+#include "support/paths.h"
 
 namespace fs = std::filesystem;
 using namespace hearth;
@@ -32,13 +30,6 @@ std::vector<fs::path> shared_ggufs() {
 }
 
 bool is_vocab_file(const fs::path& p) { return p.parent_path().filename() == "vocab"; }
-
-fs::path temp_dir(const std::string& name) {
-    fs::path d = fs::path(testing::TempDir()) / ("hearth_gguf_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
 
 void check_sane(const File& f) {
     EXPECT_TRUE(f.version() == 2 || f.version() == 3);
@@ -171,18 +162,19 @@ TEST(GgufOpen, MissingFileIsIo) {
 }
 
 TEST(GgufOpen, DirectoryIsIo) {
-    const fs::path d = temp_dir("dir");
+    const hearth::test::TempDir tmp;
+    const fs::path& d = tmp.path();
     try {
         File::open(d.string());
         FAIL() << "no exception";
     } catch (const GgufError& e) {
         EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
     }
-    fs::remove_all(d);
 }
 
 TEST(GgufOpen, EmptyFileIsTruncated) {
-    const fs::path d = temp_dir("empty");
+    const hearth::test::TempDir tmp;
+    const fs::path& d = tmp.path();
     const fs::path p = d / "empty.gguf";
     std::ofstream(p).close();
     try {
@@ -192,14 +184,15 @@ TEST(GgufOpen, EmptyFileIsTruncated) {
         EXPECT_EQ(e.kind(), ErrorKind::Truncated) << e.what();
         EXPECT_EQ(e.offset(), 0u);
     }
-    fs::remove_all(d);
 }
 
 TEST(GgufOpen, MappedFileAndMoves) {
-    const fs::path d = temp_dir("move");
+    const hearth::test::TempDir tmp;
+    const fs::path& d = tmp.path();
     const fs::path p = d / "small.gguf";
     const std::vector<uint8_t> bytes = craft::small_file();
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
 
     File a = File::open(p.string());
     ASSERT_EQ(a.file_size(), bytes.size());
@@ -213,7 +206,6 @@ TEST(GgufOpen, MappedFileAndMoves) {
     EXPECT_EQ(c.tensors()[0].data, data);
     EXPECT_EQ(c.tensors()[2].data[31], craft::data_byte(2, 31));
     EXPECT_EQ(c.path(), p.string());
-    fs::remove_all(d);
 }
 
 // ---- Reading the crafted small file

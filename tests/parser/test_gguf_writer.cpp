@@ -1,8 +1,6 @@
 // gguf::Writer: round trips through the reader, layout, file output and input validation.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +9,7 @@
 
 #include "gguf/gguf.h"
 #include "support/gguf_craft.h"
+#include "support/paths.h"
 
 namespace fs = std::filesystem;
 using namespace hearth;
@@ -35,7 +34,8 @@ void expect_same(const Value& a, const Value& b, const std::string& where) {
             const Array& y = b.as_array();
             ASSERT_EQ(x.elem_type, y.elem_type) << where;
             ASSERT_EQ(x.items.size(), y.items.size()) << where;
-            for (size_t i = 0; i < x.items.size(); ++i) expect_same(x.items[i], y.items[i], where + "[" + std::to_string(i) + "]");
+            for (size_t i = 0; i < x.items.size(); ++i)
+                expect_same(x.items[i], y.items[i], where + "[" + std::to_string(i) + "]");
             break;
         }
         case ValueType::INT8:
@@ -91,20 +91,14 @@ std::vector<std::pair<std::string, Value>> every_value_type() {
         {"a.empty.str", arr(ValueType::STRING, {})},
         {"a.empty.arr", arr(ValueType::ARRAY, {})},
         {"a.arr.str", arr(ValueType::ARRAY, {Value::string_array({"a", "b"}), Value::string_array({})})},
-        {"a.arr.mixed", arr(ValueType::ARRAY, {Value::i32_array({1}), Value::string_array({"s"}), arr(ValueType::BOOL, {})})},
+        {"a.arr.mixed",
+         arr(ValueType::ARRAY, {Value::i32_array({1}), Value::string_array({"s"}), arr(ValueType::BOOL, {})})},
         {"a.nested.8", nested(8)},
     };
 }
 std::vector<uint8_t> read_file(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-fs::path temp_dir(const std::string& name) {
-    fs::path d = fs::path(testing::TempDir()) / ("hearth_gguf_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
 }
 
 std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
@@ -239,7 +233,8 @@ TEST(GgufWriter, Version2FilesAreReadable) {
 }
 
 TEST(GgufWriter, WriteMatchesToBytesFillAndProgress) {
-    const fs::path dir = temp_dir("write");
+    const hearth::test::TempDir tmp;
+    const fs::path& dir = tmp.path();
     const fs::path path = dir / "out.gguf";
     Writer w;
     w.set("general.architecture", Value::string("llama"));
@@ -271,7 +266,6 @@ TEST(GgufWriter, WriteMatchesToBytesFillAndProgress) {
     w.remove("general.architecture");
     w.write(path.string());
     EXPECT_EQ(read_file(path), w.to_bytes());
-    fs::remove_all(dir);
 }
 
 TEST(GgufWriter, WriteFailuresLeaveNoTempFile) {
@@ -285,11 +279,11 @@ TEST(GgufWriter, WriteFailuresLeaveNoTempFile) {
         EXPECT_NE(std::string(e.what()).find(std::strerror(ENOENT)), std::string::npos) << e.what();
     }
 
-    const fs::path dir = temp_dir("fail");
+    const hearth::test::TempDir tmp;
+    const fs::path& dir = tmp.path();
     w.add_tensor("t", GgmlType::F32, {4}, [](uint8_t*, size_t) { throw std::logic_error("fill failed"); });
     EXPECT_THROW(w.write((dir / "out.gguf").string()), std::logic_error);
     EXPECT_TRUE(fs::is_empty(dir));
-    fs::remove_all(dir);
 }
 
 TEST(GgufWriter, RejectsInvalidInput) {

@@ -284,7 +284,9 @@ void array_cases(CaseList& L) {
                [](Spec& s) { s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(13).u64(0).take())); },
                ErrorKind::BadValueType, [](Crafted& c) { return P{"test.a", c.kv.back().value}; });
     L.bad_spec("array_count_huge",
-               [](Spec& s) { s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(kU32).u64(uint64_t{1} << 62).take())); },
+               [](Spec& s) {
+                   s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(kU32).u64(uint64_t{1} << 62).take()));
+               },
                ErrorKind::BadArray, [](Crafted& c) { return P{"test.a", c.kv.back().value + 4}; });
     // Fewer items than bytes left, but more than the bytes allow at 4 (u32) / 8 (string) each.
     struct Over {
@@ -292,10 +294,12 @@ void array_cases(CaseList& L) {
         uint32_t elem;
         size_t size;
     };
-    for (const Over o : {Over{"array_u32_count_exceeds_bytes", kU32, 4}, Over{"array_string_count_exceeds_bytes", kStr, 8}}) {
+    for (const Over o :
+         {Over{"array_u32_count_exceeds_bytes", kU32, 4}, Over{"array_string_count_exceeds_bytes", kStr, 8}}) {
         const uint32_t elem = o.elem;
         const size_t size = o.size;
-        L.bad_spec(o.name, [elem](Spec& s) { s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(elem).u64(0).take())); },
+        L.bad_spec(o.name,
+                   [elem](Spec& s) { s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(elem).u64(0).take())); },
                    ErrorKind::BadArray, [size](Crafted& c) {
                        const size_t count_at = c.kv.back().value + 4;
                        const size_t left = c.bytes.size() - (count_at + 8);
@@ -305,14 +309,18 @@ void array_cases(CaseList& L) {
     }
     L.bad_spec("array_string_item_past_end",
                [](Spec& s) {
-                   s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(kStr).u64(2).str("ab").u64(uint64_t{1} << 33).take()));
+                   Bytes b;
+                   b.u32(kStr).u64(2).str("ab").u64(uint64_t{1} << 33);
+                   s.kvs.push_back(kv_raw("test.a", kArr, b.take()));
                },
                ErrorKind::BadString, [](Crafted& c) { return P{"test.a", c.kv.back().value + 12 + 10}; });
     L.bad_spec("array_nested_9_deep", [](Spec& s) { s.kvs.push_back(kv_raw("test.deep", kArr, nested_arrays(9))); },
                ErrorKind::BadArray, [](Crafted& c) { return P{"test.deep", c.kv.back().value + 12 * 8}; });
     L.bad_spec("array_nested_bad_inner_count",
                [](Spec& s) {
-                   s.kvs.push_back(kv_raw("test.a", kArr, Bytes().u32(kArr).u64(1).u32(kU32).u64(uint64_t{1} << 61).take()));
+                   Bytes b;
+                   b.u32(kArr).u64(1).u32(kU32).u64(uint64_t{1} << 61);
+                   s.kvs.push_back(kv_raw("test.a", kArr, b.take()));
                },
                ErrorKind::BadArray, [](Crafted& c) { return P{"test.a", c.kv.back().value + 16}; });
 }

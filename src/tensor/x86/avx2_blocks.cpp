@@ -1,7 +1,10 @@
 // AVX2+FMA+F16C kernels for the 32-element block types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (weights)
 // and Q8_0, Q8_1 (activations). Per block the integer products are summed exactly in int32
 // (maddubs -> madd), converted once and accumulated with an FMA by the block's scale
-// product; two independent accumulators hide the FMA latency and the row is reduced once.
+// product d_w * d_a. Rows go four blocks per step: the eight fp16 scales of a step are
+// converted with one vcvtph2ps (per-block scalar conversions would cost more shuffle-port
+// uops than the integer work itself), two accumulators hide the FMA latency, and the row
+// is reduced once at the end.
 #if defined(__x86_64__)
 
 #include "tensor/x86/avx2_common.h"
@@ -108,11 +111,21 @@ HEARTH_AVX2_INLINE float dot_row(int64_t n, const void* vw, const void* va) {
     return s;
 }
 
-HEARTH_AVX2 float vec_dot_q4_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_0, BlockQ8_0, isum_q4_0, false>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q4_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ4_1, BlockQ8_1, isum_q4_1, true>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q5_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_0, BlockQ8_0, isum_q5_0, false>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q5_1(int64_t n, const void* w, const void* a) { return dot_row<BlockQ5_1, BlockQ8_1, isum_q5_1, true>(n, w, a); }
-HEARTH_AVX2 float vec_dot_q8_0(int64_t n, const void* w, const void* a) { return dot_row<BlockQ8_0, BlockQ8_0, isum_q8_0, false>(n, w, a); }
+HEARTH_AVX2 float vec_dot_q4_0(int64_t n, const void* w, const void* a) {
+    return dot_row<BlockQ4_0, BlockQ8_0, isum_q4_0, false>(n, w, a);
+}
+HEARTH_AVX2 float vec_dot_q4_1(int64_t n, const void* w, const void* a) {
+    return dot_row<BlockQ4_1, BlockQ8_1, isum_q4_1, true>(n, w, a);
+}
+HEARTH_AVX2 float vec_dot_q5_0(int64_t n, const void* w, const void* a) {
+    return dot_row<BlockQ5_0, BlockQ8_0, isum_q5_0, false>(n, w, a);
+}
+HEARTH_AVX2 float vec_dot_q5_1(int64_t n, const void* w, const void* a) {
+    return dot_row<BlockQ5_1, BlockQ8_1, isum_q5_1, true>(n, w, a);
+}
+HEARTH_AVX2 float vec_dot_q8_0(int64_t n, const void* w, const void* a) {
+    return dot_row<BlockQ8_0, BlockQ8_0, isum_q8_0, false>(n, w, a);
+}
 
 // ---- Activation quantizers (byte-identical to the reference: d = amax/127, id = 1/d,
 // q = roundf(x * id)).

@@ -113,18 +113,13 @@ HEARTH_AVX2_INLINE __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m25
     return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// Keeps the compiler from fusing a multiply with a following add/sub into an FMA, for the
-// dequantizers that must round exactly like the scalar reference (d * q - m).
+// Keeps the compiler from fusing a multiply with a following add/sub into an FMA (GCC does
+// contract intrinsics under target("fma")), for the dequantizers that must round exactly
+// like the scalar reference's unfused d * q - m. (With today's formats d * q happens to be
+// exact, so this is a guard rather than a fix.)
 HEARTH_AVX2_INLINE __m256 no_contract(__m256 v) {
     __asm__("" : "+x"(v));
     return v;
-}
-
-// ---- Int8 -> float ----
-
-HEARTH_AVX2_INLINE __m256 i8x8_to_ps(const int8_t* p) {
-    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
 }
 
 }  // namespace hearth::avx2
