@@ -217,7 +217,7 @@ TEST(Sampler, KnownAnswerDraws) {
     p.temperature = 0.8f;
     Sampler s(p);
     const std::vector<float> l = random_logits(32000, 17, 8.0f);
-    EXPECT_EQ(draws(s, l, 8), (std::vector<int32_t>{PINNED_CHAIN}));
+    EXPECT_EQ(draws(s, l, 8), (std::vector<int32_t>{10544, 4711, 31387, 20844, 13489, 23663, 20844, 177}));
 }
 
 // ---- truncation stages
@@ -267,42 +267,98 @@ TEST(Sampler, TopPKeepsTheNucleus) {
     EXPECT_EQ(support(histogram(s3, l, 2000)), (std::set<int32_t>{2}));
 }
 
-// Without top-k, top-p sorts the candidates only as far as needed (in growing chunks). Its
-// result must be the same as after a full sort: compare against the top-k path, which
-// hands top-p a fully sorted list of the same candidates (one token is banned so that
-// top_k = n_vocab - 1 keeps every finite logit).
-TEST(Sampler, TopPPartialSortMatchesFullSort) {
+// Without top-k, top-p does not sort the whole candidate list (it buckets by logit and sorts
+// only the boundary bucket). Its kept set must be exactly the sorted-order nucleus.
+TEST(Sampler, TopPWithoutTopKKeepsTheExactNucleus) {
     for (uint32_t seed : {1u, 2u, 3u}) {
         std::vector<float> l = random_logits(151936, seed, 12.0f);
         l[12345] = -kInf;
-        // The nucleus reference: sort in double.
-        std::vector<int32_t> order(l.size());
-        std::iota(order.begin(), order.end(), 0);
+        // Reference: a full sort, then the same float weights summed in order.
+        std::vector<int32_t> order;
+        for (int32_t i = 0; i < static_cast<int32_t>(l.size()); ++i) {
+            if (l[static_cast<size_t>(i)] > -kInf) order.push_back(i);
+        }
         std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
             return l[a] > l[b] || (l[a] == l[b] && a < b);
         });
+        const float m = l[static_cast<size_t>(order[0])];
         double z = 0;
-        for (float x : l) z += std::exp(static_cast<double>(x) - 12.0);
-        std::vector<int32_t> rank(l.size());
-        for (size_t r = 0; r < order.size(); ++r) rank[static_cast<size_t>(order[r])] = static_cast<int32_t>(r);
+        for (int32_t id : order) z += std::exp(l[static_cast<size_t>(id)] - m);
         double cum = 0;
-        int32_t keep = 0;
-        while (cum < 0.9 * z) cum += std::exp(static_cast<double>(l[static_cast<size_t>(order[keep++])]) - 12.0);
-        ASSERT_GT(keep, 1000);  // well past the first chunks
+        size_t keep = 0;
+        while (cum < 0.9f * z) cum += std::exp(l[static_cast<size_t>(order[keep++])] - m);
+        ASSERT_GT(keep, 5000u);
+        std::vector<int32_t> expect(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep));
+        std::sort(expect.begin(), expect.end());
 
         SamplingParams p = plain(seed);
         p.top_p = 0.9f;
-        Sampler partial(p);
-        p.top_k = static_cast<int32_t>(l.size()) - 1;
-        Sampler full(p);
-        const auto a = draws(partial, l, 300);
-        EXPECT_EQ(a, draws(full, l, 300));
-        int32_t max_rank = 0;
-        for (int32_t id : a) {
-            EXPECT_LT(rank[static_cast<size_t>(id)], keep);
-            max_rank = std::max(max_rank, rank[static_cast<size_t>(id)]);
+        Sampler s(p);
+        std::vector<float> work = l;
+        EXPECT_EQ(s.candidates(work.data(), static_cast<int32_t>(work.size())), expect);
+        // Large top-k (filtered in id order, not sorted) followed by top-p: the same set.
+        p.top_k = static_cast<int32_t>(order.size());
+        Sampler big_k(p);
+        work = l;
+        EXPECT_EQ(big_k.candidates(work.data(), static_cast<int32_t>(work.size())), expect);
+        // Draws stay inside it.
+        const std::set<int32_t> allowed(expect.begin(), expect.end());
+        for (int32_t id : draws(s, l, 50)) EXPECT_TRUE(allowed.count(id)) << id;
+    }
+}
+
+// The sorted path (after a small top-k) and the bucketed path agree: only 1000 tokens are
+// finite, so top_k = 1000 hands top-p the same candidates, sorted.
+TEST(Sampler, TopPSortedAndBucketedPathsAgree) {
+    for (uint32_t seed : {4u, 5u}) {
+        std::vector<float> l(151936, -kInf);
+        const std::vector<float> vals = random_logits(1000, seed, 9.0f);
+        std::mt19937 g(seed);
+        for (float v : vals) l[g() % l.size()] = v;
+        for (float top_p : {0.3f, 0.8f, 0.95f}) {
+            SamplingParams p = plain(seed);
+            p.top_p = top_p;
+            Sampler bucketed(p);
+            p.top_k = 1000;
+            Sampler sorted(p);
+            std::vector<float> a = l, b = l;
+            const auto ca = bucketed.candidates(a.data(), static_cast<int32_t>(a.size()));
+            EXPECT_EQ(ca, sorted.candidates(b.data(), static_cast<int32_t>(b.size()))) << top_p;
+            EXPECT_GT(ca.size(), 1u);
         }
-        EXPECT_GT(max_rank, 256);  // draws really came from deep in the nucleus
+    }
+    // Equal logits: the lower ids fill the nucleus, on both paths.
+    const std::vector<float> flat(1000, 0.5f);
+    for (int32_t k : {0, 1000}) {
+        SamplingParams p = plain();
+        p.top_p = 0.5f;
+        p.top_k = k;
+        Sampler s(p);
+        std::vector<float> w = flat;
+        const auto c = s.candidates(w.data(), 1000);
+        ASSERT_EQ(c.size(), 500u) << k;
+        EXPECT_EQ(c.front(), 0);
+        EXPECT_EQ(c.back(), 499);
+    }
+}
+
+// Top-k with a large k keeps exactly the k best (ties: lower ids) whichever path it takes.
+TEST(Sampler, TopKExactSetSmallAndLargeK) {
+    std::vector<float> l = random_logits(50000, 8, 5.0f);
+    for (int i = 0; i < 3000; ++i) l[static_cast<size_t>(i * 7)] = 4.99f;  // plenty of ties
+    std::vector<int32_t> order(l.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+        return l[a] > l[b] || (l[a] == l[b] && a < b);
+    });
+    for (int32_t k : {1, 40, 1024, 1025, 2500, 49999}) {
+        SamplingParams p = plain();
+        p.top_k = k;
+        Sampler s(p);
+        std::vector<float> w = l;
+        std::vector<int32_t> expect(order.begin(), order.begin() + k);
+        std::sort(expect.begin(), expect.end());
+        EXPECT_EQ(s.candidates(w.data(), static_cast<int32_t>(w.size())), expect) << "k = " << k;
     }
 }
 
@@ -343,6 +399,41 @@ TEST(Sampler, TypicalKeepsTheMostTypicalTokens) {
     p.typical_p = 0.65f;  // one of the 0.1 tokens joins: the lowest id among equals
     Sampler s3(p);
     EXPECT_EQ(support(histogram(s3, l2, 5000)), (std::set<int32_t>{0, 2}));
+}
+
+// Typical sampling on a large vocabulary (bucketed, not fully sorted) keeps exactly the set a
+// full sort by distance from the entropy gives.
+TEST(Sampler, TypicalOnALargeVocabularyMatchesAFullSort) {
+    for (uint32_t seed : {6u, 7u}) {
+        const std::vector<float> l = random_logits(60000, seed, 10.0f);
+        for (float typ : {0.2f, 0.9f}) {
+            const float m = *std::max_element(l.begin(), l.end());
+            double z = 0;
+            for (float x : l) z += std::exp(x - m);
+            const double log_z = m + std::log(z);
+            double h = 0;
+            for (float x : l) h -= std::exp(x - log_z) * (x - log_z);
+            const double center = log_z - h;
+            std::vector<int32_t> order(l.size());
+            std::iota(order.begin(), order.end(), 0);
+            std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+                const double da = std::fabs(center - l[a]), db = std::fabs(center - l[b]);
+                return da < db || (da == db && (l[a] > l[b] || (l[a] == l[b] && a < b)));
+            });
+            double cum = 0;
+            size_t keep = 0;
+            while (cum < typ * z) cum += std::exp(l[static_cast<size_t>(order[keep++])] - m);
+            std::vector<int32_t> expect(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep));
+            std::sort(expect.begin(), expect.end());
+            ASSERT_GT(keep, 100u);
+
+            SamplingParams p = plain(seed);
+            p.typical_p = typ;
+            Sampler s(p);
+            std::vector<float> w = l;
+            EXPECT_EQ(s.candidates(w.data(), static_cast<int32_t>(w.size())), expect) << typ;
+        }
+    }
 }
 
 TEST(Sampler, TemperatureScalesProbabilities) {
@@ -522,7 +613,9 @@ TEST(Sampler, LogprobsMatchLogSoftmax) {
         for (size_t i = 0; i < r.top.size(); ++i) {
             EXPECT_EQ(r.top[i].id, order[i]);
             EXPECT_NEAR(r.top[i].logprob, expect[static_cast<size_t>(order[i])] - log_z, 1e-4);
-            if (i > 0) EXPECT_GE(r.top[i - 1].logprob, r.top[i].logprob);
+            if (i > 0) {
+                EXPECT_GE(r.top[i - 1].logprob, r.top[i].logprob);
+            }
             total += std::exp(static_cast<double>(r.top[i].logprob));
         }
         EXPECT_LE(total, 1.0 + 1e-6);

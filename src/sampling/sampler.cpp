@@ -9,6 +9,7 @@
 #include "sampling/sampler.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -28,11 +29,74 @@ bool before(const Cand& a, const Cand& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
 
+// Maximum of n floats ignoring NaN (-inf when there is none). Eight independent lanes so
+// the loop is not one long dependency chain.
+float max_of(const float* x, int32_t n) {
+    float lane[8];
+    for (float& v : lane) v = kNegInf;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int j = 0; j < 8; ++j) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+    }
+    float m = kNegInf;
+    for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+    for (float v : lane) m = v > m ? v : m;
+    return m;
+}
+
 float max_logit(const std::vector<Cand>& c, bool sorted) {
     if (sorted) return c.front().first;
     float m = kNegInf;
     for (const Cand& x : c) m = std::max(m, x.first);
     return m;
+}
+
+// Keeps the smallest set of candidates that come first in the strict total order `ahead`
+// and whose weight reaches target_fraction of the total, without sorting all of them.
+// Candidates are bucketed by key(c), a distance >= 0 that never decreases along `ahead`
+// (1024 buckets over [0, 32), the last one also taking everything further); bucket weights
+// locate the bucket where the running weight crosses the target, only that bucket is sorted
+// to find the last kept candidate, and the list is filtered in place, keeping its order.
+template <class Key, class Ahead, class Weight>
+void keep_mass_prefix(std::vector<Cand>& cand, std::vector<Cand>& scratch, double target_fraction, Key key,
+                      Ahead ahead, Weight weight) {
+    constexpr int kBuckets = 1024;
+    constexpr double kScale = kBuckets / 32.0;
+    const auto bucket = [&key](const Cand& c) {
+        const double d = key(c) * kScale;
+        return d < static_cast<double>(kBuckets) ? static_cast<size_t>(d) : size_t{kBuckets - 1};
+    };
+    std::array<double, kBuckets> mass{};
+    double sum = 0.0;
+    for (const Cand& c : cand) {
+        const double w = weight(c);
+        sum += w;
+        mass[bucket(c)] += w;
+    }
+    const double target = target_fraction * sum;
+    size_t b = 0;
+    double below = 0.0;  // weight of the buckets before b
+    for (; b < kBuckets; ++b) {
+        if (below + mass[b] >= target) break;
+        below += mass[b];
+    }
+    if (b == kBuckets) return;  // rounding kept the target out of reach: keep everything
+
+    scratch.clear();
+    for (const Cand& c : cand) {
+        if (bucket(c) == b) scratch.push_back(c);
+    }
+    std::sort(scratch.begin(), scratch.end(), ahead);
+    Cand last = scratch.back();
+    double cum = below;
+    for (const Cand& c : scratch) {
+        cum += weight(c);
+        if (cum >= target) {
+            last = c;
+            break;
+        }
+    }
+    cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return ahead(last, c); }), cand.end());
 }
 
 }  // namespace
@@ -121,33 +185,45 @@ void Sampler::collect(const float* logits, int32_t n_vocab) {
     cand_.clear();
     sorted_ = false;
     const int32_t k = p_.top_k;
-    if (k > 0 && k < n_vocab) {
+    constexpr int32_t kHeapMaxK = 1024;
+    if (k > 0 && k <= kHeapMaxK && k < n_vocab) {
         // Streaming top-k: a heap (ordered by `before`) whose front is the worst kept
-        // candidate; most logits lose one comparison against it.
+        // candidate. Once it is full, most logits lose one comparison with a cached threshold.
         if (cand_.capacity() < static_cast<size_t>(k)) cand_.reserve(static_cast<size_t>(k));
-        for (int32_t i = 0; i < n_vocab; ++i) {
+        int32_t i = 0;
+        for (; i < n_vocab && cand_.size() < static_cast<size_t>(k); ++i) {
+            if (logits[i] > kNegInf) cand_.emplace_back(logits[i], i);  // skips -inf and NaN
+        }
+        std::make_heap(cand_.begin(), cand_.end(), before);
+        float threshold = cand_.empty() ? kNegInf : cand_.front().first;
+        for (; i < n_vocab; ++i) {
             const float l = logits[i];
-            if (!(l > kNegInf)) continue;  // -inf (banned) and NaN
-            const Cand c{l, i};
-            if (cand_.size() < static_cast<size_t>(k)) {
-                cand_.push_back(c);
-                std::push_heap(cand_.begin(), cand_.end(), before);
-            } else if (before(c, cand_.front())) {
-                std::pop_heap(cand_.begin(), cand_.end(), before);
-                cand_.back() = c;
-                std::push_heap(cand_.begin(), cand_.end(), before);
-            }
+            if (!(l > threshold)) continue;  // a later id with an equal logit never wins
+            std::pop_heap(cand_.begin(), cand_.end(), before);
+            cand_.back() = Cand{l, i};
+            std::push_heap(cand_.begin(), cand_.end(), before);
+            threshold = cand_.front().first;
         }
         std::sort_heap(cand_.begin(), cand_.end(), before);
         sorted_ = true;
-    } else {
-        if (cand_.capacity() < static_cast<size_t>(n_vocab)) cand_.reserve(static_cast<size_t>(n_vocab));
-        for (int32_t i = 0; i < n_vocab; ++i) {
-            const float l = logits[i];
-            if (l > kNegInf) cand_.emplace_back(l, i);
-        }
-        // In id order: canonical, but not sorted by logit.
+        return;
     }
+    if (cand_.capacity() < static_cast<size_t>(n_vocab)) cand_.reserve(static_cast<size_t>(n_vocab));
+    for (int32_t i = 0; i < n_vocab; ++i) {
+        if (logits[i] > kNegInf) cand_.emplace_back(logits[i], i);
+    }
+    if (k > 0 && static_cast<size_t>(k) < cand_.size()) {
+        // Large k: find the k-th best, then keep the candidates up to it in id order (a
+        // linear filter instead of sorting k elements).
+        std::nth_element(cand_.begin(), cand_.begin() + (k - 1), cand_.end(), before);
+        const Cand kth = cand_[static_cast<size_t>(k - 1)];
+        cand_.clear();
+        for (int32_t i = 0; i < n_vocab; ++i) {
+            const Cand c{logits[i], i};
+            if (c.first > kNegInf && !before(kth, c)) cand_.push_back(c);
+        }
+    }
+    // In id order: not sorted by logit, but an order that depends on the data alone.
 }
 
 // Locally typical sampling (Meister et al. 2022): order candidates by how far their
@@ -157,7 +233,7 @@ void Sampler::typical() {
     if (!(p_.typical_p < 1.0f) || cand_.size() < 2) return;
     const float m = max_logit(cand_, sorted_);
     double sum = 0.0;
-    for (const Cand& c : cand_) sum += std::exp(static_cast<double>(c.first - m));
+    for (const Cand& c : cand_) sum += static_cast<double>(std::exp(c.first - m));
     const double log_z = static_cast<double>(m) + std::log(sum);
     double entropy = 0.0;
     for (const Cand& c : cand_) {
@@ -166,59 +242,40 @@ void Sampler::typical() {
     }
     // |-log p - H| = |(log_z - H) - logit|
     const double center = log_z - entropy;
-    std::sort(cand_.begin(), cand_.end(), [center](const Cand& a, const Cand& b) {
-        const double da = std::fabs(center - static_cast<double>(a.first));
-        const double db = std::fabs(center - static_cast<double>(b.first));
-        return da < db || (da == db && before(a, b));
-    });
-    const double target = static_cast<double>(p_.typical_p);
-    double cum = 0.0;
-    size_t keep = cand_.size();
-    for (size_t i = 0; i < cand_.size(); ++i) {
-        cum += std::exp(static_cast<double>(cand_[i].first) - log_z);
-        if (cum >= target) {
-            keep = i + 1;
-            break;
-        }
-    }
-    cand_.resize(keep);
-    sorted_ = false;  // in typicality order
+    const auto key = [center](const Cand& c) { return std::fabs(center - static_cast<double>(c.first)); };
+    keep_mass_prefix(
+        cand_, scratch_, static_cast<double>(p_.typical_p), key,
+        [&key](const Cand& a, const Cand& b) {
+            const double ka = key(a), kb = key(b);
+            return ka < kb || (ka == kb && before(a, b));
+        },
+        [m](const Cand& c) { return static_cast<double>(std::exp(c.first - m)); });
 }
 
-// Nucleus: the smallest logit-ordered prefix whose mass reaches top_p. Unsorted candidates
-// are sorted only as far as needed, in growing chunks (nth_element + sort of the chunk).
+// Nucleus: the smallest logit-ordered prefix whose mass reaches top_p. On a sorted list that
+// is a walk from the front; otherwise keep_mass_prefix avoids sorting everything.
 void Sampler::top_p() {
     if (!(p_.top_p < 1.0f) || cand_.size() < 2) return;
-    const size_t n = cand_.size();
     const float m = max_logit(cand_, sorted_);
-    double sum = 0.0;
-    for (const Cand& c : cand_) sum += static_cast<double>(std::exp(c.first - m));
-    const double target = static_cast<double>(p_.top_p) * sum;
+    const auto weight = [m](const Cand& c) { return static_cast<double>(std::exp(c.first - m)); };
 
-    double cum = 0.0;
-    size_t keep = n;
-    size_t done = 0;
-    size_t chunk = 64;
-    while (done < n && keep == n) {
-        const size_t end = std::min(n, done + chunk);
-        if (!sorted_) {
-            const auto first = cand_.begin() + static_cast<std::ptrdiff_t>(done);
-            const auto last = cand_.begin() + static_cast<std::ptrdiff_t>(end);
-            if (end < n) std::nth_element(first, last, cand_.end(), before);
-            std::sort(first, last, before);
-        }
-        for (size_t i = done; i < end; ++i) {
-            cum += static_cast<double>(std::exp(cand_[i].first - m));
+    if (sorted_) {
+        double sum = 0.0;
+        for (const Cand& c : cand_) sum += weight(c);
+        const double target = static_cast<double>(p_.top_p) * sum;
+        double cum = 0.0;
+        for (size_t i = 0; i < cand_.size(); ++i) {
+            cum += weight(cand_[i]);
             if (cum >= target) {
-                keep = i + 1;
-                break;
+                cand_.resize(i + 1);
+                return;
             }
         }
-        done = end;
-        chunk *= 2;
+        return;  // rounding kept the target out of reach: keep everything
     }
-    cand_.resize(keep);
-    sorted_ = true;  // the kept prefix (or everything) is now in order
+    keep_mass_prefix(
+        cand_, scratch_, static_cast<double>(p_.top_p),
+        [m](const Cand& c) { return static_cast<double>(m) - static_cast<double>(c.first); }, before, weight);
 }
 
 // Keeps tokens whose probability is at least min_p times the top one's:
@@ -256,49 +313,65 @@ size_t Sampler::draw() {
     return 0;
 }
 
+void Sampler::prepare(float* logits, int32_t n_vocab) {
+    for (const auto& [id, bias] : p_.logit_bias) {
+        if (id >= 0 && id < n_vocab) logits[id] += bias;
+    }
+    if (penalties_on()) apply_penalties(logits, n_vocab);
+}
+
+void Sampler::truncate(const float* logits, int32_t n_vocab) {
+    collect(logits, n_vocab);
+    if (cand_.empty()) return;
+    typical();
+    top_p();
+    min_p();
+}
+
+std::vector<int32_t> Sampler::candidates(float* logits, int32_t n_vocab) {
+    std::vector<int32_t> ids;
+    if (logits == nullptr || n_vocab <= 0) return ids;
+    prepare(logits, n_vocab);
+    truncate(logits, n_vocab);
+    for (const Cand& c : cand_) ids.push_back(c.second);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
 SampleResult Sampler::sample(float* logits, int32_t n_vocab) {
     SampleResult res{0, std::numeric_limits<float>::quiet_NaN(), {}};
     if (logits == nullptr || n_vocab <= 0) {
         res.logprob = kNegInf;
         return res;
     }
+    prepare(logits, n_vocab);
 
-    for (const auto& [id, bias] : p_.logit_bias) {
-        if (id >= 0 && id < n_vocab) logits[id] += bias;
-    }
-    if (penalties_on()) apply_penalties(logits, n_vocab);
+    // Needed by greedy and by the log-probabilities.
+    float max_l = kNegInf;
+    const bool want_logprobs = p_.logprobs || p_.n_probs > 0;
+    if (p_.temperature <= 0.0f || want_logprobs) max_l = max_of(logits, n_vocab);
 
     if (p_.temperature <= 0.0f) {
-        // Greedy: the first maximum, so ties go to the lowest id. NaN never compares greater.
-        float best = kNegInf;
-        int32_t best_id = -1;
-        for (int32_t i = 0; i < n_vocab; ++i) {
-            if (logits[i] > best) {
-                best = logits[i];
-                best_id = i;
-            }
-        }
-        if (best_id < 0) {  // everything banned
+        // Greedy: the first maximum, so ties go to the lowest id.
+        if (!(max_l > kNegInf)) {  // everything banned
             res.logprob = kNegInf;
             return res;
         }
-        res.id = best_id;
+        int32_t i = 0;
+        while (!(logits[i] == max_l)) ++i;
+        res.id = i;
     } else {
-        collect(logits, n_vocab);
+        truncate(logits, n_vocab);
         if (cand_.empty()) {
             res.logprob = kNegInf;
             return res;
         }
-        typical();
-        top_p();
-        min_p();
         res.id = cand_[draw()].second;
     }
 
-    if (p_.logprobs || p_.n_probs > 0) {
+    if (want_logprobs) {
         // log-softmax over the whole vocabulary at temperature 1.
-        float m = kNegInf;
-        for (int32_t i = 0; i < n_vocab; ++i) m = std::max(m, logits[i]);  // std::max(m, NaN) keeps m
+        const float m = max_l;
         double sum = 0.0;
         for (int32_t i = 0; i < n_vocab; ++i) {
             if (logits[i] > kNegInf) sum += static_cast<double>(std::exp(logits[i] - m));

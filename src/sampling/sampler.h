@@ -59,6 +59,9 @@ public:
     SampleResult sample(float* logits, int32_t n_vocab);
     // Records a token that is now part of the context (prompt or generated) for penalties.
     void accept(int32_t id);
+    // The ids (ascending) that a draw at temperature > 0 would choose from after bias,
+    // penalties, top-k, typical, top-p and min-p; uses no randomness. For tests and debugging.
+    std::vector<int32_t> candidates(float* logits, int32_t n_vocab);
     // Forgets the history and restarts the random sequence from seed().
     void reset();
     const SamplingParams& params() const { return p_; }
@@ -74,9 +77,13 @@ private:
 
     uint64_t seed_;
     std::vector<int32_t> counts_;  // reused: per-token counts over the penalty window
-    bool sorted_ = false;          // cand_ is in (logit desc, id asc) order
+    std::vector<std::pair<float, int32_t>> scratch_;  // reused: top-p's boundary bucket
+    bool sorted_ = false;          // cand_ is in (logit desc, id asc) order, else in id order
+                                   // or another order fixed by the data alone
     bool penalties_on() const;
     void apply_penalties(float* logits, int32_t n_vocab);
+    void prepare(float* logits, int32_t n_vocab);   // logit bias, then penalties
+    void truncate(const float* logits, int32_t n_vocab);  // cand_ <- top-k, typical, top-p, min-p
     void collect(const float* logits, int32_t n_vocab);  // fills cand_, applying top-k
     void typical();
     void top_p();
