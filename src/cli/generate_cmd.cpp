@@ -26,6 +26,12 @@ struct GenerateArgs {
 
 void add_generate_command(CLI::App& app) {
     auto a = std::make_shared<GenerateArgs>();
+    // llama.cpp's sampling defaults, so `--temp 0` is plain greedy like llama-cli's.
+    a->sp.temperature = 0.8f;
+    a->sp.top_k = 40;
+    a->sp.top_p = 0.95f;
+    a->sp.min_p = 0.05f;
+    a->sp.repeat_penalty = 1.0f;
     CLI::App* cmd = app.add_subcommand("generate", "Generate text from a GGUF model (no daemon)");
     a->engine.add_to(*cmd);
     auto* p = cmd->add_option("-p,--prompt", a->prompt, "Prompt text");

@@ -27,8 +27,9 @@ std::optional<Value> global(std::string_view name);
 struct Params {
     Params(const char* fn, CallArgs& args, std::initializer_list<const char*> names);
     const Value& operator[](size_t i) const { return values[i]; }
-    bool given(size_t i) const { return !values[i].is_undefined(); }
+    bool given(size_t i) const { return passed[i]; }
     std::vector<Value> values;  // undefined where not passed
+    std::vector<bool> passed;
 };
 
 // Helpers shared by the library files.
