@@ -3,7 +3,9 @@
 
 #include <array>
 #include <cstdio>
+#include <cmath>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
@@ -117,6 +119,52 @@ TEST(Cli, ErrorsAreClearAndExitNonZero) {
     r = hearth("quantize " + shared_path("models/stories260K.gguf") + " " + dir.file("o.gguf") + " q9_9", dir.file("e3"));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(slurp(dir.file("e3")).find("q9_9"), std::string::npos);
+}
+
+TEST(Cli, FixedSeedGivesIdenticalSampledOutput) {
+    auto cmd = [](int seed) {
+        return "generate -m " + shared_path("models/stories260K.gguf") +
+               " -p 'Once upon a time' -n 40 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 --ids --seed " + std::to_string(seed);
+    };
+    const CliRun a = hearth(cmd(1234)), b = hearth(cmd(1234)), c = hearth(cmd(99));
+    ASSERT_EQ(a.status, 0);
+    ASSERT_EQ(c.status, 0);
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_NE(a.out, c.out);
+}
+
+// One forward pass over the reference sequence: at every generated position the top entry
+// is llama.cpp's token and its log-probability agrees with llama.cpp's F32-KV probability.
+TEST(Cli, DevLogitsMatchTheReferenceDistribution) {
+    std::ifstream f(shared_path("models/synthetic/references.json"));
+    const auto refs = nlohmann::json::parse(f);
+    const auto& r = refs[0];
+    ASSERT_EQ(r["type"], "f32");
+    std::vector<int> seq = r["prompt_ids"].get<std::vector<int>>();
+    const std::vector<int> gen = r["generated_ids"].get<std::vector<int>>();
+    seq.insert(seq.end(), gen.begin(), gen.begin() + 8);
+    std::string ids;
+    for (int id : seq) ids += std::to_string(id) + " ";
+    const CliRun run = hearth("dev logits -m " + shared_path(r["file"].get<std::string>()) + " --kv-type f32 --prompt-ids '" + ids + "' --top 3");
+    ASSERT_EQ(run.status, 0);
+    std::istringstream lines(run.out);
+    std::string line;
+    size_t pos = 0, checked = 0;
+    const size_t n_prompt = r["prompt_ids"].size();
+    while (std::getline(lines, line)) {
+        const auto j = nlohmann::json::parse(line);
+        EXPECT_EQ(j["pos"], pos);
+        ASSERT_EQ(j["top"].size(), 3u);
+        if (pos + 1 >= n_prompt && pos + 1 - n_prompt < 8) {
+            const auto& want = r["top5_kv_f32"][pos + 1 - n_prompt];
+            EXPECT_EQ(j["top"][0][0], want[0][0]) << "pos " << pos;
+            EXPECT_NEAR(std::exp(j["top"][0][1].get<double>()), want[0][1].get<double>(), 1e-3) << "pos " << pos;
+            ++checked;
+        }
+        ++pos;
+    }
+    EXPECT_EQ(pos, seq.size());
+    EXPECT_EQ(checked, 8u);
 }
 
 TEST(Cli, MakeModelThenQuantizeThenGenerate) {
