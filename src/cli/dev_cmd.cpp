@@ -1,5 +1,6 @@
 // `hearth dev ...`: developer tools (synthetic models, GGUF inspection).
 #include <cstdio>
+#include <unistd.h>
 #include <memory>
 #include <string>
 
@@ -26,12 +27,12 @@ void add_make_model(CLI::App& dev) {
     cmd->add_option("-t,--threads", *threads, "Threads (default: physical cores)");
     cmd->callback([o, threads] {
         o->threads = resolve_threads(*threads);
-        o->progress = [](size_t i, size_t n, const std::string& name) {
+        if (isatty(STDERR_FILENO)) o->progress = [](size_t i, size_t n, const std::string& name) {
             std::fprintf(stderr, "\r[%4zu/%4zu] %-40s", i + 1, n, name.c_str());
             std::fflush(stderr);
         };
         const uint64_t bytes = make_synthetic_model(*o);
-        std::fprintf(stderr, "\n");
+        if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
         std::printf("wrote %s (%.2f MB)\n", o->output.c_str(), double(bytes) / 1e6);
     });
 }

@@ -1,5 +1,6 @@
 #include <chrono>
 #include <cstdio>
+#include <unistd.h>
 #include <memory>
 #include <string>
 
@@ -34,14 +35,14 @@ void add_quantize_command(CLI::App& app) {
         opts.output = args->output;
         opts.mix = *mix;
         opts.threads = resolve_threads(args->threads);
-        opts.progress = [](size_t i, size_t n, const std::string& name, GgmlType t) {
+        if (isatty(STDERR_FILENO)) opts.progress = [](size_t i, size_t n, const std::string& name, GgmlType t) {
             std::fprintf(stderr, "\r[%4zu/%4zu] %-40s -> %-5s", i + 1, n, name.c_str(), type_name(t));
             std::fflush(stderr);
         };
         const auto start = std::chrono::steady_clock::now();
         const QuantizeResult r = quantize_model(opts);
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(stderr, "\n");
+        if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
         std::printf("quantized %zu of %zu tensors to %s: %.2f MB -> %.2f MB in %.1f s\n", r.n_quantized, r.n_tensors,
                     mix->name, double(r.input_bytes) / 1e6, double(r.output_bytes) / 1e6, secs);
     });

@@ -1,6 +1,7 @@
 #include "runtime/threadpool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
@@ -27,7 +28,14 @@ int physical_core_count() {
 }
 
 namespace {
-constexpr int kSpinIterations = 1 << 15;
+constexpr std::chrono::microseconds kSpinTime{2000};
+
+// Back-off inside spin loops: a pause first; after a few thousand polls, give the core
+// away so a thread we wait for can run when the machine is oversubscribed.
+inline void relax(unsigned polls) {
+    if (polls < 4096) HEARTH_PAUSE();
+    else std::this_thread::yield();
+}
 }
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -49,8 +57,13 @@ void ThreadPool::worker(int ith) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t gen = generation_.load(std::memory_order_acquire);
-        for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
-            HEARTH_PAUSE();
+        // Spin for a bounded time before sleeping. The clock is read only every 256 polls,
+        // and pause is used sparingly: under virtualization a dense pause loop makes the
+        // hypervisor deschedule the vCPU, which costs far more than the spin saves.
+        const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+        for (unsigned polls = 1; gen == seen; ++polls) {
+            if ((polls & 255u) == 0 && std::chrono::steady_clock::now() > spin_until) break;
+            if ((polls & 15u) == 0) relax(polls);
             gen = generation_.load(std::memory_order_acquire);
         }
         if (gen == seen) {
@@ -79,7 +92,8 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     }
     cv_.notify_all();
     fn(0, n_threads_);
-    while (pending_.load(std::memory_order_acquire) != 0) HEARTH_PAUSE();
+    for (unsigned polls = 1; pending_.load(std::memory_order_acquire) != 0; ++polls)
+        if ((polls & 15u) == 0) relax(polls);
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
