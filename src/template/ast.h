@@ -15,25 +15,25 @@ using FilterFn = Value (*)(Interp& in, const Value& operand, CallArgs& args);
 using TestFn = bool (*)(Interp& in, const Value& operand, CallArgs& args);
 
 enum class EK : uint8_t {
-    Literal,   // value
-    Name,      // name
-    List,      // items
-    Tuple,     // items
-    Dict,      // items: key0, value0, key1, value1, ...
-    GetAttr,   // items[0].name
-    GetItem,   // items[0][items[1]]
-    Slice,     // items[0][items[1]:items[2]:items[3]] (null parts allowed)
-    Call,      // items[0](items[1..], kwargs)
-    Filter,    // items[0]|name(items[1..], kwargs); items[0] null in filter blocks
-    Test,      // items[0] is [not] name(items[1..], kwargs)
-    Neg,       // -items[0]
-    Pos,       // +items[0]
-    Not,       // not items[0]
-    And,       // items[0] and items[1]
-    Or,        // items[0] or items[1]
-    Binary,    // items[0] op items[1]
-    Compare,   // items[0] cmp[0] items[1] cmp[1] items[2] ...
-    Cond,      // items[1] if items[0] else items[2] (else may be null)
+    Literal,  // value
+    Name,     // name
+    List,     // items
+    Tuple,    // items
+    Dict,     // items: key0, value0, key1, value1, ...
+    GetAttr,  // items[0].name
+    GetItem,  // items[0][items[1]]
+    Slice,    // items[0][items[1]:items[2]:items[3]] (null parts allowed)
+    Call,     // items[0](items[1..], kwargs)
+    Filter,   // items[0]|name(items[1..], kwargs); items[0] null in filter blocks
+    Test,     // items[0] is [not] name(items[1..], kwargs)
+    Neg,      // -items[0]
+    Pos,      // +items[0]
+    Not,      // not items[0]
+    And,      // items[0] and items[1]
+    Or,       // items[0] or items[1]
+    Binary,   // items[0] op items[1]
+    Compare,  // items[0] cmp[0] items[1] cmp[1] items[2] ...
+    Cond,     // items[1] if items[0] else items[2] (else may be null)
 };
 
 enum class BinOp : uint8_t { Add, Sub, Mul, Div, FloorDiv, Mod, Pow, Concat };
@@ -69,8 +69,8 @@ enum class SK : uint8_t {
     FilterBlock,  // filter filters %}body{% endfilter
     Break,
     Continue,
-    With,         // with assigns: body
-    Block,        // body rendered in place ({% generation %})
+    With,   // with assigns: body
+    Block,  // body rendered in place ({% generation %})
 };
 
 struct Stmt;
@@ -95,7 +95,7 @@ struct Stmt {
     Body body, else_body;
     std::vector<std::string> targets;
     bool target_tuple = false;
-    std::string ns_attr;          // Set/SetBlock on a namespace attribute
+    std::string ns_attr;           // Set/SetBlock on a namespace attribute
     std::vector<ExprPtr> filters;  // Filter expressions with a null operand
     std::shared_ptr<MacroDef> macro;
     std::vector<std::pair<std::string, ExprPtr>> assigns;

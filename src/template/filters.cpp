@@ -15,7 +15,8 @@ namespace hearth::tmpl {
 
 // ---- shared helpers
 
-Params::Params(const char* fn, CallArgs& args, std::initializer_list<const char*> names) : values(names.size()), passed(names.size(), false) {
+Params::Params(const char* fn, CallArgs& args, std::initializer_list<const char*> names)
+    : values(names.size()), passed(names.size(), false) {
     if (args.pos.size() > names.size())
         type_error(std::string(fn) + "() takes at most " + std::to_string(names.size()) + " argument(s) (" +
                    std::to_string(args.pos.size()) + " given)");
@@ -59,9 +60,10 @@ Value get_path(Interp& in, const Value& v, const std::string& path) {
     while (true) {
         const size_t dot = path.find('.', start);
         const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-        const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (cur.is_undefined()) return cur;
-        cur = numeric && part.size() < 18 ? in.getitem(cur, Value(int64_t(std::stoll(part)))) : in.getitem(cur, Value(part));
+        const bool numeric =
+            !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+        cur = numeric && part.size() < 18 ? in.getitem(cur, Value(int64_t(std::stoll(part))))
+                                          : in.getitem(cur, Value(part));
         if (dot == std::string::npos) return cur;
         start = dot + 1;
     }
@@ -76,7 +78,9 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, CallArgs
 namespace {
 
 bool soft_safe(const Value& v) { return v.is_safe(); }
-Value string_result(Interp& in, std::string s, const Value& like) { return make_string(std::move(s), soft_safe(like), in); }
+Value string_result(Interp& in, std::string s, const Value& like) {
+    return make_string(std::move(s), soft_safe(like), in);
+}
 
 std::vector<Value> items_of(Interp& in, const Value& v) {
     std::vector<Value> items = iterate(v);
@@ -218,9 +222,12 @@ std::optional<int64_t> parse_int(std::string s, int base) {
     bool neg = false;
     size_t i = 0;
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-    if ((base == 16 || base == 0) && s.compare(i, 2, "0x") == 0) i += 2, base = 16;
-    else if ((base == 8 || base == 0) && s.compare(i, 2, "0o") == 0) i += 2, base = 8;
-    else if ((base == 2 || base == 0) && s.compare(i, 2, "0b") == 0) i += 2, base = 2;
+    if ((base == 16 || base == 0) && s.compare(i, 2, "0x") == 0)
+        i += 2, base = 16;
+    else if ((base == 8 || base == 0) && s.compare(i, 2, "0o") == 0)
+        i += 2, base = 8;
+    else if ((base == 2 || base == 0) && s.compare(i, 2, "0b") == 0)
+        i += 2, base = 2;
     if (base == 0) base = 10;
     if (i >= s.size()) return std::nullopt;
     int64_t v = 0;
@@ -237,6 +244,7 @@ std::optional<int64_t> parse_int(std::string s, int base) {
 Value f_float(Interp&, const Value& v, CallArgs& a) {
     Params p("float", a, {"default"});
     const Value dflt = p.given(0) ? p[0] : Value(0.0);
+    if (v.is_undefined()) fail(TemplateErrorKind::Undefined, v.undefined_message());
     if (v.is_number()) return Value(v.number());
     if (v.is_string())
         if (auto d = parse_float(v.str())) return Value(*d);
@@ -246,6 +254,7 @@ Value f_float(Interp&, const Value& v, CallArgs& a) {
 Value f_int(Interp&, const Value& v, CallArgs& a) {
     Params p("int", a, {"default", "base"});
     const Value dflt = p.given(0) ? p[0] : Value(int64_t(0));
+    if (v.is_undefined()) fail(TemplateErrorKind::Undefined, v.undefined_message());
     if (v.kind() == Kind::Int || v.kind() == Kind::Bool) return Value(v.integer());
     if (v.kind() == Kind::Float) {
         if (!std::isfinite(v.as_float()) || std::fabs(v.as_float()) >= 9.2e18) return dflt;
@@ -274,6 +283,8 @@ Value f_format(Interp& in, const Value& v, CallArgs& a) {
 
 Value f_indent(Interp& in, const Value& v, CallArgs& a) {
     Params p("indent", a, {"width", "first", "blank"});
+    if (v.is_undefined()) fail(TemplateErrorKind::Undefined, v.undefined_message());
+    if (!v.is_string()) type_error("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
     std::string ind;
     if (p[0].is_string())
         ind = p[0].str();
@@ -518,6 +529,10 @@ Value f_truncate(Interp& in, const Value& v, CallArgs& a) {
     const int64_t len = p.given(0) ? to_int_arg(p[0], "truncate") : 255;
     const std::string end = p.given(2) ? to_str(p[2]) : "...";
     const int64_t leeway = p.given(3) && !p[3].is_none() ? to_int_arg(p[3], "truncate") : 5;
+    if (!v.is_string()) {  // jinja2 only measures len() of other values
+        if (length(v) <= len + leeway) return v;
+        type_error("cannot truncate a " + type_name(v));
+    }
     const std::string s = to_str(v);
     std::vector<size_t> offs = text::cp_offsets(s);
     const int64_t n = int64_t(offs.size()) - 1, end_n = int64_t(text::cp_count(end));
@@ -567,21 +582,51 @@ Value f_wordcount(Interp&, const Value& v, CallArgs&) {
 
 const std::unordered_map<std::string_view, FilterFn>& filter_table() {
     static const std::unordered_map<std::string_view, FilterFn> table = {
-        {"abs", f_abs},           {"attr", f_attr},         {"batch", f_batch},
-        {"capitalize", f_capitalize}, {"center", f_center}, {"count", f_length},
-        {"d", f_default},         {"default", f_default},   {"dictsort", f_dictsort},
-        {"e", f_escape},          {"escape", f_escape},     {"first", f_first},
-        {"float", f_float},       {"forceescape", f_forceescape}, {"format", f_format},
-        {"indent", f_indent},     {"int", f_int},           {"items", f_items},
-        {"join", f_join},         {"last", f_last},         {"length", f_length},
-        {"list", f_list},         {"lower", f_lower},       {"map", f_map},
-        {"max", f_max},           {"min", f_min},           {"pprint", f_pprint},
-        {"reject", f_reject},     {"rejectattr", f_rejectattr}, {"replace", f_replace},
-        {"reverse", f_reverse},   {"round", f_round},       {"safe", f_safe},
-        {"select", f_select},     {"selectattr", f_selectattr}, {"sort", f_sort},
-        {"string", f_string},     {"sum", f_sum},           {"title", f_title},
-        {"tojson", f_tojson},     {"trim", f_trim},         {"truncate", f_truncate},
-        {"unique", f_unique},     {"upper", f_upper},       {"wordcount", f_wordcount},
+        {"abs", f_abs},
+        {"attr", f_attr},
+        {"batch", f_batch},
+        {"capitalize", f_capitalize},
+        {"center", f_center},
+        {"count", f_length},
+        {"d", f_default},
+        {"default", f_default},
+        {"dictsort", f_dictsort},
+        {"e", f_escape},
+        {"escape", f_escape},
+        {"first", f_first},
+        {"float", f_float},
+        {"forceescape", f_forceescape},
+        {"format", f_format},
+        {"indent", f_indent},
+        {"int", f_int},
+        {"items", f_items},
+        {"join", f_join},
+        {"last", f_last},
+        {"length", f_length},
+        {"list", f_list},
+        {"lower", f_lower},
+        {"map", f_map},
+        {"max", f_max},
+        {"min", f_min},
+        {"pprint", f_pprint},
+        {"reject", f_reject},
+        {"rejectattr", f_rejectattr},
+        {"replace", f_replace},
+        {"reverse", f_reverse},
+        {"round", f_round},
+        {"safe", f_safe},
+        {"select", f_select},
+        {"selectattr", f_selectattr},
+        {"sort", f_sort},
+        {"string", f_string},
+        {"sum", f_sum},
+        {"title", f_title},
+        {"tojson", f_tojson},
+        {"trim", f_trim},
+        {"truncate", f_truncate},
+        {"unique", f_unique},
+        {"upper", f_upper},
+        {"wordcount", f_wordcount},
     };
     return table;
 }

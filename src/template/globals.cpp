@@ -55,7 +55,8 @@ Value g_range(Interp& in, CallArgs& a) {
 
 std::shared_ptr<ObjectData> dict_from(Interp& in, CallArgs& a, const char* fn) {
     auto obj = std::make_shared<ObjectData>();
-    if (a.pos.size() > 1) type_error(std::string(fn) + " expected at most 1 argument, got " + std::to_string(a.pos.size()));
+    if (a.pos.size() > 1)
+        type_error(std::string(fn) + " expected at most 1 argument, got " + std::to_string(a.pos.size()));
     if (!a.pos.empty()) {
         const Value& src = a.pos[0];
         if (src.kind() == Kind::Object || src.kind() == Kind::Namespace) {
@@ -96,8 +97,10 @@ Value g_strftime_now(Interp& in, CallArgs& a) {
     for (size_t i = 0; i < f.size(); ++i) {
         if (f[i] == '%' && i + 1 < f.size()) {
             const char c = f[i + 1];
-            if (c == 'f') fmt += "000000";
-            else if (c != 'z' && c != 'Z') fmt += f.substr(i, 2);
+            if (c == 'f')
+                fmt += "000000";
+            else if (c != 'z' && c != 'Z')
+                fmt += f.substr(i, 2);
             ++i;
             continue;
         }

@@ -38,7 +38,7 @@ public:
     Interp(const Interp&) = delete;
     Interp& operator=(const Interp&) = delete;
 
-    std::string render(const Program& program);
+    std::string render(const Program& program);  // not reentrant; one render per thread at a time
 
     Value eval(const Expr& e, const ScopePtr& scope);
     Flow exec(const Stmt& s, const ScopePtr& scope, std::string& out);
@@ -70,12 +70,20 @@ public:
 
 private:
     [[noreturn]] void over_budget() const;
+    // The recursive paths (exec -> exec_body -> exec, eval -> eval) keep small frames; the
+    // cases with many locals live in separate non-inlined functions.
     Value eval_inner(const Expr& e, const ScopePtr& scope);
-    Value eval_call(const Expr& e, const ScopePtr& scope, const Value* caller);
+    [[gnu::noinline]] Value eval_other(const Expr& e, const ScopePtr& scope);
+    [[gnu::noinline]] Value eval_compare(const Expr& e, const ScopePtr& scope);
+    [[gnu::noinline]] Value eval_call(const Expr& e, const ScopePtr& scope, const Value* caller);
+    [[gnu::noinline]] Flow exec_other(const Stmt& s, const ScopePtr& scope, std::string& out);
+    [[gnu::noinline]] Flow exec_block(const Stmt& s, const ScopePtr& scope, std::string& out);
+    [[gnu::noinline]] std::shared_ptr<ArrayData> loop_items(const Stmt& s, const ScopePtr& scope);
+    [[gnu::noinline]] ScopePtr loop_scope(const Stmt& s, const ScopePtr& scope, const Value& item);
     void eval_args(const Expr& e, size_t first, const ScopePtr& scope, CallArgs& args);
     Value lookup(const std::string& name, const ScopePtr& scope) const;
     Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
-    Flow exec_for(const Stmt& s, const ScopePtr& scope, std::string& out);
+    [[gnu::noinline]] Flow exec_for(const Stmt& s, const ScopePtr& scope, std::string& out);
     void assign(const Stmt& s, const ScopePtr& scope, Value v);
     Value apply_filters(const std::vector<ExprPtr>& filters, Value v, const ScopePtr& scope);
 
@@ -103,6 +111,7 @@ public:
     std::string repr() const override { return "<Macro '" + name() + "'>"; }
 
 private:
+    [[gnu::noinline]] ScopePtr bind(Interp& in, CallArgs& args) const;
     std::shared_ptr<MacroDef> def_;
     ScopePtr closure_;
 };

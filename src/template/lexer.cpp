@@ -119,6 +119,7 @@ private:
     }
 
     size_t comment(size_t begin, size_t p) {
+        if (p >= s_.size()) return p;  // jinja2 quirk: `{#` as the very last token ends the template
         size_t end = s_.find("#}", p);
         if (end == std::string_view::npos) error(begin, "missing end of comment tag");
         char mod = 0;
@@ -215,8 +216,7 @@ private:
             balance.push_back(c == '(' ? ')' : c == '[' ? ']' : '}');
         } else if (c == ')' || c == ']' || c == '}') {
             if (balance.empty()) error(p, std::string("unexpected '") + c + "'");
-            if (balance.back() != c)
-                error(p, std::string("unexpected '") + c + "', expected '" + balance.back() + "'");
+            if (balance.back() != c) error(p, std::string("unexpected '") + c + "', expected '" + balance.back() + "'");
             balance.pop_back();
         }
         r_.tokens.push_back(Token{Tok::Op, std::string(1, c), 0, 0, uint32_t(p)});
@@ -233,7 +233,10 @@ private:
         if (s_[p] == '0' && p + 1 < s_.size() && std::string_view("xXoObB").find(s_[p + 1]) != std::string_view::npos) {
             const char base_c = char(s_[p + 1] | 0x20);
             const int base = base_c == 'x' ? 16 : base_c == 'o' ? 8 : 2;
-            auto ok = [base](char c) { int v = hex_value(c); return v >= 0 && v < base; };
+            auto ok = [base](char c) {
+                int v = hex_value(c);
+                return v >= 0 && v < base;
+            };
             size_t q = p + 2;
             if (q < s_.size() && s_[q] == '_') ++q;
             size_t end = digits(q, ok);
@@ -294,44 +297,44 @@ private:
             const char e = s_[q + 1];
             q += 2;
             switch (e) {
-            case '\n': break;
-            case '\\': out += '\\'; break;
-            case '\'': out += '\''; break;
-            case '"': out += '"'; break;
-            case 'a': out += '\a'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'n': out += '\n'; break;
-            case 'r': out += '\r'; break;
-            case 't': out += '\t'; break;
-            case 'v': out += '\v'; break;
-            case 'x':
-            case 'u':
-            case 'U': {
-                const int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-                char32_t cp = 0;
-                for (int k = 0; k < n; ++k) {
-                    int v = q < s_.size() ? hex_value(s_[q]) : -1;
-                    if (v < 0) error(q, std::string("truncated \\") + e + " escape in string literal");
-                    cp = cp * 16 + char32_t(v);
-                    ++q;
-                }
-                if (cp > 0x10FFFF) error(q, "illegal Unicode character in string literal");
-                text::append_utf8(out, cp);
-                break;
-            }
-            default:
-                if (e >= '0' && e <= '7') {
-                    char32_t cp = char32_t(e - '0');
-                    for (int k = 0; k < 2 && q < s_.size() && s_[q] >= '0' && s_[q] <= '7'; ++k, ++q)
-                        cp = cp * 8 + char32_t(s_[q] - '0');
+                case '\n': break;
+                case '\\': out += '\\'; break;
+                case '\'': out += '\''; break;
+                case '"': out += '"'; break;
+                case 'a': out += '\a'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                case 'v': out += '\v'; break;
+                case 'x':
+                case 'u':
+                case 'U': {
+                    const int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+                    char32_t cp = 0;
+                    for (int k = 0; k < n; ++k) {
+                        int v = q < s_.size() ? hex_value(s_[q]) : -1;
+                        if (v < 0) error(q, std::string("truncated \\") + e + " escape in string literal");
+                        cp = cp * 16 + char32_t(v);
+                        ++q;
+                    }
+                    if (cp > 0x10FFFF) error(q, "illegal Unicode character in string literal");
                     text::append_utf8(out, cp);
-                } else if (e == 'N') {
-                    error(q - 2, "\\N{...} escapes are not supported");
-                } else {
-                    out += '\\';
-                    out += e;
+                    break;
                 }
+                default:
+                    if (e >= '0' && e <= '7') {
+                        char32_t cp = char32_t(e - '0');
+                        for (int k = 0; k < 2 && q < s_.size() && s_[q] >= '0' && s_[q] <= '7'; ++k, ++q)
+                            cp = cp * 8 + char32_t(s_[q] - '0');
+                        text::append_utf8(out, cp);
+                    } else if (e == 'N') {
+                        error(q - 2, "\\N{...} escapes are not supported");
+                    } else {
+                        out += '\\';
+                        out += e;
+                    }
             }
         }
         r_.tokens.push_back(Token{Tok::String, std::move(out), 0, 0, uint32_t(p)});

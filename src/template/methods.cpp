@@ -14,10 +14,11 @@ namespace hearth::tmpl {
 namespace {
 
 const char* const kStrMethods[] = {
-    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith", "endswith", "upper", "lower",
-    "casefold", "swapcase", "title", "capitalize", "replace", "find", "rfind", "index", "rindex", "count", "join", "format",
-    "isalpha", "isdigit", "isnumeric", "isdecimal", "isalnum", "isspace", "islower", "isupper", "zfill", "center",
-    "ljust", "rjust", "partition", "rpartition", "removeprefix", "removesuffix"};
+    "strip",     "lstrip",    "rstrip",    "split",      "rsplit",       "splitlines",  "startswith", "endswith",
+    "upper",     "lower",     "casefold",  "swapcase",   "title",        "capitalize",  "replace",    "find",
+    "rfind",     "index",     "rindex",    "count",      "join",         "format",      "isalpha",    "isdigit",
+    "isnumeric", "isdecimal", "isalnum",   "isspace",    "islower",      "isupper",     "zfill",      "center",
+    "ljust",     "rjust",     "partition", "rpartition", "removeprefix", "removesuffix"};
 const char* const kDictMethods[] = {"items", "keys", "values", "get", "copy"};
 const char* const kDictUnsafe[] = {"pop", "popitem", "setdefault", "update", "clear"};
 const char* const kListUnsafe[] = {"append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear"};
@@ -28,7 +29,9 @@ bool listed(const char* const (&names)[N], const std::string& name) {
 }
 
 // Code-point index of a byte offset.
-int64_t cp_index(const std::string& s, size_t byte) { return int64_t(text::cp_count(std::string_view(s).substr(0, byte))); }
+int64_t cp_index(const std::string& s, size_t byte) {
+    return int64_t(text::cp_count(std::string_view(s).substr(0, byte)));
+}
 
 // Python's optional [start:end] arguments of find/count/startswith, as byte offsets.
 std::pair<size_t, size_t> byte_range(const std::string& s, const Value& start, const Value& end) {
@@ -93,12 +96,13 @@ std::string format_spec(Interp& in, const Value& v, const std::string& spec) {
     if (!align) align = v.is_number() ? '>' : '<';
     in.check_size(size_t(width));
     switch (align) {
-    case '>': return std::string(pad, fill) + body;
-    case '^': return std::string(pad / 2, fill) + body + std::string(pad - pad / 2, fill);
-    case '=':
-        if (!body.empty() && (body[0] == '-' || body[0] == '+')) return body[0] + std::string(pad, fill) + body.substr(1);
-        return std::string(pad, fill) + body;
-    default: return body + std::string(pad, fill);
+        case '>': return std::string(pad, fill) + body;
+        case '^': return std::string(pad / 2, fill) + body + std::string(pad - pad / 2, fill);
+        case '=':
+            if (!body.empty() && (body[0] == '-' || body[0] == '+'))
+                return body[0] + std::string(pad, fill) + body.substr(1);
+            return std::string(pad, fill) + body;
+        default: return body + std::string(pad, fill);
     }
 }
 
@@ -109,8 +113,10 @@ std::string str_format(Interp& in, const std::string& fmt, CallArgs& a) {
     for (size_t i = 0; i < fmt.size(); ++i) {
         const char c = fmt[i];
         if (c == '}') {
-            if (i + 1 < fmt.size() && fmt[i + 1] == '}') ++i;
-            else fail(TemplateErrorKind::Type, "Single '}' encountered in format string");
+            if (i + 1 < fmt.size() && fmt[i + 1] == '}')
+                ++i;
+            else
+                fail(TemplateErrorKind::Type, "Single '}' encountered in format string");
             out += '}';
             continue;
         }
@@ -141,7 +147,8 @@ std::string str_format(Interp& in, const std::string& fmt, CallArgs& a) {
         Value v;
         if (head.empty() || std::all_of(head.begin(), head.end(), [](char d) { return d >= '0' && d <= '9'; })) {
             const size_t idx = head.empty() ? auto_index++ : size_t(std::stoul(head.substr(0, 9)));
-            if (idx >= a.pos.size()) fail(TemplateErrorKind::Type, "Replacement index " + std::to_string(idx) + " out of range");
+            if (idx >= a.pos.size())
+                fail(TemplateErrorKind::Type, "Replacement index " + std::to_string(idx) + " out of range");
             v = a.pos[idx];
         } else {
             auto it = std::find_if(a.kw.begin(), a.kw.end(), [&](const auto& kv) { return kv.first == head; });
@@ -185,7 +192,9 @@ bool all_cps(const std::string& s, Pred pred) {
     return true;
 }
 
-bool is_alpha(char32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= 0xC0 && !text::is_space(c)); }
+bool is_alpha(char32_t c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= 0xC0 && !text::is_space(c));
+}
 bool is_digit(char32_t c) { return c >= '0' && c <= '9'; }
 
 Value str_method(Interp& in, const Value& self, const std::string& m, CallArgs& a) {
@@ -218,11 +227,10 @@ Value str_method(Interp& in, const Value& self, const std::string& m, CallArgs& 
         Params p(m.c_str(), a, {"prefix", "start", "end"});
         auto [b, e] = byte_range(s, p[1], p[2]);
         const std::string_view part = std::string_view(s).substr(b, e - b);
-        std::vector<Value> options = p[0].is_array() && p[0].arr().seq == SeqKind::Tuple ? p[0].arr().items
-                                                                                         : std::vector<Value>{p[0]};
+        std::vector<Value> options =
+            p[0].is_array() && p[0].arr().seq == SeqKind::Tuple ? p[0].arr().items : std::vector<Value>{p[0]};
         for (const auto& o : options) {
-            if (!o.is_string())
-                type_error(m + " first arg must be str or a tuple of str, not " + type_name(o));
+            if (!o.is_string()) type_error(m + " first arg must be str or a tuple of str, not " + type_name(o));
             const std::string& x = o.str();
             if (x.size() <= part.size() &&
                 (m == "startswith" ? part.substr(0, x.size()) == x : part.substr(part.size() - x.size()) == x))
@@ -262,7 +270,8 @@ Value str_method(Interp& in, const Value& self, const std::string& m, CallArgs& 
         if (m == "count") {
             if (sub.empty()) return Value(int64_t(text::cp_count(part)) + 1);
             int64_t n = 0;
-            for (size_t pos = part.find(sub); pos != std::string_view::npos; pos = part.find(sub, pos + sub.size())) ++n;
+            for (size_t pos = part.find(sub); pos != std::string_view::npos; pos = part.find(sub, pos + sub.size()))
+                ++n;
             return Value(n);
         }
         const size_t hit = (m == "find" || m == "index") ? part.find(sub) : part.rfind(sub);
@@ -278,7 +287,8 @@ Value str_method(Interp& in, const Value& self, const std::string& m, CallArgs& 
         size_t k = 0;
         for (const auto& item : iterate(p[0])) {
             if (!item.is_string())
-                type_error("sequence item " + std::to_string(k) + ": expected str instance, " + type_name(item) + " found");
+                type_error("sequence item " + std::to_string(k) + ": expected str instance, " + type_name(item) +
+                           " found");
             if (k++) out += s;
             out += item.str();
             in.check_size(out.size());
@@ -370,7 +380,9 @@ Value dict_method(Interp& in, const Value& self, const std::string& m, CallArgs&
             out.push_back(v);
     }
     return Value::list(std::move(out), SeqKind::View,
-                       m == "items" ? "dict_items" : m == "keys" ? "dict_keys" : "dict_values");
+                       m == "items"  ? "dict_items"
+                       : m == "keys" ? "dict_keys"
+                                     : "dict_values");
 }
 
 Value list_method(Interp& in, const Value& self, const std::string& m, CallArgs& a) {
@@ -381,7 +393,9 @@ Value list_method(Interp& in, const Value& self, const std::string& m, CallArgs&
     }
     Params p(m.c_str(), a, {"value"});
     in.step(items.size() / 16);
-    if (m == "count") return Value(int64_t(std::count_if(items.begin(), items.end(), [&](const Value& x) { return equals(x, p[0]); })));
+    if (m == "count")
+        return Value(
+            int64_t(std::count_if(items.begin(), items.end(), [&](const Value& x) { return equals(x, p[0]); })));
     for (size_t i = 0; i < items.size(); ++i)
         if (equals(items[i], p[0])) return Value(int64_t(i));
     std::string r;
@@ -394,19 +408,17 @@ public:
     BoundMethod(Value self, std::string method) : Callable(std::move(method)), self_(std::move(self)) {}
     Value call(Interp& in, CallArgs& a) override {
         switch (self_.kind()) {
-        case Kind::String: return str_method(in, self_, name(), a);
-        case Kind::Object: return dict_method(in, self_, name(), a);
-        case Kind::Array: return list_method(in, self_, name(), a);
-        case Kind::Loop: {
-            if (a.pos.empty()) type_error("no items for cycling given");
-            return a.pos[self_.loop().index0 % a.pos.size()];
-        }
-        default: type_error("'" + type_name(self_) + "' object has no method '" + name() + "'");
+            case Kind::String: return str_method(in, self_, name(), a);
+            case Kind::Object: return dict_method(in, self_, name(), a);
+            case Kind::Array: return list_method(in, self_, name(), a);
+            case Kind::Loop: {
+                if (a.pos.empty()) type_error("no items for cycling given");
+                return a.pos[self_.loop().index0 % a.pos.size()];
+            }
+            default: type_error("'" + type_name(self_) + "' object has no method '" + name() + "'");
         }
     }
-    std::string repr() const override {
-        return "<built-in method " + name() + " of " + type_name(self_) + " object>";
-    }
+    std::string repr() const override { return "<built-in method " + name() + " of " + type_name(self_) + " object>"; }
 
 private:
     Value self_;
@@ -440,24 +452,24 @@ Value unsafe(const Value& obj, const std::string& name) {
 
 std::optional<Value> method_attr(const Value& obj, const std::string& name) {
     switch (obj.kind()) {
-    case Kind::String:
-        if (listed(kStrMethods, name)) return Value::callable(std::make_shared<BoundMethod>(obj, name));
-        break;
-    case Kind::Object:
-        if (listed(kDictMethods, name)) return Value::callable(std::make_shared<BoundMethod>(obj, name));
-        if (listed(kDictUnsafe, name)) return unsafe(obj, name);
-        break;
-    case Kind::Array: {
-        const SeqKind seq = obj.arr().seq;
-        if (seq == SeqKind::List || seq == SeqKind::Tuple) {
-            if ((name == "index" || name == "count") || (seq == SeqKind::List && name == "copy"))
-                return Value::callable(std::make_shared<BoundMethod>(obj, name));
-            if (seq == SeqKind::List && listed(kListUnsafe, name)) return unsafe(obj, name);
+        case Kind::String:
+            if (listed(kStrMethods, name)) return Value::callable(std::make_shared<BoundMethod>(obj, name));
+            break;
+        case Kind::Object:
+            if (listed(kDictMethods, name)) return Value::callable(std::make_shared<BoundMethod>(obj, name));
+            if (listed(kDictUnsafe, name)) return unsafe(obj, name);
+            break;
+        case Kind::Array: {
+            const SeqKind seq = obj.arr().seq;
+            if (seq == SeqKind::List || seq == SeqKind::Tuple) {
+                if ((name == "index" || name == "count") || (seq == SeqKind::List && name == "copy"))
+                    return Value::callable(std::make_shared<BoundMethod>(obj, name));
+                if (seq == SeqKind::List && listed(kListUnsafe, name)) return unsafe(obj, name);
+            }
+            break;
         }
-        break;
-    }
-    case Kind::Loop: return loop_attr(obj, name);
-    default: break;
+        case Kind::Loop: return loop_attr(obj, name);
+        default: break;
     }
     return std::nullopt;
 }

@@ -12,14 +12,14 @@ namespace {
 
 const char* op_symbol(BinOp op) {
     switch (op) {
-    case BinOp::Add: return "+";
-    case BinOp::Sub: return "-";
-    case BinOp::Mul: return "*";
-    case BinOp::Div: return "/";
-    case BinOp::FloorDiv: return "//";
-    case BinOp::Mod: return "%";
-    case BinOp::Pow: return "** or pow()";
-    case BinOp::Concat: return "~";
+        case BinOp::Add: return "+";
+        case BinOp::Sub: return "-";
+        case BinOp::Mul: return "*";
+        case BinOp::Div: return "/";
+        case BinOp::FloorDiv: return "//";
+        case BinOp::Mod: return "%";
+        case BinOp::Pow: return "** or pow()";
+        case BinOp::Concat: return "~";
     }
     return "?";
 }
@@ -99,107 +99,127 @@ Value binary_op(Interp& in, BinOp op, const Value& a, const Value& b) {
         s += r;
         return Value(std::move(s));
     }
+    if (op == BinOp::Mod && a.is_string()) {
+        std::string s = percent_format(in, a.str(), b);
+        return Value(std::move(s), a.is_safe());
+    }
     if (a.is_undefined()) fail(TemplateErrorKind::Undefined, a.undefined_message());
     if (b.is_undefined()) fail(TemplateErrorKind::Undefined, b.undefined_message());
     const bool nums = a.is_number() && b.is_number();
     const bool ints = nums && intlike(a) && intlike(b);
     int64_t r = 0;
     switch (op) {
-    case BinOp::Add:
-        if (ints) {
-            const bool overflow = __builtin_add_overflow(a.integer(), b.integer(), &r);
-            return int_result(overflow, r);
-        }
-        if (nums) return Value(a.number() + b.number());
-        if (a.is_string() && b.is_string()) {
-            const bool safe = a.is_safe() || b.is_safe();
-            std::string l = (safe && !a.is_safe()) ? text::html_escape(a.str()) : a.str();
-            const std::string rs = (safe && !b.is_safe()) ? text::html_escape(b.str()) : b.str();
-            in.check_size(l.size() + rs.size());
-            in.charge_bytes(l.size() + rs.size());
-            l += rs;
-            return Value(std::move(l), safe);
-        }
-        if (is_list_or_tuple(a) && is_list_or_tuple(b)) {
-            if (a.arr().seq != b.arr().seq)
-                type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) + "\") to " +
-                           type_name(a));
-            std::vector<Value> items = a.arr().items;
-            items.insert(items.end(), b.arr().items.begin(), b.arr().items.end());
-            in.charge_bytes(items.size() * 16);
-            return Value::list(std::move(items), a.arr().seq);
-        }
-        if (a.is_string() || is_list_or_tuple(a))
-            type_error("can only concatenate " + std::string(a.is_string() ? "str" : type_name(a)) + " (not \"" +
-                       type_name(b) + "\") to " + (a.is_string() ? "str" : type_name(a)));
-        unsupported(op, a, b);
-    case BinOp::Sub:
-        if (ints) {
-            const bool overflow = __builtin_sub_overflow(a.integer(), b.integer(), &r);
-            return int_result(overflow, r);
-        }
-        if (nums) return Value(a.number() - b.number());
-        unsupported(op, a, b);
-    case BinOp::Mul:
-        if (ints) {
-            const bool overflow = __builtin_mul_overflow(a.integer(), b.integer(), &r);
-            return int_result(overflow, r);
-        }
-        if (nums) return Value(a.number() * b.number());
-        if ((a.is_string() || is_list_or_tuple(a)) && intlike(b)) return repeat(in, a, b.integer());
-        if ((b.is_string() || is_list_or_tuple(b)) && intlike(a)) return repeat(in, b, a.integer());
-        if (a.is_string() || b.is_string() || a.is_array() || b.is_array())
-            type_error("can't multiply sequence by non-int of type '" +
-                       type_name(a.is_string() || a.is_array() ? b : a) + "'");
-        unsupported(op, a, b);
-    case BinOp::Div:
-        if (nums) {
-            if (b.number() == 0.0) fail(TemplateErrorKind::Type, "division by zero");
-            if (ints) return Value(double(a.integer()) / double(b.integer()));
-            return Value(a.number() / b.number());
-        }
-        unsupported(op, a, b);
-    case BinOp::FloorDiv:
-        if (ints) return Value(floor_div(a.integer(), b.integer()));
-        if (nums) {
-            if (b.number() == 0.0) fail(TemplateErrorKind::Type, "float floor division by zero");
-            return Value(std::floor(a.number() / b.number()));
-        }
-        unsupported(op, a, b);
-    case BinOp::Mod:
-        if (ints) return Value(floor_mod(a.integer(), b.integer()));
-        if (nums) {
-            const double x = a.number(), y = b.number();
-            if (y == 0.0) fail(TemplateErrorKind::Type, "float modulo");
-            double m = std::fmod(x, y);
-            if (m != 0.0 && ((m < 0) != (y < 0))) m += y;
-            if (m == 0.0) m = std::copysign(0.0, y);
-            return Value(m);
-        }
-        if (a.is_string()) {
-            std::string s = percent_format(in, a.str(), b);
-            return Value(std::move(s), a.is_safe());
-        }
-        unsupported(op, a, b);
-    case BinOp::Pow:
-        if (ints) {
-            int64_t base = a.integer(), e = b.integer();
-            if (e < 0) return Value(std::pow(double(base), double(e)));
-            int64_t acc = 1;
-            while (e > 0) {
-                if (e & 1)
-                    if (__builtin_mul_overflow(acc, base, &acc)) fail(TemplateErrorKind::Limit, "integer overflow");
-                e >>= 1;
-                if (e > 0 && __builtin_mul_overflow(base, base, &base)) {
-                    if (acc == 0) return Value(int64_t(0));
-                    fail(TemplateErrorKind::Limit, "integer overflow");
-                }
+        case BinOp::Add:
+            if (ints) {
+                const bool overflow = __builtin_add_overflow(a.integer(), b.integer(), &r);
+                return int_result(overflow, r);
             }
-            return Value(acc);
-        }
-        if (nums) return Value(std::pow(a.number(), b.number()));
-        unsupported(op, a, b);
-    case BinOp::Concat: break;
+            if (nums) return Value(a.number() + b.number());
+            if (a.is_string() && b.is_string()) {
+                const bool safe = a.is_safe() || b.is_safe();
+                std::string l = (safe && !a.is_safe()) ? text::html_escape(a.str()) : a.str();
+                const std::string rs = (safe && !b.is_safe()) ? text::html_escape(b.str()) : b.str();
+                in.check_size(l.size() + rs.size());
+                in.charge_bytes(l.size() + rs.size());
+                l += rs;
+                return Value(std::move(l), safe);
+            }
+            if (is_list_or_tuple(a) && is_list_or_tuple(b)) {
+                if (a.arr().seq != b.arr().seq)
+                    type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) + "\") to " +
+                               type_name(a));
+                if (a.arr().items.size() + b.arr().items.size() > in.options().max_output_bytes / 8)
+                    fail(TemplateErrorKind::Limit, "list too large");
+                std::vector<Value> items = a.arr().items;
+                items.insert(items.end(), b.arr().items.begin(), b.arr().items.end());
+                in.charge_bytes(items.size() * 16);
+                return Value::list(std::move(items), a.arr().seq);
+            }
+            if (a.is_string() || is_list_or_tuple(a))
+                type_error("can only concatenate " + std::string(a.is_string() ? "str" : type_name(a)) + " (not \"" +
+                           type_name(b) + "\") to " + (a.is_string() ? "str" : type_name(a)));
+            unsupported(op, a, b);
+        case BinOp::Sub:
+            if (ints) {
+                const bool overflow = __builtin_sub_overflow(a.integer(), b.integer(), &r);
+                return int_result(overflow, r);
+            }
+            if (nums) return Value(a.number() - b.number());
+            unsupported(op, a, b);
+        case BinOp::Mul:
+            if (ints) {
+                const bool overflow = __builtin_mul_overflow(a.integer(), b.integer(), &r);
+                return int_result(overflow, r);
+            }
+            if (nums) return Value(a.number() * b.number());
+            if ((a.is_string() || is_list_or_tuple(a)) && intlike(b)) return repeat(in, a, b.integer());
+            if ((b.is_string() || is_list_or_tuple(b)) && intlike(a)) return repeat(in, b, a.integer());
+            if (a.is_string() || b.is_string() || a.is_array() || b.is_array())
+                type_error("can't multiply sequence by non-int of type '" +
+                           type_name(a.is_string() || a.is_array() ? b : a) + "'");
+            unsupported(op, a, b);
+        case BinOp::Div:
+            if (nums) {
+                if (b.number() == 0.0) fail(TemplateErrorKind::Type, "division by zero");
+                if (ints) return Value(double(a.integer()) / double(b.integer()));
+                return Value(a.number() / b.number());
+            }
+            unsupported(op, a, b);
+        case BinOp::FloorDiv:
+            if (ints) return Value(floor_div(a.integer(), b.integer()));
+            if (nums) {
+                const double x = a.number(), y = b.number();
+                if (y == 0.0) fail(TemplateErrorKind::Type, "float floor division by zero");
+                // CPython's float_floor_div: derived from fmod so that x == y * q + r holds.
+                double mod = std::fmod(x, y);
+                double div = (x - mod) / y;
+                if (mod != 0.0 && ((y < 0) != (mod < 0))) div -= 1.0;
+                if (div == 0.0) return Value(std::copysign(0.0, x / y));
+                double q = std::floor(div);
+                if (div - q > 0.5) q += 1.0;
+                return Value(q);
+            }
+            unsupported(op, a, b);
+        case BinOp::Mod:
+            if (ints) return Value(floor_mod(a.integer(), b.integer()));
+            if (nums) {
+                const double x = a.number(), y = b.number();
+                if (y == 0.0) fail(TemplateErrorKind::Type, "float modulo");
+                double m = std::fmod(x, y);
+                if (m != 0.0 && ((m < 0) != (y < 0))) m += y;
+                if (m == 0.0) m = std::copysign(0.0, y);
+                return Value(m);
+            }
+            unsupported(op, a, b);
+        case BinOp::Pow:
+            if (ints) {
+                int64_t base = a.integer(), e = b.integer();
+                if (e < 0) {
+                    if (base == 0) fail(TemplateErrorKind::Type, "0.0 cannot be raised to a negative power");
+                    return Value(std::pow(double(base), double(e)));
+                }
+                int64_t acc = 1;
+                while (e > 0) {
+                    if (e & 1)
+                        if (__builtin_mul_overflow(acc, base, &acc)) fail(TemplateErrorKind::Limit, "integer overflow");
+                    e >>= 1;
+                    if (e > 0 && __builtin_mul_overflow(base, base, &base)) {
+                        if (acc == 0) return Value(int64_t(0));
+                        fail(TemplateErrorKind::Limit, "integer overflow");
+                    }
+                }
+                return Value(acc);
+            }
+            if (nums) {
+                if (a.number() == 0.0 && b.number() < 0)
+                    fail(TemplateErrorKind::Type, "0.0 cannot be raised to a negative power");
+                const double r = std::pow(a.number(), b.number());
+                if (std::isinf(r) && std::isfinite(a.number()) && std::isfinite(b.number()) && a.number() != 0.0)
+                    fail(TemplateErrorKind::Type, "(34, 'Numerical result out of range')");
+                return Value(r);
+            }
+            unsupported(op, a, b);
+        case BinOp::Concat: break;
     }
     unsupported(op, a, b);
 }
@@ -242,7 +262,8 @@ std::string percent_format(Interp& in, const std::string& fmt, const Value& args
             }
             if (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
                 dst = 0;
-                while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') dst = std::min(dst * 10 + (fmt[i++] - '0'), 4096);
+                while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9')
+                    dst = std::min(dst * 10 + (fmt[i++] - '0'), 4096);
             }
         };
         read_num(width);
@@ -265,64 +286,65 @@ std::string percent_format(Interp& in, const std::string& fmt, const Value& args
         }
         std::string piece;
         char buf[8192];
-        const std::string spec_head = "%" + flags + (width >= 0 ? std::to_string(width) : "") +
-                                      (prec >= 0 && std::string_view("feEgGFs").find(conv) != std::string_view::npos
-                                           ? "." + std::to_string(prec)
-                                           : "");
+        const std::string spec_head =
+            "%" + flags + (width >= 0 ? std::to_string(width) : "") +
+            (prec >= 0 && std::string_view("feEgGFs").find(conv) != std::string_view::npos ? "." + std::to_string(prec)
+                                                                                           : "");
         switch (conv) {
-        case 's':
-        case 'r':
-        case 'a': {
-            piece = conv == 's' ? to_str(*arg) : std::string();
-            if (conv != 's') repr(*arg, piece);
-            if (prec >= 0) {
-                auto offs = text::cp_offsets(piece);
-                if (offs.size() - 1 > size_t(prec)) piece.resize(offs[size_t(prec)]);
-            }
-            const size_t n = text::cp_count(piece);
-            if (width >= 0 && n < size_t(width)) {
-                const std::string pad(size_t(width) - n, ' ');
-                piece = flags.find('-') != std::string::npos ? piece + pad : pad + piece;
-            }
-            break;
-        }
-        case 'd':
-        case 'i':
-        case 'u':
-        case 'x':
-        case 'X':
-        case 'o':
-        case 'c': {
-            if (!arg->is_number())
-                type_error(std::string("%") + conv + " format: a real number is required, not " + type_name(*arg));
-            const int64_t v = arg->kind() == Kind::Float ? int64_t(arg->as_float()) : arg->integer();
-            if (conv == 'c') {
-                text::append_utf8(piece, char32_t(v));
+            case 's':
+            case 'r':
+            case 'a': {
+                piece = conv == 's' ? to_str(*arg) : std::string();
+                if (conv != 's') repr(*arg, piece);
+                if (prec >= 0) {
+                    auto offs = text::cp_offsets(piece);
+                    if (offs.size() - 1 > size_t(prec)) piece.resize(offs[size_t(prec)]);
+                }
+                const size_t n = text::cp_count(piece);
+                if (width >= 0 && n < size_t(width)) {
+                    const std::string pad(size_t(width) - n, ' ');
+                    piece = flags.find('-') != std::string::npos ? piece + pad : pad + piece;
+                }
                 break;
             }
-            const char c = conv == 'i' || conv == 'u' ? 'd' : conv;
-            std::snprintf(buf, sizeof buf, (spec_head + "ll" + c).c_str(), static_cast<long long>(v));
-            piece = buf;
-            break;
-        }
-        case 'f':
-        case 'F':
-        case 'e':
-        case 'E':
-        case 'g':
-        case 'G': {
-            if (!arg->is_number())
-                type_error("must be real number, not " + type_name(*arg));
-            std::snprintf(buf, sizeof buf, (spec_head + conv).c_str(), arg->number());
-            piece = buf;
-            break;
-        }
-        default: fail(TemplateErrorKind::Type, std::string("unsupported format character '") + conv + "'");
+            case 'd':
+            case 'i':
+            case 'u':
+            case 'x':
+            case 'X':
+            case 'o':
+            case 'c': {
+                if (!arg->is_number())
+                    type_error(std::string("%") + conv + " format: a real number is required, not " + type_name(*arg));
+                const int64_t v = arg->kind() == Kind::Float ? int64_t(arg->as_float()) : arg->integer();
+                if (conv == 'c') {
+                    text::append_utf8(piece, char32_t(v));
+                    break;
+                }
+                const char c = conv == 'i' || conv == 'u' ? 'd' : conv;
+                std::snprintf(buf, sizeof buf, (spec_head + "ll" + c).c_str(), static_cast<long long>(v));
+                piece = buf;
+                break;
+            }
+            case 'f':
+            case 'F':
+            case 'e':
+            case 'E':
+            case 'g':
+            case 'G': {
+                if (!arg->is_number()) type_error("must be real number, not " + type_name(*arg));
+                std::snprintf(buf, sizeof buf, (spec_head + conv).c_str(), arg->number());
+                piece = buf;
+                break;
+            }
+            default: fail(TemplateErrorKind::Type, std::string("unsupported format character '") + conv + "'");
         }
         in.check_size(out.size() + piece.size());
         out += piece;
     }
-    if (!mapping && next < list.size()) type_error("not all arguments converted during string formatting");
+    // CPython skips this check when the argument could be a mapping (lists and dicts do).
+    const bool maybe_mapping = mapping || args.is_undefined() || (args.is_array() && args.arr().seq == SeqKind::List);
+    if (!maybe_mapping && next < list.size()) type_error("not all arguments converted during string formatting");
     in.charge_bytes(out.size());
     return out;
 }

@@ -31,12 +31,12 @@ namespace {
 
 const char* kind_name(TemplateErrorKind k) {
     switch (k) {
-    case TemplateErrorKind::Syntax: return "syntax error";
-    case TemplateErrorKind::Raised: return "raised";
-    case TemplateErrorKind::Type: return "TypeError";
-    case TemplateErrorKind::Undefined: return "UndefinedError";
-    case TemplateErrorKind::Security: return "SecurityError";
-    case TemplateErrorKind::Limit: return "limit exceeded";
+        case TemplateErrorKind::Syntax: return "syntax error";
+        case TemplateErrorKind::Raised: return "raised";
+        case TemplateErrorKind::Type: return "TypeError";
+        case TemplateErrorKind::Undefined: return "UndefinedError";
+        case TemplateErrorKind::Security: return "SecurityError";
+        case TemplateErrorKind::Limit: return "limit exceeded";
     }
     return "error";
 }
@@ -64,6 +64,8 @@ std::string render_impl(const Program& program, const Json& context, const Rende
 }
 
 }  // namespace
+
+Template::Template() : program_(std::make_shared<Program>()) {}
 
 Template Template::parse(std::string_view source) {
     try {

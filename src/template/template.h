@@ -42,20 +42,28 @@ private:
 };
 
 struct RenderOptions {
-    uint64_t max_steps = 10'000'000;        // expression/statement evaluations (loops included)
-    size_t max_output_bytes = 16u << 20;    // also bounds every intermediate string
-    int max_call_depth = 200;               // nested macro / caller calls
+    uint64_t max_steps = 10'000'000;      // expression/statement evaluations (loops included)
+    size_t max_output_bytes = 16u << 20;  // also bounds every intermediate string
+    int max_call_depth = 200;             // nested macro / caller calls
+    // jinja2's default Undefined raises when an attribute or item of an undefined value is taken
+    // (`missing.attr`); that is what transformers does and the default here. When true, such
+    // lookups yield another undefined instead, so `missing.a.b` renders as "".
+    bool lenient_undefined = false;
     // strftime_now's clock (broken-down time). Empty: the current local time.
     std::function<std::tm()> now;
     // A fixed clock for tests and reproducible renders (month 1..12); tm_wday/tm_yday are filled.
     static std::function<std::tm()> fixed_time(int year, int month, int day, int hour = 0, int minute = 0,
-                                              int second = 0);
+                                               int second = 0);
 };
 
 struct Program;  // parsed template (template/ast.h)
 
+// A parsed template is immutable: copies share it, and render() may run concurrently on several
+// threads.
 class Template {
 public:
+    Template();  // the empty template (renders "")
+
     // Parses with transformers' settings (trim_blocks, lstrip_blocks, loopcontrols, one trailing
     // newline dropped). Throws TemplateError(Syntax) with the line and column of the problem.
     static Template parse(std::string_view source);

@@ -27,16 +27,17 @@ bool t_float(Interp&, const Value& v, CallArgs&) { return v.kind() == Kind::Floa
 bool t_number(Interp&, const Value& v, CallArgs&) { return v.is_number(); }
 bool t_string(Interp&, const Value& v, CallArgs&) { return v.is_string(); }
 bool t_mapping(Interp&, const Value& v, CallArgs&) { return v.kind() == Kind::Object; }
-bool t_callable(Interp&, const Value& v, CallArgs&) { return v.kind() == Kind::Callable; }
+// Python's callable(): jinja2's Undefined defines __call__ (calling it raises).
+bool t_callable(Interp&, const Value& v, CallArgs&) { return v.kind() == Kind::Callable || v.is_undefined(); }
 bool t_escaped(Interp&, const Value& v, CallArgs&) { return v.is_safe(); }
 
 bool t_iterable(Interp&, const Value& v, CallArgs&) {
     switch (v.kind()) {
-    case Kind::Undefined:
-    case Kind::String:
-    case Kind::Array:
-    case Kind::Object: return true;
-    default: return false;
+        case Kind::Undefined:
+        case Kind::String:
+        case Kind::Array:
+        case Kind::Object: return true;
+        default: return false;
     }
 }
 
@@ -61,8 +62,18 @@ int64_t int_operand(const Value& v, const char* what) {
     type_error(std::string("test '") + what + "' needs an integer, got " + type_name(v));
 }
 
-bool t_odd(Interp&, const Value& v, CallArgs&) { return int_operand(v, "odd") % 2 != 0; }
-bool t_even(Interp&, const Value& v, CallArgs&) { return int_operand(v, "even") % 2 == 0; }
+// Python's `value % 2` for odd/even (floats allowed: 3.0 is odd, 1.5 neither).
+double mod2(const Value& v, const char* what) {
+    if (v.kind() == Kind::Float) {
+        const double m = std::fmod(v.as_float(), 2.0);
+        return m < 0 ? m + 2.0 : m;
+    }
+    const int64_t i = int_operand(v, what) % 2;
+    return double(i < 0 ? i + 2 : i);
+}
+
+bool t_odd(Interp&, const Value& v, CallArgs&) { return mod2(v, "odd") == 1.0; }
+bool t_even(Interp&, const Value& v, CallArgs&) { return mod2(v, "even") == 0.0; }
 
 bool t_divisibleby(Interp&, const Value& v, CallArgs& a) {
     const Value& d = arg0(a, "divisibleby");
@@ -88,12 +99,12 @@ bool t_sameas(Interp&, const Value& v, CallArgs& a) {
     const Value& o = arg0(a, "sameas");
     if (v.kind() != o.kind()) return false;
     switch (v.kind()) {
-    case Kind::Undefined:
-    case Kind::None: return true;
-    case Kind::Bool: return v.as_bool() == o.as_bool();
-    case Kind::Int: return v.as_int() == o.as_int();  // CPython caches small ints; close enough
-    case Kind::Float: return false;
-    default: return v.identity() == o.identity();
+        case Kind::Undefined:
+        case Kind::None: return true;
+        case Kind::Bool: return v.as_bool() == o.as_bool();
+        case Kind::Int: return v.as_int() == o.as_int();  // CPython caches small ints; close enough
+        case Kind::Float: return false;
+        default: return v.identity() == o.identity();
     }
 }
 
@@ -102,19 +113,45 @@ bool t_test(Interp&, const Value& v, CallArgs&) { return v.is_string() && find_t
 
 const std::unordered_map<std::string_view, TestFn>& test_table() {
     static const std::unordered_map<std::string_view, TestFn> table = {
-        {"defined", t_defined}, {"undefined", t_undefined}, {"none", t_none},
-        {"boolean", t_boolean}, {"true", t_true},           {"false", t_false},
-        {"integer", t_integer}, {"float", t_float},         {"number", t_number},
-        {"string", t_string},   {"mapping", t_mapping},     {"iterable", t_iterable},
-        {"sequence", t_sequence}, {"callable", t_callable}, {"escaped", t_escaped},
-        {"lower", t_lower},     {"upper", t_upper},         {"odd", t_odd},
-        {"even", t_even},       {"divisibleby", t_divisibleby}, {"eq", t_eq},
-        {"equalto", t_eq},      {"==", t_eq},               {"ne", t_ne},
-        {"!=", t_ne},           {"lt", t_lt},               {"lessthan", t_lt},
-        {"<", t_lt},            {"le", t_le},               {"<=", t_le},
-        {"gt", t_gt},           {"greaterthan", t_gt},      {">", t_gt},
-        {"ge", t_ge},           {">=", t_ge},               {"in", t_in},
-        {"sameas", t_sameas},   {"filter", t_filter},       {"test", t_test},
+        {"defined", t_defined},
+        {"undefined", t_undefined},
+        {"none", t_none},
+        {"boolean", t_boolean},
+        {"true", t_true},
+        {"false", t_false},
+        {"integer", t_integer},
+        {"float", t_float},
+        {"number", t_number},
+        {"string", t_string},
+        {"mapping", t_mapping},
+        {"iterable", t_iterable},
+        {"sequence", t_sequence},
+        {"callable", t_callable},
+        {"escaped", t_escaped},
+        {"lower", t_lower},
+        {"upper", t_upper},
+        {"odd", t_odd},
+        {"even", t_even},
+        {"divisibleby", t_divisibleby},
+        {"eq", t_eq},
+        {"equalto", t_eq},
+        {"==", t_eq},
+        {"ne", t_ne},
+        {"!=", t_ne},
+        {"lt", t_lt},
+        {"lessthan", t_lt},
+        {"<", t_lt},
+        {"le", t_le},
+        {"<=", t_le},
+        {"gt", t_gt},
+        {"greaterthan", t_gt},
+        {">", t_gt},
+        {"ge", t_ge},
+        {">=", t_ge},
+        {"in", t_in},
+        {"sameas", t_sameas},
+        {"filter", t_filter},
+        {"test", t_test},
     };
     return table;
 }

@@ -29,9 +29,9 @@ std::string replace(std::string_view s, std::string_view from, std::string_view 
 
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);
-std::string capitalize(std::string_view s);     // str.capitalize()
-std::string title_method(std::string_view s);   // str.title()
-std::string title_filter(std::string_view s);   // jinja2's |title
+std::string capitalize(std::string_view s);    // str.capitalize()
+std::string title_method(std::string_view s);  // str.title()
+std::string title_filter(std::string_view s);  // jinja2's |title
 
 // Python repr of a str ('...' or "...").
 void repr_string(std::string_view s, std::string& out);

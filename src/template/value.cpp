@@ -101,7 +101,7 @@ Value Value::list(std::vector<Value> items, SeqKind seq, const char* type_name) 
     data->depth = depth + 1;
     data->items = std::move(items);
     data->seq = seq;
-    data->type_name = type_name ? type_name
+    data->type_name = type_name                   ? type_name
                       : seq == SeqKind::Tuple     ? "tuple"
                       : seq == SeqKind::Generator ? "generator"
                       : seq == SeqKind::View      ? "dict_items"
@@ -153,162 +153,166 @@ std::string Value::undefined_message() const {
 
 bool truthy(const Value& v) {
     switch (v.kind()) {
-    case Kind::Undefined:
-    case Kind::None: return false;
-    case Kind::Bool: return v.as_bool();
-    case Kind::Int: return v.as_int() != 0;
-    case Kind::Float: return v.as_float() != 0.0;
-    case Kind::String: return !v.str().empty();
-    case Kind::Array: return v.arr().seq == SeqKind::Generator || !v.arr().items.empty();
-    case Kind::Object: return v.obj().size() != 0;
-    default: return true;
+        case Kind::Undefined:
+        case Kind::None: return false;
+        case Kind::Bool: return v.as_bool();
+        case Kind::Int: return v.as_int() != 0;
+        case Kind::Float: return v.as_float() != 0.0;
+        case Kind::String: return !v.str().empty();
+        case Kind::Array: return v.arr().seq == SeqKind::Generator || !v.arr().items.empty();
+        case Kind::Object: return v.obj().size() != 0;
+        default: return true;
     }
 }
 
 std::string type_name(const Value& v) {
     switch (v.kind()) {
-    case Kind::Undefined: return "Undefined";
-    case Kind::None: return "NoneType";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return v.is_safe() ? "Markup" : "str";
-    case Kind::Array: return v.arr().type_name;
-    case Kind::Object: return "dict";
-    case Kind::Namespace: return "Namespace";
-    case Kind::Callable: return "function";
-    case Kind::Loop: return "LoopContext";
+        case Kind::Undefined: return "Undefined";
+        case Kind::None: return "NoneType";
+        case Kind::Bool: return "bool";
+        case Kind::Int: return "int";
+        case Kind::Float: return "float";
+        case Kind::String: return v.is_safe() ? "Markup" : "str";
+        case Kind::Array: return v.arr().type_name;
+        case Kind::Object: return "dict";
+        case Kind::Namespace: return "Namespace";
+        case Kind::Callable: return "function";
+        case Kind::Loop: return "LoopContext";
     }
     return "object";
 }
 
 std::string object_type_repr(const Value& v) {
     switch (v.kind()) {
-    case Kind::None: return "None";
-    case Kind::Undefined: return "jinja2.runtime.Undefined object";
-    case Kind::Namespace: return "jinja2.utils.Namespace object";
-    case Kind::Loop: return "jinja2.runtime.LoopContext object";
-    case Kind::String:
-        if (v.is_safe()) return "markupsafe.Markup object";
-        break;
-    default: break;
+        case Kind::None: return "None";
+        case Kind::Undefined: return "jinja2.runtime.Undefined object";
+        case Kind::Namespace: return "jinja2.utils.Namespace object";
+        case Kind::Loop: return "jinja2.runtime.LoopContext object";
+        case Kind::String:
+            if (v.is_safe()) return "markupsafe.Markup object";
+            break;
+        default: break;
     }
     return type_name(v) + " object";
 }
 
 std::string to_str(const Value& v) {
     switch (v.kind()) {
-    case Kind::Undefined: return "";
-    case Kind::String: return v.str();
-    case Kind::Int: return std::to_string(v.as_int());
-    case Kind::Float: return text::float_repr(v.as_float());
-    case Kind::Bool: return v.as_bool() ? "True" : "False";
-    case Kind::None: return "None";
-    default: {
-        std::string out;
-        repr(v, out);
-        return out;
-    }
+        case Kind::Undefined: return "";
+        case Kind::String: return v.str();
+        case Kind::Int: return std::to_string(v.as_int());
+        case Kind::Float: return text::float_repr(v.as_float());
+        case Kind::Bool: return v.as_bool() ? "True" : "False";
+        case Kind::None: return "None";
+        default: {
+            std::string out;
+            repr(v, out);
+            return out;
+        }
     }
 }
 
 void repr(const Value& v, std::string& out, uint32_t depth) {
     if (depth > kMaxNesting) fail(TemplateErrorKind::Limit, "data nested too deeply");
+    charge_work(1);
+    check_output_size(out.size());
     switch (v.kind()) {
-    case Kind::Undefined: out += "Undefined"; return;
-    case Kind::String:
-        if (v.is_safe()) {
-            out += "Markup(";
-            text::repr_string(v.str(), out);
-            out += ')';
-        } else {
-            text::repr_string(v.str(), out);
-        }
-        return;
-    case Kind::Array: {
-        const ArrayData& a = v.arr();
-        if (a.seq == SeqKind::Generator) {
-            out += "<";
-            out += a.type_name;
-            out += " object>";
+        case Kind::Undefined: out += "Undefined"; return;
+        case Kind::String:
+            if (v.is_safe()) {
+                out += "Markup(";
+                text::repr_string(v.str(), out);
+                out += ')';
+            } else {
+                text::repr_string(v.str(), out);
+            }
+            return;
+        case Kind::Array: {
+            const ArrayData& a = v.arr();
+            if (a.seq == SeqKind::Generator) {
+                out += "<";
+                out += a.type_name;
+                out += " object>";
+                return;
+            }
+            const bool tuple = a.seq == SeqKind::Tuple;
+            if (a.seq == SeqKind::View) {
+                out += a.type_name;
+                out += '(';
+            }
+            out += tuple ? '(' : '[';
+            for (size_t i = 0; i < a.items.size(); ++i) {
+                if (i) out += ", ";
+                repr(a.items[i], out, depth + 1);
+            }
+            if (tuple && a.items.size() == 1) out += ',';
+            out += tuple ? ')' : ']';
+            if (a.seq == SeqKind::View) out += ')';
             return;
         }
-        const bool tuple = a.seq == SeqKind::Tuple;
-        if (a.seq == SeqKind::View) {
-            out += a.type_name;
-            out += '(';
+        case Kind::Object:
+        case Kind::Namespace: {
+            const bool ns = v.kind() == Kind::Namespace;
+            if (ns) out += "<Namespace ";
+            out += '{';
+            bool first = true;
+            for (const auto& [k, item] : v.obj().entries()) {
+                if (!first) out += ", ";
+                first = false;
+                text::repr_string(k, out);
+                out += ": ";
+                repr(item, out, depth + 1);
+            }
+            out += '}';
+            if (ns) out += '>';
+            return;
         }
-        out += tuple ? '(' : '[';
-        for (size_t i = 0; i < a.items.size(); ++i) {
-            if (i) out += ", ";
-            repr(a.items[i], out, depth + 1);
+        case Kind::Callable: out += v.fn().repr(); return;
+        case Kind::Loop: {
+            const LoopData& l = v.loop();
+            out += "<LoopContext " + std::to_string(l.index0 + 1) + "/" + std::to_string(l.items->items.size()) + ">";
+            return;
         }
-        if (tuple && a.items.size() == 1) out += ',';
-        out += tuple ? ')' : ']';
-        if (a.seq == SeqKind::View) out += ')';
-        return;
-    }
-    case Kind::Object:
-    case Kind::Namespace: {
-        const bool ns = v.kind() == Kind::Namespace;
-        if (ns) out += "<Namespace ";
-        out += '{';
-        bool first = true;
-        for (const auto& [k, item] : v.obj().entries()) {
-            if (!first) out += ", ";
-            first = false;
-            text::repr_string(k, out);
-            out += ": ";
-            repr(item, out, depth + 1);
-        }
-        out += '}';
-        if (ns) out += '>';
-        return;
-    }
-    case Kind::Callable: out += v.fn().repr(); return;
-    case Kind::Loop: {
-        const LoopData& l = v.loop();
-        out += "<LoopContext " + std::to_string(l.index0 + 1) + "/" + std::to_string(l.items->items.size()) + ">";
-        return;
-    }
-    default: out += to_str(v); return;
+        default: out += to_str(v); return;
     }
 }
 
 bool equals(const Value& a, const Value& b, uint32_t depth) {
     if (depth > kMaxNesting) fail(TemplateErrorKind::Limit, "data nested too deeply");
+    charge_work(1);
     if (a.is_number() && b.is_number()) {
         if (a.kind() != Kind::Float && b.kind() != Kind::Float) return a.integer() == b.integer();
         return a.number() == b.number();
     }
     if (a.kind() != b.kind()) return false;
     switch (a.kind()) {
-    case Kind::Undefined:
-    case Kind::None: return true;
-    case Kind::String: return a.str() == b.str();
-    case Kind::Array: {
-        const ArrayData &x = a.arr(), &y = b.arr();
-        if (&x == &y) return true;
-        if (x.seq != y.seq || x.seq == SeqKind::Generator || x.items.size() != y.items.size()) return false;
-        for (size_t i = 0; i < x.items.size(); ++i)
-            if (!equals(x.items[i], y.items[i], depth + 1)) return false;
-        return true;
-    }
-    case Kind::Object: {
-        const ObjectData &x = a.obj(), &y = b.obj();
-        if (x.size() != y.size()) return false;
-        for (const auto& [k, v] : x.entries()) {
-            const Value* other = y.find(k);
-            if (!other || !equals(v, *other, depth + 1)) return false;
+        case Kind::Undefined:
+        case Kind::None: return true;
+        case Kind::String: return a.str() == b.str();
+        case Kind::Array: {
+            const ArrayData &x = a.arr(), &y = b.arr();
+            if (&x == &y) return true;
+            if (x.seq != y.seq || x.seq == SeqKind::Generator || x.items.size() != y.items.size()) return false;
+            for (size_t i = 0; i < x.items.size(); ++i)
+                if (!equals(x.items[i], y.items[i], depth + 1)) return false;
+            return true;
         }
-        return true;
-    }
-    default: return a.identity() == b.identity();
+        case Kind::Object: {
+            const ObjectData &x = a.obj(), &y = b.obj();
+            if (x.size() != y.size()) return false;
+            for (const auto& [k, v] : x.entries()) {
+                const Value* other = y.find(k);
+                if (!other || !equals(v, *other, depth + 1)) return false;
+            }
+            return true;
+        }
+        default: return a.identity() == b.identity();
     }
 }
 
 int compare(const Value& a, const Value& b, const char* op, uint32_t depth) {
     if (depth > kMaxNesting) fail(TemplateErrorKind::Limit, "data nested too deeply");
+    charge_work(1);
     if (a.is_undefined()) fail(TemplateErrorKind::Undefined, a.undefined_message());
     if (b.is_undefined()) fail(TemplateErrorKind::Undefined, b.undefined_message());
     if (a.is_number() && b.is_number()) {
@@ -335,131 +339,137 @@ int compare(const Value& a, const Value& b, const char* op, uint32_t depth) {
 }
 
 std::vector<Value> iterate(const Value& v) {
+    charge_work(1);
     switch (v.kind()) {
-    case Kind::Undefined: return {};
-    case Kind::String: {
-        std::vector<Value> out;
-        const std::string& s = v.str();
-        for (size_t i = 0; i < s.size();) {
-            size_t at = i;
-            text::next_cp(s, i);
-            out.emplace_back(s.substr(at, i - at), v.is_safe());
-        }
-        return out;
-    }
-    case Kind::Array: {
-        ArrayData& a = v.arr();
-        if (a.seq == SeqKind::Generator) {
-            std::vector<Value> out(a.items.begin() + std::ptrdiff_t(std::min(a.pos, a.items.size())), a.items.end());
-            a.pos = a.items.size();
+        case Kind::Undefined: return {};
+        case Kind::String: {
+            std::vector<Value> out;
+            const std::string& s = v.str();
+            charge_work(s.size());  // one value per character: pay before allocating
+            for (size_t i = 0; i < s.size();) {
+                size_t at = i;
+                text::next_cp(s, i);
+                out.emplace_back(s.substr(at, i - at));  // iterating a Markup yields plain str
+            }
             return out;
         }
-        return a.items;
-    }
-    case Kind::Object: {
-        std::vector<Value> out;
-        out.reserve(v.obj().size());
-        for (const auto& e : v.obj().entries()) out.emplace_back(e.first);
-        return out;
-    }
-    default: type_error("'" + type_name(v) + "' object is not iterable");
+        case Kind::Array: {
+            ArrayData& a = v.arr();
+            charge_work(a.items.size() >> 4);
+            if (a.seq == SeqKind::Generator) {
+                std::vector<Value> out(a.items.begin() + std::ptrdiff_t(std::min(a.pos, a.items.size())),
+                                       a.items.end());
+                a.pos = a.items.size();
+                return out;
+            }
+            return a.items;
+        }
+        case Kind::Object: {
+            std::vector<Value> out;
+            out.reserve(v.obj().size());
+            for (const auto& e : v.obj().entries()) out.emplace_back(e.first);
+            return out;
+        }
+        default: type_error("'" + type_name(v) + "' object is not iterable");
     }
 }
 
 int64_t length(const Value& v) {
     switch (v.kind()) {
-    case Kind::Undefined: return 0;
-    case Kind::String: return int64_t(text::cp_count(v.str()));
-    case Kind::Array:
-        if (v.arr().seq == SeqKind::Generator)
-            type_error("object of type '" + type_name(v) + "' has no len()");
-        return int64_t(v.arr().items.size());
-    case Kind::Object: return int64_t(v.obj().size());
-    default: type_error("object of type '" + type_name(v) + "' has no len()");
+        case Kind::Undefined: return 0;
+        case Kind::String: return int64_t(text::cp_count(v.str()));
+        case Kind::Array:
+            if (v.arr().seq == SeqKind::Generator) type_error("object of type '" + type_name(v) + "' has no len()");
+            return int64_t(v.arr().items.size());
+        case Kind::Object: return int64_t(v.obj().size());
+        default: type_error("object of type '" + type_name(v) + "' has no len()");
     }
 }
 
 bool contains(const Value& container, const Value& item) {
     switch (container.kind()) {
-    case Kind::Undefined: return false;
-    case Kind::String:
-        if (!item.is_string())
-            type_error("'in <string>' requires string as left operand, not " + type_name(item));
-        return container.str().find(item.str()) != std::string::npos;
-    case Kind::Object:
-        if (item.is_string()) return container.obj().find(item.str()) != nullptr;
-        if (item.is_array() || item.is_object()) type_error("unhashable type: '" + type_name(item) + "'");
-        return false;
-    case Kind::Array:
-        for (const auto& x : iterate(container))
-            if (equals(x, item)) return true;
-        return false;
-    default: type_error("argument of type '" + type_name(container) + "' is not iterable");
+        case Kind::Undefined: return false;
+        case Kind::String:
+            if (!item.is_string()) type_error("'in <string>' requires string as left operand, not " + type_name(item));
+            return container.str().find(item.str()) != std::string::npos;
+        case Kind::Object:
+            if (item.is_string()) return container.obj().find(item.str()) != nullptr;
+            if ((item.is_array() && item.arr().seq == SeqKind::List) || item.is_object() ||
+                item.kind() == Kind::Namespace)
+                type_error("unhashable type: '" + type_name(item) + "'");
+            return false;
+        case Kind::Array:
+            for (const auto& x : iterate(container))
+                if (equals(x, item)) return true;
+            return false;
+        default: type_error("argument of type '" + type_name(container) + "' is not iterable");
     }
 }
 
 void to_json(const Value& v, const JsonStyle& st, std::string& out, uint32_t depth) {
     if (depth > kMaxNesting) fail(TemplateErrorKind::Limit, "data nested too deeply");
+    charge_work(1);
+    check_output_size(out.size());
     auto newline = [&](uint32_t level) {
         out += '\n';
         for (uint32_t i = 0; i < level; ++i) out += st.indent;
     };
     switch (v.kind()) {
-    case Kind::None: out += "null"; return;
-    case Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
-    case Kind::Int: out += std::to_string(v.as_int()); return;
-    case Kind::Float: {
-        double d = v.as_float();
-        if (std::isnan(d))
-            out += "NaN";
-        else if (std::isinf(d))
-            out += d > 0 ? "Infinity" : "-Infinity";
-        else
-            out += text::float_repr(d);
-        return;
-    }
-    case Kind::String: text::json_string(v.str(), st.ensure_ascii, out); return;
-    case Kind::Array: {
-        const ArrayData& a = v.arr();
-        if (a.seq == SeqKind::Generator || a.seq == SeqKind::View) break;
-        if (a.items.empty()) {
-            out += "[]";
+        case Kind::None: out += "null"; return;
+        case Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
+        case Kind::Int: out += std::to_string(v.as_int()); return;
+        case Kind::Float: {
+            double d = v.as_float();
+            if (std::isnan(d))
+                out += "NaN";
+            else if (std::isinf(d))
+                out += d > 0 ? "Infinity" : "-Infinity";
+            else
+                out += text::float_repr(d);
             return;
         }
-        out += '[';
-        for (size_t i = 0; i < a.items.size(); ++i) {
-            if (i) out += st.item_sep;
-            if (st.has_indent) newline(depth + 1);
-            to_json(a.items[i], st, out, depth + 1);
-        }
-        if (st.has_indent) newline(depth);
-        out += ']';
-        return;
-    }
-    case Kind::Object: {
-        const auto& entries = v.obj().entries();
-        if (entries.empty()) {
-            out += "{}";
+        case Kind::String: text::json_string(v.str(), st.ensure_ascii, out); return;
+        case Kind::Array: {
+            const ArrayData& a = v.arr();
+            if (a.seq == SeqKind::Generator || a.seq == SeqKind::View) break;
+            if (a.items.empty()) {
+                out += "[]";
+                return;
+            }
+            out += '[';
+            for (size_t i = 0; i < a.items.size(); ++i) {
+                if (i) out += st.item_sep;
+                if (st.has_indent) newline(depth + 1);
+                to_json(a.items[i], st, out, depth + 1);
+            }
+            if (st.has_indent) newline(depth);
+            out += ']';
             return;
         }
-        std::vector<const std::pair<std::string, Value>*> order;
-        order.reserve(entries.size());
-        for (const auto& e : entries) order.push_back(&e);
-        if (st.sort_keys)
-            std::stable_sort(order.begin(), order.end(), [](auto* x, auto* y) { return x->first < y->first; });
-        out += '{';
-        for (size_t i = 0; i < order.size(); ++i) {
-            if (i) out += st.item_sep;
-            if (st.has_indent) newline(depth + 1);
-            text::json_string(order[i]->first, st.ensure_ascii, out);
-            out += st.key_sep;
-            to_json(order[i]->second, st, out, depth + 1);
+        case Kind::Object: {
+            const auto& entries = v.obj().entries();
+            if (entries.empty()) {
+                out += "{}";
+                return;
+            }
+            std::vector<const std::pair<std::string, Value>*> order;
+            order.reserve(entries.size());
+            for (const auto& e : entries) order.push_back(&e);
+            if (st.sort_keys)
+                std::stable_sort(order.begin(), order.end(), [](auto* x, auto* y) { return x->first < y->first; });
+            out += '{';
+            for (size_t i = 0; i < order.size(); ++i) {
+                if (i) out += st.item_sep;
+                if (st.has_indent) newline(depth + 1);
+                text::json_string(order[i]->first, st.ensure_ascii, out);
+                out += st.key_sep;
+                to_json(order[i]->second, st, out, depth + 1);
+            }
+            if (st.has_indent) newline(depth);
+            out += '}';
+            return;
         }
-        if (st.has_indent) newline(depth);
-        out += '}';
-        return;
-    }
-    default: break;
+        default: break;
     }
     type_error("Object of type " + type_name(v) + " is not JSON serializable");
 }
@@ -470,28 +480,28 @@ template <class J>
 Value convert(const J& j, uint32_t depth) {
     if (depth > kMaxNesting) fail(TemplateErrorKind::Limit, "context data nested too deeply");
     switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value(j.template get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value(j.template get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: {
-        auto u = j.template get<uint64_t>();
-        if (u <= uint64_t(INT64_MAX)) return Value(int64_t(u));
-        return Value(double(u));
-    }
-    case nlohmann::json::value_t::number_float: return Value(j.template get<double>());
-    case nlohmann::json::value_t::string: return Value(j.template get_ref<const std::string&>());
-    case nlohmann::json::value_t::array: {
-        std::vector<Value> items;
-        items.reserve(j.size());
-        for (const auto& x : j) items.push_back(convert(x, depth + 1));
-        return Value::list(std::move(items));
-    }
-    case nlohmann::json::value_t::object: {
-        auto obj = std::make_shared<ObjectData>();
-        for (auto it = j.begin(); it != j.end(); ++it) obj->set(it.key(), convert(it.value(), depth + 1));
-        return Value::object(std::move(obj));
-    }
-    default: fail(TemplateErrorKind::Type, "unsupported JSON value in the context (binary)");
+        case nlohmann::json::value_t::null: return Value::none();
+        case nlohmann::json::value_t::boolean: return Value(j.template get<bool>());
+        case nlohmann::json::value_t::number_integer: return Value(j.template get<int64_t>());
+        case nlohmann::json::value_t::number_unsigned: {
+            auto u = j.template get<uint64_t>();
+            if (u <= uint64_t(INT64_MAX)) return Value(int64_t(u));
+            return Value(double(u));
+        }
+        case nlohmann::json::value_t::number_float: return Value(j.template get<double>());
+        case nlohmann::json::value_t::string: return Value(j.template get_ref<const std::string&>());
+        case nlohmann::json::value_t::array: {
+            std::vector<Value> items;
+            items.reserve(j.size());
+            for (const auto& x : j) items.push_back(convert(x, depth + 1));
+            return Value::list(std::move(items));
+        }
+        case nlohmann::json::value_t::object: {
+            auto obj = std::make_shared<ObjectData>();
+            for (auto it = j.begin(); it != j.end(); ++it) obj->set(it.key(), convert(it.value(), depth + 1));
+            return Value::object(std::move(obj));
+        }
+        default: fail(TemplateErrorKind::Type, "unsupported JSON value in the context (binary)");
     }
 }
 

@@ -25,6 +25,12 @@ struct Failure {
 [[noreturn]] void fail(TemplateErrorKind kind, std::string message);
 [[noreturn]] inline void type_error(std::string message) { fail(TemplateErrorKind::Type, std::move(message)); }
 
+// Work accounting for the recursive helpers below (repr, equals, to_json, ...): shared
+// containers can make a small value expensive to walk, so each visited node is charged to the
+// step budget of the render running on this thread (interp.cpp; no-ops outside a render).
+void charge_work(uint64_t steps);
+void check_output_size(size_t bytes);
+
 // Deepest container nesting allowed (keeps every recursive walk and destructor shallow).
 constexpr uint32_t kMaxNesting = 512;
 
@@ -44,7 +50,7 @@ struct ArrayData {
     std::vector<Value> items;
     SeqKind seq = SeqKind::List;
     uint32_t depth = 1;
-    size_t pos = 0;                   // generators: items before pos are consumed
+    size_t pos = 0;                  // generators: items before pos are consumed
     const char* type_name = "list";  // Python's name for the type, for messages
 };
 
@@ -98,8 +104,8 @@ public:
     static Value none();
     // An undefined value whose message (used when it is misused) is `hint`.
     static Value undefined(std::string hint);
-    static Value undefined_name(std::string_view name);                        // "'x' is undefined"
-    static Value undefined_attr(const Value& obj, std::string_view attr);      // "'dict object' has no attribute 'x'"
+    static Value undefined_name(std::string_view name);                    // "'x' is undefined"
+    static Value undefined_attr(const Value& obj, std::string_view attr);  // "'dict object' has no attribute 'x'"
     static Value list(std::vector<Value> items, SeqKind seq = SeqKind::List, const char* type_name = nullptr);
     static Value object(std::shared_ptr<ObjectData> obj);
     static Value name_space(std::shared_ptr<ObjectData> ns);
@@ -148,7 +154,7 @@ private:
 
 // ---- Python semantics helpers (value.cpp)
 bool truthy(const Value& v);
-std::string type_name(const Value& v);        // "str", "dict", "NoneType", ...
+std::string type_name(const Value& v);         // "str", "dict", "NoneType", ...
 std::string object_type_repr(const Value& v);  // jinja2's "dict object" / "None"
 std::string to_str(const Value& v);            // Python str(); undefined -> ""
 void repr(const Value& v, std::string& out, uint32_t depth = 0);
@@ -165,7 +171,7 @@ struct JsonStyle {
     bool ensure_ascii = false;
     bool sort_keys = false;
     bool has_indent = false;
-    std::string indent;      // per level, when has_indent
+    std::string indent;  // per level, when has_indent
     std::string item_sep = ", ";
     std::string key_sep = ": ";
 };

@@ -2,10 +2,12 @@
 // jinja2 raised), plus unit tests of the Jinja language, the sandbox and the limits.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -140,7 +142,7 @@ TEST(TemplateWhitespace, LstripBlocksStripsIndentBeforeBlockTags) {
     EXPECT_EQ(render("a\n    {% if true %}\n    x\n    {% endif %}\nb"), "a\n    x\nb");
     EXPECT_EQ(render("  {# c #}  z"), "  z");
     EXPECT_EQ(render("a  {% if true %}x{% endif %}"), "a  x");  // not at line start
-    EXPECT_EQ(render("a\n  {{ 1 }}"), "a\n  1");                  // not for {{ }}
+    EXPECT_EQ(render("a\n  {{ 1 }}"), "a\n  1");                // not for {{ }}
     EXPECT_EQ(render("a\n  {%+ if true %}x{% endif %}"), "a\n  x");
 }
 
@@ -232,7 +234,8 @@ TEST(TemplateStatements, GenerationTagRendersBody) {
 TEST(TemplateExpressions, Arithmetic) {
     EXPECT_EQ(render("{{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 6 / 2 }}"),
               "7 3 -4 2 1024 3.5 3.0");
-    EXPECT_EQ(render("{{ 'ab' * 2 }} {{ [1] * 2 }} {{ [1, 2] + [3] }} {{ 'a' ~ 1 ~ none ~ x }}"), "abab [1, 1] [1, 2, 3] a1None");
+    EXPECT_EQ(render("{{ 'ab' * 2 }} {{ [1] * 2 }} {{ [1, 2] + [3] }} {{ 'a' ~ 1 ~ none ~ x }}"),
+              "abab [1, 1] [1, 2, 3] a1None");
     EXPECT_EQ(render("{{ '%s-%d' % ('a', 3) }} {{ -3|abs }} {{ 1 if false else 2 }} [{{ 1 if false }}]"), "a-3 3 2 []");
     EXPECT_EQ(render_error("{{ 'a' + 1 }}").kind(), TemplateErrorKind::Type);
     EXPECT_EQ(render_error("{{ 1 / 0 }}").kind(), TemplateErrorKind::Type);
@@ -247,7 +250,8 @@ TEST(TemplateExpressions, NumbersPrintLikePython) {
 TEST(TemplateExpressions, ComparisonsLogicAndMembership) {
     EXPECT_EQ(render("{{ 1 < 2 < 3 }} {{ 1 == 1.0 }} {{ none == none }} {{ x == none }} {{ 'a' != 'b' }}"),
               "True True True False True");
-    EXPECT_EQ(render("{{ 'at' in 'cat' }} {{ 1 in [1] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }}"), "True True True True");
+    EXPECT_EQ(render("{{ 'at' in 'cat' }} {{ 1 in [1] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }}"),
+              "True True True True");
     EXPECT_EQ(render("{{ 0 or 'y' }} {{ 'x' and 'z' }} {{ not none }} {{ none is none }} {{ 1 is not none }}"),
               "y z True True True");
     EXPECT_EQ(render_error("{{ 'a' in none }}").kind(), TemplateErrorKind::Type);
@@ -286,6 +290,14 @@ TEST(TemplateUndefined, BehavesLikeJinja2DefaultUndefined) {
     EXPECT_STREQ(render_error("{{ x.y }}").what(), "template UndefinedError at line 1, column 5: 'x' is undefined");
 }
 
+TEST(TemplateUndefined, LenientOptionMakesChainsUndefined) {
+    RenderOptions o = fixed_options();
+    o.lenient_undefined = true;
+    EXPECT_EQ(render("[{{ x.y.z }}] [{{ x['a'][0] }}] {{ x.y is defined }} [{{ x[1:] }}]", ojson::object(), o),
+              "[] [] False []");
+    EXPECT_EQ(render_error("{{ x.y + 1 }}", ojson::object(), o).kind(), TemplateErrorKind::Undefined);
+}
+
 TEST(TemplateUndefined, NoneValues) {
     EXPECT_EQ(render("{{ n }} {{ n|trim }} {{ n|string }} [{{ n.attr }}] {{ n.attr is defined }}", {{"n", nullptr}}),
               "None None None [] False");
@@ -302,7 +314,8 @@ TEST(TemplateFilters, Strings) {
               "a|a|AB|ab|A B-C|Ab|bba|cba|12");
     EXPECT_EQ(render("{{ 'a\nb\n\nc'|indent }}|{{ 'a\nb'|indent(2, true) }}|{{ 'a\n\nb'|indent(1, blank=true) }}"),
               "a\n    b\n\n    c|  a\n  b|a\n \n b");
-    EXPECT_EQ(render("{{ '%s=%d'|format('a', 1) }} {{ 'abc'|center(7) }}| {{ 'a b'|wordcount }} {{ 'hello world foo bar'|truncate(8) }}"),
+    EXPECT_EQ(render("{{ '%s=%d'|format('a', 1) }} {{ 'abc'|center(7) }}| {{ 'a b'|wordcount }} {{ 'hello world foo "
+                     "bar'|truncate(8) }}"),
               "a=1   abc  | 2 hello...");
 }
 
@@ -319,10 +332,13 @@ TEST(TemplateFilters, Sequences) {
 TEST(TemplateFilters, SelectMapAndFriends) {
     const ojson ctx = {{"m", ojson::parse(R"([{"role": "user", "n": 1}, {"role": "bot"}, {"role": "user", "n": 2}])")}};
     EXPECT_EQ(render("{{ m|selectattr('role', 'equalto', 'user')|map(attribute='n')|list }}", ctx), "[1, 2]");
-    EXPECT_EQ(render("{{ m|rejectattr('role', 'eq', 'user')|list|length }} {{ m|selectattr('n')|list|length }}", ctx), "1 2");
-    EXPECT_EQ(render("{{ m|map(attribute='n', default=0)|list }} {{ ['a']|map('upper')|list }}", ctx), "[1, 0, 2] ['A']");
-    EXPECT_EQ(render("{{ [1, 2, 3, 4]|select('odd')|list }} {{ [1, 2, 3]|reject('gt', 1)|list }} {{ [0, 1]|select|list }}"),
-              "[1, 3] [1] [1]");
+    EXPECT_EQ(render("{{ m|rejectattr('role', 'eq', 'user')|list|length }} {{ m|selectattr('n')|list|length }}", ctx),
+              "1 2");
+    EXPECT_EQ(render("{{ m|map(attribute='n', default=0)|list }} {{ ['a']|map('upper')|list }}", ctx),
+              "[1, 0, 2] ['A']");
+    EXPECT_EQ(
+        render("{{ [1, 2, 3, 4]|select('odd')|list }} {{ [1, 2, 3]|reject('gt', 1)|list }} {{ [0, 1]|select|list }}"),
+        "[1, 3] [1] [1]");
     EXPECT_EQ(render("{{ none|selectattr('a')|list }}"), "[]");  // jinja2 skips falsy input
     // Lazy generators: no len(), not JSON serialisable, single use.
     EXPECT_EQ(render_error("{{ [1]|map('string')|length }}").kind(), TemplateErrorKind::Type);
@@ -333,13 +349,15 @@ TEST(TemplateFilters, SelectMapAndFriends) {
 TEST(TemplateFilters, NumbersAndDefaults) {
     EXPECT_EQ(render("{{ '3'|int + 1 }} {{ 'x'|int }} {{ 'x'|int(7) }} {{ 3.9|int }} {{ '1.5'|float }} {{ 2|float }}"),
               "4 0 7 3 1.5 2.0");
-    EXPECT_EQ(render("{{ 2.5|round }} {{ 2.675|round(2) }} {{ 2.1|round(0, 'ceil') }} {{ 5|round }}"), "2.0 2.67 3.0 5");
+    EXPECT_EQ(render("{{ 2.5|round }} {{ 2.675|round(2) }} {{ 2.1|round(0, 'ceil') }} {{ 5|round }}"),
+              "2.0 2.67 3.0 5");
     EXPECT_EQ(render("{{ x|default('d') }} {{ ''|default('d') }} {{ ''|default('d', true) }} {{ x|d(y)|d('z') }}"),
               "d  d z");
 }
 
 TEST(TemplateFilters, ToJsonMatchesTransformers) {
-    const ojson ctx = {{"x", ojson::parse(R"({"b": [1, {"c": null}], "a": "é\"\\\n\u0001/", "e": {}, "f": [], "g": 1.5})")}};
+    const ojson ctx = {
+        {"x", ojson::parse(R"({"b": [1, {"c": null}], "a": "é\"\\\n\u0001/", "e": {}, "f": [], "g": 1.5})")}};
     EXPECT_EQ(render("{{ x|tojson }}", ctx),
               R"({"b": [1, {"c": null}], "a": "é\"\\\n\u0001/", "e": {}, "f": [], "g": 1.5})");
     EXPECT_EQ(render("{{ x|tojson(indent=2) }}", ctx),
@@ -352,8 +370,9 @@ TEST(TemplateFilters, ToJsonMatchesTransformers) {
 }
 
 TEST(TemplateFilters, MarkupEscaping) {
-    EXPECT_EQ(render("{{ '<a>'|e }} {{ ('<'|safe) + '<' }} {{ '<' + ('&'|safe) }} {{ '<'|safe ~ '<' }} {{ '\"'|escape }}"),
-              "&lt;a&gt; <&lt; &lt;& << &#34;");
+    EXPECT_EQ(
+        render("{{ '<a>'|e }} {{ ('<'|safe) + '<' }} {{ '<' + ('&'|safe) }} {{ '<'|safe ~ '<' }} {{ '\"'|escape }}"),
+        "&lt;a&gt; <&lt; &lt;& << &#34;");
 }
 
 TEST(TemplateFilters, UnknownFilterIsASyntaxError) {
@@ -380,9 +399,11 @@ TEST(TemplateMethods, StringMethods) {
     EXPECT_EQ(render("{{ ' a '.strip() }}|{{ 'xay'.strip('xy') }}|{{ '\n\nb'.lstrip('\n') }}|{{ 'a  '.rstrip() }}|"
                      "{{ 'a,b'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a,b,c'.rsplit(',', 1) }}"),
               "a|a|b|a|['a', 'b']|['a', 'b']|['a,b', 'c']");
-    EXPECT_EQ(render("{{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }} {{ 'ab'.upper() }} {{ 'AB'.lower() }} "
-                     "{{ 'ab cd'.title() }} {{ 'a-b'.replace('-', '+') }} {{ 'hello'.find('l') }} {{ ', '.join(['a', 'b']) }}"),
-              "True True AB ab Ab Cd a+b 2 a, b");
+    EXPECT_EQ(
+        render(
+            "{{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }} {{ 'ab'.upper() }} {{ 'AB'.lower() }} "
+            "{{ 'ab cd'.title() }} {{ 'a-b'.replace('-', '+') }} {{ 'hello'.find('l') }} {{ ', '.join(['a', 'b']) }}"),
+        "True True AB ab Ab Cd a+b 2 a, b");
     EXPECT_EQ(render("{{ '{} {x}'.format(1, x='y') }} {{ 'a=b'.partition('=') }} {{ 'ab'.count('a') }}"),
               "1 y ('a', '=', 'b') 1");
     EXPECT_EQ(render("{{ c.split('</think>')[-1].lstrip('\\n') }}", {{"c", "<think>r</think>\n\nans"}}), "ans");
@@ -403,7 +424,8 @@ TEST(TemplateMethods, DictMethodsAndSandbox) {
 // ---- globals
 
 TEST(TemplateGlobals, RangeNamespaceRaiseAndStrftime) {
-    EXPECT_EQ(render("{{ range(3)|list }} {{ range(1, 7, 2)|list }} {{ range(3, 0, -1)|list }}"), "[0, 1, 2] [1, 3, 5] [3, 2, 1]");
+    EXPECT_EQ(render("{{ range(3)|list }} {{ range(1, 7, 2)|list }} {{ range(3, 0, -1)|list }}"),
+              "[0, 1, 2] [1, 3, 5] [3, 2, 1]");
     const TemplateError e = render_error("{{ raise_exception('Bad role: ' ~ r) }}", {{"r", "x"}});
     EXPECT_EQ(e.kind(), TemplateErrorKind::Raised);
     EXPECT_STREQ(e.what(), "Bad role: x");
@@ -419,8 +441,8 @@ TEST(TemplateGlobals, RangeNamespaceRaiseAndStrftime) {
 TEST(TemplateLimits, StepBudgetAbortsRunawayLoops) {
     RenderOptions o = fixed_options();
     o.max_steps = 200000;
-    const TemplateError e =
-        render_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", ojson::object(), o);
+    const TemplateError e = render_error(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", ojson::object(), o);
     EXPECT_EQ(e.kind(), TemplateErrorKind::Limit);
     EXPECT_NE(std::string(e.what()).find("step budget"), std::string::npos);
     EXPECT_EQ(render("{% for i in range(1000) %}{% endfor %}ok", ojson::object(), o), "ok");
@@ -441,15 +463,31 @@ TEST(TemplateLimits, RecursionAndNesting) {
     for (int i = 0; i < 1000; ++i) ifs += "{% if 1 %}";
     EXPECT_THROW(Template::parse(ifs), TemplateError);
     // Cycles through namespaces and closures are broken after the render (LeakSanitizer checks).
-    EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.me = ns %}{% macro m() %}{{ ns.me.me is defined }}{% endmacro %}"
-                     "{% set ns.m = m %}{{ ns.m() }}"),
-              "True");
+    EXPECT_EQ(
+        render("{% set ns = namespace() %}{% set ns.me = ns %}{% macro m() %}{{ ns.me.me is defined }}{% endmacro %}"
+               "{% set ns.m = m %}{{ ns.m() }}"),
+        "True");
+}
+
+TEST(TemplateLimits, SharedStructuresCannotAmplify) {
+    // 2^40 leaves behind 40 small lists: every walk is charged to the budget and the output cap.
+    const std::string build =
+        "{% set ns = namespace(x=[1], y=[1]) %}{% for i in range(40) %}{% set ns.x = [ns.x, ns.x] %}"
+        "{% set ns.y = [ns.y, ns.y] %}{% endfor %}";
+    EXPECT_EQ(render_error(build + "{{ ns.x }}").kind(), TemplateErrorKind::Limit);
+    EXPECT_EQ(render_error(build + "{{ ns.x|tojson }}").kind(), TemplateErrorKind::Limit);
+    EXPECT_EQ(render_error(build + "{{ ns.x == ns.y }}").kind(), TemplateErrorKind::Limit);
+    EXPECT_EQ(render_error("{% set ns = namespace(x=[1]) %}{% for i in range(40) %}{% set ns.x = ns.x + ns.x %}"
+                           "{% endfor %}")
+                  .kind(),
+              TemplateErrorKind::Limit);
 }
 
 TEST(TemplateLimits, OutputCap) {
     RenderOptions o = fixed_options();
     o.max_output_bytes = 1000;
-    EXPECT_EQ(render_error("{% for i in range(2000) %}x{% endfor %}", ojson::object(), o).kind(), TemplateErrorKind::Limit);
+    EXPECT_EQ(render_error("{% for i in range(2000) %}x{% endfor %}", ojson::object(), o).kind(),
+              TemplateErrorKind::Limit);
     EXPECT_EQ(render_error("{{ 'x' * 5000 }}", ojson::object(), o).kind(), TemplateErrorKind::Limit);
     EXPECT_EQ(render_error("{% set ns = namespace(s='xx') %}{% for i in range(20) %}{% set ns.s = ns.s + ns.s %}"
                            "{% endfor %}",
@@ -482,21 +520,40 @@ TEST(TemplateSyntax, ErrorsCarryLineAndColumn) {
     try {
         Template::parse("\n{{ x | }}");
     } catch (const TemplateError& e) {
-        EXPECT_STREQ(e.what(), "template syntax error at line 2, column 8: expected a name, got end of print statement");
+        EXPECT_STREQ(e.what(),
+                     "template syntax error at line 2, column 8: expected a name, got end of print statement");
     }
+}
+
+TEST(TemplateApi, ConcurrentRendersOfOneTemplate) {
+    const fs::path dir = fs::path(test::shared_path("templates")) / "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use";
+    if (!fs::exists(dir)) GTEST_SKIP() << "no shared templates";
+    const Template t = Template::parse(slurp(dir / "template.jinja"));
+    const ojson ctx = ojson::parse(slurp(dir / "cases" / "parallel_tool_calls.json"));
+    const std::string expected = slurp(dir / "expected" / "parallel_tool_calls.txt");
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int k = 0; k < 4; ++k)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 10; ++i) ok += t.render(ctx) == expected;
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(ok.load(), 40);
 }
 
 TEST(TemplateApi, DefaultTemplateAndJsonFlavours) {
     const Template t = Template::parse(default_chat_template());
     const ojson ctx = ojson::parse(R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant",
         "content": null}], "add_generation_prompt": true})");
-    EXPECT_EQ(t.render(ctx), "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n<|im_start|>assistant\n");
+    EXPECT_EQ(t.render(ctx),
+              "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n<|im_start|>assistant\n");
     // nlohmann::json sorts keys; ordered_json keeps them.
     const std::string src = "{{ d|tojson }}";
     EXPECT_EQ(Template::parse(src).render(nlohmann::json::parse(R"({"d": {"b": 1, "a": 2}})")), R"({"a": 2, "b": 1})");
     EXPECT_EQ(Template::parse(src).render(ojson::parse(R"({"d": {"b": 1, "a": 2}})")), R"({"b": 1, "a": 2})");
-    // A parsed template is immutable and reusable.
+    // A parsed template is immutable and reusable; the default one is empty.
     EXPECT_EQ(t.render(ctx), t.render(ctx));
+    EXPECT_EQ(Template().render(ctx), "");
 }
 
 }  // namespace
