@@ -167,6 +167,21 @@ TEST(Cli, DevLogitsMatchTheReferenceDistribution) {
     EXPECT_EQ(checked, 8u);
 }
 
+TEST(Cli, DevEmbedPrintsAUnitVectorAndGenerateRefusesEmbeddingModels) {
+    const std::string model = shared_path("models/synthetic/bert-mean-f32.gguf");
+    const CliRun run = hearth("dev embed -m " + model + " 'hello world'");
+    ASSERT_EQ(run.status, 0);
+    const auto v = nlohmann::json::parse(run.out).get<std::vector<double>>();
+    ASSERT_EQ(v.size(), 64u);
+    double n = 0;
+    for (double x : v) n += x * x;
+    EXPECT_NEAR(n, 1.0, 1e-5);
+    test::TempDir dir;
+    const CliRun gen = hearth("generate -m " + model + " -p hi", dir.file("err"));
+    EXPECT_EQ(gen.status, 1);
+    EXPECT_NE(slurp(dir.file("err")).find("embedding model"), std::string::npos) << slurp(dir.file("err"));
+}
+
 TEST(Cli, MakeModelThenQuantizeThenGenerate) {
     test::TempDir dir;
     ASSERT_EQ(hearth("dev make-model " + dir.file("f16.gguf") + " --preset tiny --type f16 -t 2").status, 0);

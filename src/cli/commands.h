@@ -14,6 +14,7 @@ void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_logits_command(CLI::App& dev);  // under `hearth dev`
+void add_embed_command(CLI::App& dev);   // under `hearth dev`
 void add_template_command(CLI::App& dev);  // under `hearth dev`
 
 // Threads for compute-heavy commands: --threads if given (> 0), else physical cores.

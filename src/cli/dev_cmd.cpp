@@ -74,6 +74,7 @@ void add_dev_commands(CLI::App& app) {
     add_make_model(*dev);
     add_gguf_dump(*dev);
     add_logits_command(*dev);
+    add_embed_command(*dev);
     add_template_command(*dev);
 }
 

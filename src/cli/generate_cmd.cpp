@@ -6,8 +6,10 @@
 
 #include "cli/commands.h"
 #include "cli/engine_common.h"
+#include "model/encoder.h"
 #include "model/model.h"
 #include "runtime/generate.h"
+#include "runtime/threadpool.h"
 
 namespace hearth::cli {
 
@@ -118,6 +120,29 @@ void add_logits_command(CLI::App& dev) {
                 std::printf("%s[%d, %.6f]", j ? ", " : "", c[static_cast<size_t>(j)].second, double(c[static_cast<size_t>(j)].first) - lse);
             std::printf("]}\n");
         }
+    });
+}
+
+}  // namespace hearth::cli
+
+namespace hearth::cli {
+
+void add_embed_command(CLI::App& dev) {
+    auto engine = std::make_shared<EngineArgs>();
+    auto text = std::make_shared<std::string>();
+    auto raw = std::make_shared<bool>(false);
+    CLI::App* cmd = dev.add_subcommand("embed", "Print the pooled embedding of a text as a JSON array (embedding models)");
+    engine->add_to(*cmd);
+    cmd->add_option("text", *text, "Text to embed")->required();
+    cmd->add_flag("--raw", *raw, "Do not L2-normalize");
+    cmd->callback([engine, text, raw] {
+        auto model = Model::load(engine->model);
+        ThreadPool pool(resolve_threads(engine->threads));
+        const auto ids = model->tokenizer().encode(*text, true, false);
+        const auto v = encode_embedding(*model, ids, pool, !*raw);
+        std::printf("[");
+        for (size_t i = 0; i < v.size(); ++i) std::printf("%s%.7g", i ? ", " : "", double(v[i]));
+        std::printf("]\n");
     });
 }
 

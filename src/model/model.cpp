@@ -9,7 +9,7 @@ namespace hearth {
 const std::map<std::string, ArchLoader>& architectures() {
     static const std::map<std::string, ArchLoader> archs = {
         {"llama", load_llama}, {"qwen2", load_qwen2}, {"qwen3", load_qwen3},
-        {"gemma2", load_gemma2}, {"phi3", load_phi3},
+        {"gemma2", load_gemma2}, {"phi3", load_phi3}, {"bert", load_bert},
     };
     return archs;
 }
@@ -30,7 +30,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     m->tok_ = Tokenizer::from_gguf(m->file_);
     it->second(*m);
     if (m->hp_.n_vocab == 0) m->hp_.n_vocab = static_cast<int32_t>(m->w_.tok_embd.rows);
-    if (m->w_.tok_embd.rows != m->hp_.n_vocab || m->w_.output.rows != m->hp_.n_vocab)
+    if (m->w_.tok_embd.rows != m->hp_.n_vocab || (!m->encoder_ && m->w_.output.rows != m->hp_.n_vocab))
         throw std::runtime_error("token_embd/output rows do not match the vocabulary size " + std::to_string(m->hp_.n_vocab));
     if (m->tok_->n_vocab() > m->hp_.n_vocab)
         throw std::runtime_error("the tokenizer has more tokens than the model's embedding rows");

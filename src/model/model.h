@@ -31,7 +31,17 @@ struct LayerWeights {
     MatrixView w_gate, w_up, w_down, w_gate_up;  // w_gate_up: fused gate|up (phi3)
     const float* post_ffn_norm = nullptr;  // gemma2
     bool sliding_window = false;
+    // Encoder (bert) extras: biases and post-residual LayerNorms (weight + bias).
+    const float* bo = nullptr;
+    const float* b_up = nullptr;
+    const float* b_down = nullptr;
+    const float* attn_out_norm = nullptr;
+    const float* attn_out_norm_b = nullptr;
+    const float* layer_out_norm = nullptr;
+    const float* layer_out_norm_b = nullptr;
 };
+
+enum class Pooling { None = 0, Mean = 1, Cls = 2, Last = 3 };
 
 struct ModelWeights {
     MatrixView tok_embd;
@@ -39,6 +49,11 @@ struct ModelWeights {
     const float* output_norm = nullptr;
     MatrixView output;                 // may alias tok_embd (tied)
     const float* rope_freqs = nullptr; // llama3-style per-dimension frequency factors
+    // Encoders (bert): learned positions, token-type embeddings, embedding LayerNorm.
+    const float* pos_embd = nullptr;     // [n_ctx_train][n_embd]
+    const float* token_types = nullptr;  // [n_types][n_embd]
+    const float* embd_norm = nullptr;
+    const float* embd_norm_b = nullptr;
 };
 
 class Model {
@@ -52,6 +67,8 @@ public:
     const Tokenizer& tokenizer() const { return *tok_; }
     const gguf::File& file() const { return file_; }
     FfnActivation activation() const { return act_; }
+    bool is_encoder() const { return encoder_; }  // bert: embeddings only, no LM head
+    Pooling pooling() const { return pooling_; }
     const std::string& path() const { return file_.path(); }
     uint64_t weight_bytes() const;  // bytes of all tensors
 
@@ -63,6 +80,8 @@ public:
     HParams hp_;
     ModelWeights w_;
     FfnActivation act_ = FfnActivation::SiLU;
+    bool encoder_ = false;
+    Pooling pooling_ = Pooling::None;
 
 private:
     explicit Model(gguf::File f) : file_(std::move(f)) {}
@@ -83,6 +102,7 @@ void load_qwen2(Model& m);
 void load_qwen3(Model& m);
 void load_gemma2(Model& m);
 void load_phi3(Model& m);
+void load_bert(Model& m);
 
 // Shared by the llama-style files: binds the standard blk.N tensors.
 void bind_llama_layers(Model& m, bool biases, bool qk_norm);

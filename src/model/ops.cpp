@@ -19,6 +19,21 @@ void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps) 
     else for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale;
 }
 
+void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += x[i];
+    const double mean = sum / double(n);
+    double var = 0.0;
+    for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+    const float scale = static_cast<float>(1.0 / std::sqrt(var / double(n) + double(eps)));
+    for (int64_t i = 0; i < n; ++i) {
+        float v = static_cast<float>(x[i] - mean) * scale;
+        if (w) v *= w[i];
+        if (b) v += b[i];
+        out[i] = v;
+    }
+}
+
 void rope_table(const HParams& hp, const float* freq_factors, int32_t pos, float* cos_sin) {
     const int32_t half = hp.rope_dims / 2;
     const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.rope_dims));

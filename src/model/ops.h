@@ -15,6 +15,9 @@ struct Batch;
 // out = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scale). out may alias x.
 void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps);
 
+// out = (x - mean) / sqrt(var + eps) * w + b   (LayerNorm; w, b may be null). out may alias x.
+void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps);
+
 // Rotates the first `rope_dims` dims of each of `n_heads` heads of `x` (head_dim apart)
 // for position `pos`. `cos_sin` holds rope_dims/2 (cos, sin) pairs from rope_table().
 void rope_table(const HParams& hp, const float* freq_factors, int32_t pos, float* cos_sin);

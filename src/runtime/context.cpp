@@ -11,6 +11,8 @@ namespace hearth {
 namespace {
 
 int32_t resolve_ctx(const Model& m, int32_t n_ctx) {
+    if (m.is_encoder())
+        throw std::invalid_argument("'" + m.hparams().arch + "' is an embedding model: it produces embeddings, not text");
     if (n_ctx < 0) throw std::invalid_argument("num_ctx must be positive");
     if (n_ctx == 0) n_ctx = std::min(m.hparams().n_ctx_train > 0 ? m.hparams().n_ctx_train : 4096, 4096);
     return n_ctx;

@@ -1,0 +1,55 @@
+// bert: BERT-style encoders for embeddings (WordPiece tokenizer). Learned position and
+// token-type embeddings, LayerNorm (with bias) after each residual, GELU feed-forward,
+// bidirectional attention, then mean / CLS / last pooling per bert.pooling_type.
+#include <stdexcept>
+
+#include "gguf/gguf.h"
+#include "model/model.h"
+
+namespace hearth {
+
+void load_bert(Model& m) {
+    HParams& hp = m.hp_;
+    hp = read_decoder_hparams(m.file(), "bert");
+    hp.layer_norm = true;
+    m.encoder_ = true;
+    m.act_ = FfnActivation::GeluTanh;
+    const uint64_t pooling = m.file().get_u64("bert.pooling_type").value_or(1);
+    if (pooling > 3) throw std::runtime_error("bert.pooling_type " + std::to_string(pooling) + " is not supported");
+    m.pooling_ = static_cast<Pooling>(pooling);
+    if (m.file().get_bool("bert.attention.causal").value_or(false))
+        throw std::runtime_error("causal bert models are not supported");
+
+    const gguf::TensorInfo* emb = m.file().tensor("token_embd.weight");
+    if (!emb || emb->dims.size() != 2) throw std::runtime_error("model is missing tensor 'token_embd.weight'");
+    ModelWeights& w = m.w_;
+    w.tok_embd = m.matrix("token_embd.weight", hp.n_embd, emb->dims[1]);
+    w.pos_embd = m.vector("position_embd.weight", int64_t(hp.n_embd) * hp.n_ctx_train);
+    const gguf::TensorInfo* types = m.file().tensor("token_types.weight");
+    if (types) w.token_types = m.vector("token_types.weight", types->n_elements());
+    w.embd_norm = m.vector("token_embd_norm.weight", hp.n_embd);
+    w.embd_norm_b = m.vector("token_embd_norm.bias", hp.n_embd);
+    w.layers.resize(static_cast<size_t>(hp.n_layer));
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        L.wq = m.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim());
+        L.wk = m.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim());
+        L.wv = m.matrix(b + "attn_v.weight", hp.n_embd, hp.v_dim());
+        L.bq = m.vector(b + "attn_q.bias", hp.q_dim());
+        L.bk = m.vector(b + "attn_k.bias", hp.kv_dim());
+        L.bv = m.vector(b + "attn_v.bias", hp.v_dim());
+        L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
+        L.bo = m.vector(b + "attn_output.bias", hp.n_embd);
+        L.attn_out_norm = m.vector(b + "attn_output_norm.weight", hp.n_embd);
+        L.attn_out_norm_b = m.vector(b + "attn_output_norm.bias", hp.n_embd);
+        L.w_up = m.matrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        L.b_up = m.vector(b + "ffn_up.bias", hp.n_ff);
+        L.w_down = m.matrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd);
+        L.b_down = m.vector(b + "ffn_down.bias", hp.n_embd);
+        L.layer_out_norm = m.vector(b + "layer_output_norm.weight", hp.n_embd);
+        L.layer_out_norm_b = m.vector(b + "layer_output_norm.bias", hp.n_embd);
+    }
+}
+
+}  // namespace hearth
