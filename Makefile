@@ -15,9 +15,9 @@ build:
 run: build
 	$(HEARTH) generate -m $(MODEL) -p "Once upon a time" -n 64
 
-# The whole suite: unit + integration tests, the parser tests under ASan+UBSan, and a
-# 30-second fuzz run of the GGUF reader when clang is present.
-test: build test-unit test-asan fuzz-smoke
+# The whole suite: a 30-second fuzz run of the GGUF reader (when clang is present), the
+# parser tests under ASan+UBSan, then the unit + integration tests (their summary last).
+test: build fuzz-smoke test-asan test-unit
 
 test-unit: build
 	ctest --test-dir build --output-on-failure -j $(JOBS)
@@ -28,7 +28,9 @@ test-asan:
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
 
 fuzz-smoke:
-	@if command -v clang++ >/dev/null 2>&1; then scripts/fuzz-gguf.sh 30; else echo "clang++ not found: skipping the fuzz run"; fi
+	@if ! command -v clang++ >/dev/null 2>&1; then echo "clang++ not found: skipping the fuzz run"; \
+	elif scripts/fuzz-gguf.sh 30 > build/fuzz-smoke.log 2>&1; then grep -E '^(Done|stat::number_of_executed_units)' build/fuzz-smoke.log; \
+	else tail -n 60 build/fuzz-smoke.log; echo "fuzz-smoke: libFuzzer reported a finding (log: build/fuzz-smoke.log)"; exit 1; fi
 
 # Long fuzz run: make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 600
