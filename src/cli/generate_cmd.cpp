@@ -79,6 +79,7 @@ void add_generate_command(CLI::App& app) {
         });
         if (ids) std::printf("%s\n", join_ids(r.tokens).c_str());
         else std::printf("\n");
+        std::fflush(stdout);
         const double pp = r.prompt_seconds > 0 ? r.n_prompt / r.prompt_seconds : 0;
         const double tg = r.gen_seconds > 0 && r.tokens.size() > 1 ? double(r.tokens.size() - 1) / r.gen_seconds : 0;
         std::fprintf(stderr, "prompt: %d tokens in %.1f ms (%.2f tok/s)\n", r.n_prompt, r.prompt_seconds * 1e3, pp);
