@@ -73,6 +73,32 @@ TEST(Stories260K, SameOutputWithOneOrTwoThreadsAndAnyBatchSize) {
     }
 }
 
+TEST(Stories260K, StopStringEndsGenerationBeforeItsText) {
+    auto model = Model::load(shared_path("models/stories260K.gguf"));
+    const json refs = load_json("models/stories260K.reference.json");
+    const std::string full = refs[0]["generated_text"];
+    const std::vector<int32_t> prompt = refs[0]["prompt_ids"].get<std::vector<int32_t>>();
+    // A stop string from the middle of the reference continuation, spanning tokens.
+    const std::string stop = full.substr(full.size() / 2, 7);
+    const size_t at = full.find(stop);
+    Context ctx(*model, params());
+    GenerateOptions o = greedy(100);
+    o.stop = {stop, "never appears \x01"};
+    std::string streamed;
+    const GenerateResult g = generate(ctx, prompt, o, [&](int32_t, const std::string& t) {
+        streamed += t;
+        return true;
+    });
+    EXPECT_EQ(g.stop_reason, "stop");
+    EXPECT_EQ(g.text, full.substr(0, at));
+    EXPECT_EQ(streamed, g.text);
+    // Cancelling from the callback stops at once.
+    int calls = 0;
+    const GenerateResult c = generate(ctx, prompt, greedy(100), [&](int32_t, const std::string&) { return ++calls < 5; });
+    EXPECT_EQ(c.stop_reason, "cancelled");
+    EXPECT_EQ(c.tokens.size(), 5u);
+}
+
 TEST(Stories260K, PromptLongerThanTheContextIsAnErrorNamingBothNumbers) {
     auto model = Model::load(shared_path("models/stories260K.gguf"));
     ContextParams p = params();

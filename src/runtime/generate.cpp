@@ -37,18 +37,14 @@ GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const 
     auto t1 = clock::now();
     int32_t pos = n_prompt;
     res.stop_reason = "length";
+    // Passes newly decoded text through the stop matcher to the caller; false ends generation.
     auto emit = [&](int32_t id, const std::string& piece) {
-        if (piece.empty() && id < 0) return true;
         const std::string out = stops.push(piece);
         res.text += out;
-        bool keep = true;
-        if (on_token && (!out.empty() || id >= 0)) keep = on_token(id, out);
-        if (stops.stopped()) {
-            res.stop_reason = "stop";
-            return false;
-        }
-        if (!keep) res.stop_reason = "cancelled";
-        return keep;
+        const bool keep = !on_token || on_token(id, out);
+        if (stops.stopped()) res.stop_reason = "stop";
+        else if (!keep) res.stop_reason = "cancelled";
+        return keep && !stops.stopped();
     };
     for (int32_t n = 0; opts.n_predict != 0; ++n) {
         std::copy(ctx.logits(0), ctx.logits(0) + ctx.n_vocab(), logits.begin());
@@ -68,14 +64,13 @@ GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const 
         batch.add(id, pos++, opts.seq, true);
         ctx.decode(batch);
     }
-    if (res.stop_reason != "stop" || !stops.stopped()) {
-        const std::string tail = detok.flush();
-        if (!tail.empty() && res.stop_reason != "cancelled") emit(-1, tail);
-        if (!stops.stopped()) {
-            const std::string held = stops.flush();
-            res.text += held;
-            if (on_token && !held.empty()) on_token(-1, held);
-        }
+    // Text still held back: an incomplete UTF-8 tail and a possible stop-string prefix.
+    if (!stops.stopped() && res.stop_reason != "cancelled") {
+        std::string rest = stops.push(detok.flush());
+        if (stops.stopped()) res.stop_reason = "stop";
+        else rest += stops.flush();
+        res.text += rest;
+        if (on_token && !rest.empty()) on_token(-1, rest);
     }
     res.gen_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     return res;
