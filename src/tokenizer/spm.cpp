@@ -14,7 +14,7 @@ namespace hearth::tok {
 
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+constexpr std::string_view kSpace = kSpaceMarker;
 
 class SpmTokenizer final : public VocabTokenizer {
 public:
@@ -63,15 +63,7 @@ public:
             if (t.size() == 6 && std::sscanf(t.c_str(), "<0x%2X>", &b) == 1) return std::string(1, static_cast<char>(b));
             return t;
         }
-        out.reserve(t.size());
-        for (size_t i = 0; i < t.size();) {
-            if (t.compare(i, kSpace.size(), kSpace) == 0) {
-                out.push_back(' ');
-                i += kSpace.size();
-            } else {
-                out.push_back(t[i++]);
-            }
-        }
+        append_marker_as_space(t, out);
         return out;
     }
 

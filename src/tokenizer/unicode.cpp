@@ -273,4 +273,16 @@ std::string utf8_lowercase(std::string_view s) {
     return any.substitute_all(s, "\\L$0");
 }
 
+void append_marker_as_space(std::string_view text, std::string& out) {
+    out.reserve(out.size() + text.size());
+    for (size_t i = 0; i < text.size();) {
+        if (text.compare(i, kSpaceMarker.size(), kSpaceMarker) == 0) {
+            out.push_back(' ');
+            i += kSpaceMarker.size();
+        } else {
+            out.push_back(text[i++]);
+        }
+    }
+}
+
 }  // namespace hearth::tok

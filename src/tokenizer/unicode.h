@@ -95,4 +95,9 @@ private:
 // Unicode simple lowercase of valid UTF-8 text (PCRE2's case tables).
 std::string utf8_lowercase(std::string_view s);
 
+// SentencePiece's word-boundary marker U+2581, and `text` with every marker turned into a
+// space (the form SPM and WordPiece pieces are printed in).
+inline constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";
+void append_marker_as_space(std::string_view text, std::string& out);
+
 }  // namespace hearth::tok

@@ -17,7 +17,7 @@ namespace hearth::tok {
 
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
+constexpr std::string_view kSpace = kSpaceMarker;
 
 // One match per run of same-class characters; the group number is the class.
 //   1 whitespace: ends a word          2 control characters, U+FFFD: dropped
@@ -62,14 +62,7 @@ public:
         std::string out;
         if (!v_.valid(id) || special_piece(id, render_special, out)) return out;
         const std::string& t = v_.text[static_cast<size_t>(id)];
-        for (size_t i = 0; i < t.size();) {
-            if (t.compare(i, kSpace.size(), kSpace) == 0) {
-                out.push_back(' ');
-                i += kSpace.size();
-            } else {
-                out.push_back(t[i++]);
-            }
-        }
+        append_marker_as_space(t, out);
         return out;
     }
 
