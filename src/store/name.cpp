@@ -70,7 +70,7 @@ bool is_lower_hex64(std::string_view s) {
 }
 
 // The input quoted for an error message, control bytes escaped, long inputs cut.
-std::string quoted(std::string_view s) {
+std::string quote_input(std::string_view s) {
     std::string out = "\"";
     size_t n = std::min<size_t>(s.size(), 200);
     for (size_t i = 0; i < n; ++i) {
@@ -105,7 +105,7 @@ std::optional<Digest> Digest::try_parse(std::string_view s) {
 Digest Digest::parse(std::string_view s) {
     if (auto d = try_parse(s)) return *d;
     throw StoreError(StoreErrorKind::InvalidDigest,
-                     "invalid digest " + quoted(s) + ": expected sha256:<64 lowercase hex digits>");
+                     "invalid digest " + quote_input(s) + ": expected sha256:<64 lowercase hex digits>");
 }
 
 std::optional<Digest> Digest::from_blob_name(std::string_view name) {
@@ -145,7 +145,7 @@ const char* part_label(Part p) {
 std::string check_part(Part p, std::string_view s) {
     const std::string label = part_label(p);
     if (s.empty()) return "empty " + label;
-    if (s.find("..") != std::string_view::npos) return label + " " + quoted(s) + " must not contain \"..\"";
+    if (s.find("..") != std::string_view::npos) return label + " " + quote_input(s) + " must not contain \"..\"";
 
     std::string_view body = s;
     if (p == Part::Host) {
@@ -158,7 +158,7 @@ std::string check_part(Part p, std::string_view s) {
             if (port.empty() || port.size() > 5 || ec != std::errc() || ptr != port.data() + port.size() ||
                 !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) || value == 0 ||
                 value > 65535)
-                return "host " + quoted(s) + " has an invalid port (expected host:1..65535)";
+                return "host " + quote_input(s) + " has an invalid port (expected host:1..65535)";
             if (body.empty()) return "empty host";
         }
         if (s.size() > kMaxHostLength) return "host is longer than " + std::to_string(kMaxHostLength) + " bytes";
@@ -172,19 +172,19 @@ std::string check_part(Part p, std::string_view s) {
     const bool first_ok = is_alnum(first) || (first == '_' && (p == Part::Host || p == Part::Tag));
     if (!first_ok) {
         std::string allowed = (p == Part::Host || p == Part::Tag) ? "a letter, digit or '_'" : "a letter or digit";
-        return label + " " + quoted(s) + " must start with " + allowed;
+        return label + " " + quote_input(s) + " must start with " + allowed;
     }
     for (char c : body) {
         if (is_alnum(c) || c == '_' || c == '.' || c == '-') continue;
-        std::string shown = (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? quoted(std::string_view(&c, 1))
+        std::string shown = (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? quote_input(std::string_view(&c, 1))
                                                                                : "'" + std::string(1, c) + "'";
-        return label + " " + quoted(s) + " contains the invalid character " + shown;
+        return label + " " + quote_input(s) + " contains the invalid character " + shown;
     }
     return {};
 }
 
 [[noreturn]] void fail(std::string_view input, const std::string& why) {
-    throw StoreError(StoreErrorKind::InvalidName, "invalid model name " + quoted(input) + ": " + why);
+    throw StoreError(StoreErrorKind::InvalidName, "invalid model name " + quote_input(input) + ": " + why);
 }
 
 std::string parse_into(std::string_view input, ModelName& out) {
@@ -272,7 +272,7 @@ std::optional<ModelName> ModelName::try_parse(std::string_view s, std::string* e
     ModelName n;
     std::string why = parse_into(s, n);
     if (why.empty()) return n;
-    if (error) *error = "invalid model name " + quoted(s) + ": " + why;
+    if (error) *error = "invalid model name " + quote_input(s) + ": " + why;
     return std::nullopt;
 }
 
@@ -294,7 +294,7 @@ ModelName ModelName::from_parts(std::string host, std::string ns, std::string mo
 
 void ModelName::validate() const {
     if (std::string why = validate_parts(*this); !why.empty())
-        throw StoreError(StoreErrorKind::InvalidName, "invalid model name " + quoted(full()) + ": " + why);
+        throw StoreError(StoreErrorKind::InvalidName, "invalid model name " + quote_input(full()) + ": " + why);
 }
 
 bool ModelName::is_valid() const { return validate_parts(*this).empty(); }

@@ -102,6 +102,8 @@ struct PruneOptions {
     std::chrono::seconds partial_max_age = std::chrono::hours(24);
     // `sha256-<hex>-partial-<suffix>` (temporary files of writes) older than this are stale.
     std::chrono::seconds temp_max_age = std::chrono::hours(1);
+    // Empty directories under manifests/, and manifest temp files (`.<tag>.tmp-<random>`, left
+    // by a crash) older than temp_max_age.
     bool empty_manifest_dirs = true;
 };
 
@@ -109,6 +111,7 @@ struct PruneReport {
     bool skipped = false;  // HEARTH_NOPRUNE was set
     std::vector<Digest> removed_blobs;
     std::vector<std::string> removed_partials;  // file names under blobs/
+    std::vector<std::string> removed_manifest_temps;  // paths
     uint64_t bytes_freed = 0;
     // Problems that did not stop the prune. An unreadable manifest stops blob removal (its
     // blobs might otherwise be lost) and is reported here.
