@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     hearth::cli::add_quantize_command(app);
     hearth::cli::add_tokenize_command(app);
     hearth::cli::add_dev_commands(app);
+    hearth::cli::add_serve_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -13,6 +13,7 @@ void add_tokenize_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 void add_logits_command(CLI::App& dev);  // under `hearth dev`
 void add_embed_command(CLI::App& dev);   // under `hearth dev`
 void add_template_command(CLI::App& dev);  // under `hearth dev`

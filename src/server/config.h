@@ -1,0 +1,70 @@
+// The daemon's settings: HEARTH_* environment variables parsed and checked once at start-up
+// (errors name the variable), plus the value parsers they share with request parsing.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::server {
+
+struct ManagerOptions {
+    std::chrono::nanoseconds keep_alive = std::chrono::minutes(5);  // negative: forever
+    int max_loaded = 3;        // models loaded at once
+    uint64_t max_memory = 0;   // bytes for weights + KV caches; 0: 80% of RAM
+    size_t max_queue = 512;    // waiting requests per model
+    int n_threads = 0;         // compute threads per model; 0: physical cores
+    // Testing aid: a pause after each generated token so a test can act mid-generation.
+    std::chrono::microseconds debug_token_delay{0};
+};
+
+struct ServerConfig {
+    std::string host = "127.0.0.1";
+    int port = 11434;  // 0: any free port (tests)
+    std::vector<std::string> api_keys;  // empty: no authentication
+    bool allow_insecure = false;        // listen on a non-loopback address without a key
+    std::vector<std::string> origins;   // CORS origins beside the localhost ones ("*" allowed)
+    size_t max_body = 32u << 20;
+    int max_json_depth = 64;
+    int http_threads = 64;              // concurrent connections being served
+    bool log_requests = true;
+    std::string version;
+    ManagerOptions manager;
+
+    // Reads HEARTH_HOST, HEARTH_API_KEYS, HEARTH_ALLOW_INSECURE, HEARTH_ORIGINS,
+    // HEARTH_MAX_BODY, HEARTH_KEEP_ALIVE, HEARTH_MAX_LOADED_MODELS, HEARTH_MAX_MEMORY,
+    // HEARTH_MAX_QUEUE. Throws std::invalid_argument naming the variable.
+    static ServerConfig from_env();
+};
+
+struct HostPort {
+    std::string host;
+    int port;
+};
+// "host:port", ":port", "host", "http://host:port", "[::1]:port". Missing parts take the
+// defaults (127.0.0.1, 11434). Throws std::invalid_argument.
+HostPort parse_host(std::string_view text);
+
+// "5m", "1h30m", "300ms", "2.5s", or a plain number of seconds ("300", "-1"). Negative
+// values mean forever (returned as -1ns). nullopt when malformed.
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+// The same for a number of seconds (JSON numbers); nullopt for NaN/infinite.
+std::optional<std::chrono::nanoseconds> seconds_to_duration(double seconds);
+
+// "32MiB", "512k", "1G", "1048576" -> bytes. nullopt when malformed.
+std::optional<uint64_t> parse_byte_size(std::string_view text);
+
+// The comma-separated list, items trimmed, empty items dropped.
+std::vector<std::string> split_list(std::string_view text);
+
+// True for "localhost", "127.x.y.z", "::1" (optionally bracketed).
+bool is_loopback_host(std::string_view host);
+
+// Physical memory in bytes (0 when unknown).
+uint64_t total_ram_bytes();
+
+}  // namespace hearth::server

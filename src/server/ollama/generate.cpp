@@ -1,0 +1,268 @@
+// POST /api/generate and POST /api/chat.
+#include <httplib.h>
+
+#include "server/http_util.h"
+#include "server/ollama/ollama.h"
+#include "server/request_parse.h"
+
+namespace hearth::server::ollama {
+
+namespace {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+std::string dump_line(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n"; }
+
+ojson logprob_entry(const TokenProb& p) {
+    auto bytes = [](const std::string& s) {
+        ojson b = ojson::array();
+        for (unsigned char c : s) b.push_back(int(c));
+        return b;
+    };
+    ojson e;
+    e["token"] = p.token;
+    e["logprob"] = p.logprob;
+    e["bytes"] = bytes(p.token);
+    if (!p.top.empty()) {
+        ojson top = ojson::array();
+        for (const auto& [tok, lp] : p.top) top.push_back({{"token", tok}, {"logprob", lp}, {"bytes", bytes(tok)}});
+        e["top_logprobs"] = std::move(top);
+    }
+    return e;
+}
+
+// What a chat message carries besides the text: tool calls and reasoning split off it.
+struct Extras {
+    std::vector<ToolCall> calls;
+    std::string thinking;
+    bool empty() const { return calls.empty() && thinking.empty(); }
+};
+
+// Shapes events into Ollama's objects for one request.
+struct Shaper {
+    std::string model;
+    bool chat = false;
+
+    ojson base() const {
+        ojson j;
+        j["model"] = model;
+        j["created_at"] = rfc3339(std::chrono::system_clock::now());
+        return j;
+    }
+    void put_text(ojson& j, const std::string& text, const Extras* extras) const {
+        if (!chat) {
+            j["response"] = text;
+            return;
+        }
+        ojson m = {{"role", "assistant"}, {"content", text}};
+        if (extras && !extras->thinking.empty()) m["thinking"] = extras->thinking;
+        if (extras && !extras->calls.empty()) {
+            ojson calls = ojson::array();
+            for (const ToolCall& c : extras->calls)
+                calls.push_back({{"id", c.id}, {"function", {{"name", c.name}, {"arguments", ojson::parse(c.arguments.dump())}}}});
+            m["tool_calls"] = std::move(calls);
+        }
+        j["message"] = std::move(m);
+    }
+    ojson chunk(const std::string& text, const ojson* logprobs, const Extras* extras = nullptr) const {
+        ojson j = base();
+        put_text(j, text, extras);
+        j["done"] = false;
+        if (logprobs) j["logprobs"] = *logprobs;
+        return j;
+    }
+    ojson final(const Event& done, const std::string& text, const ojson* logprobs, const Extras* extras = nullptr) const {
+        ojson j = base();
+        put_text(j, text, extras);
+        j["done"] = true;
+        j["done_reason"] = done.done_reason;
+        if (done.done_reason == "load" || done.done_reason == "unload") return j;
+        if (!chat) j["context"] = done.context;
+        j["total_duration"] = done.stats.total.count();
+        j["load_duration"] = done.stats.load.count();
+        j["prompt_eval_count"] = done.stats.prompt_eval_count;
+        j["prompt_eval_duration"] = done.stats.prompt_eval.count();
+        j["eval_count"] = done.stats.eval_count;
+        j["eval_duration"] = done.stats.eval.count();
+        if (logprobs && !logprobs->empty()) j["logprobs"] = *logprobs;
+        return j;
+    }
+};
+
+void reject_images(const json& obj) {
+    auto it = obj.find("images");
+    if (it != obj.end() && !it->is_null() && !(it->is_array() && it->empty()))
+        throw ApiError(400, "this model does not support images");
+}
+
+// The chat messages, checked: role and content strings, no images.
+ojson parse_messages(const json& body) {
+    ojson out = ojson::array();
+    auto it = body.find("messages");
+    if (it == body.end() || it->is_null()) return out;
+    if (!it->is_array()) throw ApiError(400, "messages must be an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+        const json& m = (*it)[i];
+        const std::string name = "messages[" + std::to_string(i) + "]";
+        if (!m.is_object()) throw ApiError(400, name + " must be an object");
+        const auto role = get_string(m, "role", name + ".role");
+        if (!role || role->empty()) throw ApiError(400, name + ".role is required");
+        const auto content = get_string(m, "content", name + ".content");
+        reject_images(m);
+        ojson msg;
+        msg["role"] = *role;
+        msg["content"] = content.value_or("");
+        for (const char* extra : {"tool_calls", "tool_name", "thinking", "name", "tool_call_id"}) {
+            auto f = m.find(extra);
+            if (f != m.end() && !f->is_null()) msg[extra] = ojson::parse(f->dump());
+        }
+        out.push_back(std::move(msg));
+    }
+    return out;
+}
+
+void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, bool chat) {
+    const json body = parse_json_object(hreq.body, env.config.max_json_depth);
+    Request r;
+    r.kind = JobKind::Generate;
+    r.model = resolve_model(env.resolver, body);
+    Shaper shaper{get_string(body, "model", "model").value_or(r.model.name), chat};
+    r.keep_alive = parse_keep_alive(body);
+    const bool stream = get_bool(body, "stream", "stream").value_or(true);
+
+    GenerateJob job = default_generate_job();
+    apply_options(r.model.options, job, "options.");
+    if (auto it = body.find("options"); it != body.end()) apply_options(*it, job, "options.");
+    const bool logprobs = get_bool(body, "logprobs", "logprobs").value_or(false);
+    const int64_t top = get_int(body, "top_logprobs", "top_logprobs", 0, 20).value_or(0);
+    job.options.sampling.logprobs = logprobs || top > 0;
+    job.options.sampling.n_probs = static_cast<int32_t>(top);
+    if (auto it = body.find("format"); it != body.end() && !it->is_null()) {
+        if (!(it->is_object() || (it->is_string() && (*it == "json" || *it == ""))))
+            throw ApiError(400, "format must be \"json\" or a JSON schema object");
+        job.format = *it;  // SEAM(grammar): applied by the runner once constrained sampling exists
+    }
+    job.prompt.template_override = get_string(body, "template", "template");
+    if (job.prompt.template_override && job.prompt.template_override->empty()) job.prompt.template_override.reset();
+
+    bool empty_prompt;
+    json tools;  // chat: the offered tools; non-empty turns on tool-call parsing of the output
+    if (chat) {
+        job.prompt.messages = parse_messages(body);
+        if (auto it = body.find("tools"); it != body.end() && !it->is_null()) {
+            if (!it->is_array()) throw ApiError(400, "tools must be an array");
+            job.prompt.tools = ojson::parse(it->dump());
+            tools = *it;
+        }
+        empty_prompt = job.prompt.messages.empty();
+        if (!empty_prompt && r.model.system && job.prompt.messages[0]["role"] != "system")
+            job.prompt.messages.insert(job.prompt.messages.begin(), ojson{{"role", "system"}, {"content", *r.model.system}});
+    } else {
+        reject_images(body);
+        const std::string prompt = get_string(body, "prompt", "prompt").value_or("");
+        if (!get_string(body, "suffix", "suffix").value_or("").empty())
+            throw ApiError(400, "\"" + shaper.model + "\" does not support insert (suffix)");
+        job.prompt.raw = get_bool(body, "raw", "raw").value_or(false);
+        if (auto it = body.find("context"); it != body.end() && !it->is_null()) {
+            if (!it->is_array()) throw ApiError(400, "context must be an array of token ids");
+            for (const auto& id : *it) {
+                if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+                    throw ApiError(400, "context must be an array of token ids");
+                job.prompt.prefix.push_back(static_cast<int32_t>(id.get<int64_t>()));
+            }
+        }
+        empty_prompt = prompt.empty() && job.prompt.prefix.empty();
+        if (job.prompt.raw) {
+            job.prompt.text = prompt;
+        } else if (!prompt.empty()) {
+            const auto system = get_string(body, "system", "system");
+            const std::optional<std::string>& sys = system ? system : r.model.system;
+            if (sys && !sys->empty()) job.prompt.messages.push_back({{"role", "system"}, {"content", *sys}});
+            job.prompt.messages.push_back({{"role", "user"}, {"content", prompt}});
+        }
+    }
+    if (empty_prompt) r.kind = (r.keep_alive && r.keep_alive->count() == 0) ? JobKind::Unload : JobKind::Load;
+    r.gen = std::move(job);
+
+    const bool want_probs = r.gen.options.sampling.logprobs;
+    std::shared_ptr<RequestState> st = submit_request(env.models, std::move(r));
+    std::optional<Event> first = await_first(*st, hreq, res);
+    if (!first) return;
+    if (first->kind == Event::Kind::Done) {  // load / unload: one object either way
+        send_json(res, shaper.final(*first, "", nullptr));
+        return;
+    }
+    // Tool calls are split out of the output when the request offers tools.
+    const bool parse_tools = chat && tools.is_array() && !tools.empty();
+    const ToolCallFormat format = first->tool_format;
+    if (stream) {
+        auto filter = parse_tools ? std::make_shared<ToolCallStreamFilter>(format, tools) : nullptr;
+        stream_ndjson(res, st, std::move(*first), [shaper, want_probs, filter](const Event& e) -> std::string {
+            switch (e.kind) {
+            case Event::Kind::Token: {
+                std::string text = e.text;
+                Extras extras;
+                if (filter) {
+                    text = filter->push(e.text);
+                    extras.calls = filter->take_tool_calls();
+                    extras.thinking = filter->take_reasoning();
+                }
+                if (text.empty() && extras.empty() && !(want_probs && e.prob)) return "";
+                ojson lp = ojson::array();
+                if (want_probs && e.prob) lp.push_back(logprob_entry(*e.prob));
+                return dump_line(shaper.chunk(text, want_probs ? &lp : nullptr, &extras));
+            }
+            case Event::Kind::Done: {
+                std::string lines;
+                if (filter) {
+                    ParsedOutput rest = filter->finish();
+                    Extras extras{std::move(rest.tool_calls), std::move(rest.reasoning)};
+                    if (!rest.content.empty() || !extras.empty())
+                        lines = dump_line(shaper.chunk(rest.content, nullptr, &extras));
+                }
+                return lines + dump_line(shaper.final(e, "", nullptr));
+            }
+            case Event::Kind::Error: return dump_line(ojson{{"error", e.text}});
+            default: return "";
+            }
+        });
+        return;
+    }
+    std::string text;
+    ojson lp = ojson::array();
+    for (;;) {
+        Event e = st->events.pop();
+        if (e.kind == Event::Kind::Token) {
+            text += e.text;
+            if (e.prob) lp.push_back(logprob_entry(*e.prob));
+        } else if (e.kind == Event::Kind::Error) {
+            send_error(hreq, res, e.status, e.text);
+            return;
+        } else if (e.kind == Event::Kind::Done) {
+            Extras extras;
+            if (parse_tools) {
+                ParsedOutput out = parse_model_output(format, text, tools);
+                text = std::move(out.content);
+                extras = Extras{std::move(out.tool_calls), std::move(out.reasoning)};
+            }
+            ojson j = shaper.final(e, text, want_probs ? &lp : nullptr, &extras);
+            res.status = 200;
+            res.set_content(j.dump(-1, ' ', false, ojson::error_handler_t::replace), "application/json; charset=utf-8");
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+void add_generate_routes(httplib::Server& http, ApiEnv& env) {
+    http.Post("/api/generate", guarded(env, [](ApiEnv& e, const httplib::Request& q, httplib::Response& s) {
+                  handle(e, q, s, false);
+              }));
+    http.Post("/api/chat", guarded(env, [](ApiEnv& e, const httplib::Request& q, httplib::Response& s) {
+                  handle(e, q, s, true);
+              }));
+}
+
+}  // namespace hearth::server::ollama

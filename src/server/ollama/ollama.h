@@ -1,0 +1,31 @@
+// ollama/ owns Ollama's API, wire-compatible with its documented shapes: GET /, /api/version,
+// /api/tags, /api/ps, POST /api/show, /api/generate, /api/chat (NDJSON streaming),
+// /api/embed and the legacy /api/embeddings.
+#pragma once
+
+#include <functional>
+
+#include "server/server.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace hearth::server {
+
+void register_ollama_routes(httplib::Server& http, ApiEnv& env);
+
+namespace ollama {
+
+using Handler = std::function<void(ApiEnv&, const httplib::Request&, httplib::Response&)>;
+// Wraps a handler: ApiError -> its status, other exceptions -> 500, in the error shape.
+std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv& env, Handler h);
+
+void add_generate_routes(httplib::Server& http, ApiEnv& env);  // /api/generate, /api/chat
+void add_embed_routes(httplib::Server& http, ApiEnv& env);     // /api/embed, /api/embeddings
+void add_model_routes(httplib::Server& http, ApiEnv& env);     // /, /api/version, /api/tags, /api/show, /api/ps
+
+}  // namespace ollama
+}  // namespace hearth::server

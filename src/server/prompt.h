@@ -1,0 +1,37 @@
+// Turning a request's prompt into token ids: chat messages rendered with the model's chat
+// template (or the request's), raw prompts tokenized as they are.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "server/request.h"
+#include "template/template.h"
+
+namespace hearth {
+class Model;
+}
+
+namespace hearth::server {
+
+// A prompt the request got wrong (bad template, template raised): reported as a 400.
+class PromptError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The model's chat template source: its tokenizer.chat_template, else the ChatML default.
+std::string model_template_source(const Model& model);
+
+// Renders spec.messages (with tools, add_generation_prompt, bos_token, eos_token) through
+// `tmpl`, or through spec.template_override when set.
+std::string render_prompt(const Model& model, const Template& tmpl, const PromptSpec& spec);
+
+// The prompt's ids: spec.prefix, then the raw text or the rendered messages, tokenized with
+// special-token parsing and the vocabulary's BOS (not doubled when the text starts with it).
+std::vector<int32_t> build_prompt(const Model& model, const Template& tmpl, const PromptSpec& spec);
+
+}  // namespace hearth::server

@@ -1,0 +1,113 @@
+// What the HTTP layer hands a model's runner and what the runner sends back. These types do
+// not depend on how the runner schedules work: today one sequence at a time, later the
+// continuous-batching serving engine consumes the same Request and produces the same Events.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/generate.h"
+#include "server/channel.h"
+#include "server/resolver.h"
+#include "template/tool_calls.h"
+
+namespace hearth::server {
+
+using Clock = std::chrono::steady_clock;
+using Nanos = std::chrono::nanoseconds;
+// How long a model stays loaded after a request; negative: forever, zero: unload right away.
+using KeepAlive = std::chrono::nanoseconds;
+
+// How the runner turns a request into prompt tokens.
+struct PromptSpec {
+    bool raw = false;    // tokenize `text` as is
+    std::string text;    // the raw prompt
+    nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // rendered when !raw
+    nlohmann::ordered_json tools;                                        // null or an array
+    std::optional<std::string> template_override;  // request's `template` (Jinja)
+    std::vector<int32_t> prefix;                    // /api/generate `context`: ids put first
+};
+
+struct GenerateJob {
+    PromptSpec prompt;
+    GenerateOptions options;  // n_predict (< 0: until the end), sampling, stop strings
+    int32_t num_ctx = 0;      // 0: the model's default
+    int32_t num_batch = 0;    // 0: the default
+    int32_t num_thread = 0;   // 0: physical cores (applies when a context is created)
+    // SEAM(grammar): the request's `format` ("json" or a JSON schema), kept verbatim. The
+    // runner ignores it until the grammar engine provides a logits constraint.
+    nlohmann::json format;
+};
+
+struct EmbedJob {
+    std::vector<std::string> inputs;
+    bool normalize = true;  // /api/embed normalizes, legacy /api/embeddings does not
+    bool truncate = true;   // cut inputs longer than the context instead of failing
+};
+
+enum class JobKind { Generate, Embed, Load, Unload };
+
+struct TokenProb {
+    std::string token;
+    float logprob = 0;
+    std::vector<std::pair<std::string, float>> top;  // most likely first
+};
+
+struct Stats {
+    Nanos total{0}, load{0}, prompt_eval{0}, eval{0};
+    int32_t prompt_eval_count = 0;
+    int32_t eval_count = 0;
+};
+
+struct Event {
+    enum class Kind {
+        Started,     // the prompt is accepted; tokens follow (the HTTP status is 200 from here)
+        Token,       // text (possibly empty) and, when asked, the token's log-probability
+        Done,        // the end: done_reason, stats, context
+        Embeddings,  // the vectors, then nothing else
+        Error,       // status + message; nothing follows
+    };
+    Kind kind = Kind::Token;
+    int status = 200;
+    std::string text;  // Token: the text; Error: the message
+    std::optional<TokenProb> prob;
+    std::string done_reason;  // "stop", "length", "load", "unload", "cancelled"
+    Stats stats;
+    std::vector<int32_t> context;  // Done: prompt + generated ids
+    std::vector<std::vector<float>> embeddings;
+    ToolCallFormat tool_format = ToolCallFormat::None;  // Started: the template's tool-call syntax
+
+    static Event error(int status, std::string message) {
+        Event e;
+        e.kind = Kind::Error;
+        e.status = status;
+        e.text = std::move(message);
+        return e;
+    }
+};
+
+// Shared by the HTTP thread and the runner for one request's lifetime.
+struct RequestState {
+    Channel<Event> events;
+    std::atomic<bool> cancelled{false};  // set when the client went away; checked per token
+};
+
+struct Request {
+    JobKind kind = JobKind::Generate;
+    ResolvedModel model;
+    GenerateJob gen;
+    EmbedJob embed;
+    std::optional<KeepAlive> keep_alive;  // absent: the server default
+    Clock::time_point received = Clock::now();
+    std::shared_ptr<RequestState> state = std::make_shared<RequestState>();
+};
+
+}  // namespace hearth::server

@@ -1,0 +1,46 @@
+// The seam between the daemon and wherever models come from. The model manager only sees a
+// ModelResolver: `resolve` maps a request's model name to a GGUF path plus what a store
+// manifest may add (template, system prompt, default options); `list` enumerates what
+// /api/tags shows. directory_resolver() is the stand-in until the store plugs in its own.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hearth::server {
+
+struct ResolvedModel {
+    std::string name;  // canonical name: the manager's key and what /api/ps shows
+    std::string path;  // the GGUF file
+    std::optional<std::string> template_override;  // Jinja chat template replacing the GGUF's
+    std::optional<std::string> system;             // default system prompt
+    nlohmann::json options = nlohmann::json::object();  // default request options (Ollama names)
+};
+
+struct ModelEntry {
+    std::string name;  // as /api/tags shows it ("stories:latest")
+    std::string path;
+    uint64_t size = 0;
+    std::chrono::system_clock::time_point modified;
+};
+
+struct ModelResolver {
+    std::function<std::optional<ResolvedModel>(const std::string& name)> resolve;
+    std::function<std::vector<ModelEntry>()> list;
+};
+
+// "name:latest" -> "name"; other tags are kept.
+std::string strip_latest_tag(const std::string& name);
+
+// Resolves a name that is an existing `.gguf` path, or `<dir>/<name>.gguf` / `<dir>/<name>`
+// (names with '/' or ".." never reach into the directory); lists each `.gguf` in `dir`.
+// An empty `dir` resolves paths only and lists nothing.
+ModelResolver directory_resolver(std::string dir);
+
+}  // namespace hearth::server

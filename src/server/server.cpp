@@ -1,0 +1,73 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include "server/middleware.h"
+#include "server/ollama/ollama.h"
+
+#ifndef HEARTH_VERSION
+#define HEARTH_VERSION "0.1.0"
+#endif
+
+namespace hearth::server {
+
+Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(config)), resolver_(std::move(resolver)) {
+    if (cfg_.version.empty()) cfg_.version = HEARTH_VERSION;
+    // A client that disconnects mid-stream must not kill the process: writes then fail instead.
+    std::signal(SIGPIPE, SIG_IGN);
+    models_ = std::make_unique<ModelManager>(cfg_.manager);
+    http_ = std::make_unique<httplib::Server>();
+    env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_});
+    const int threads = std::max(cfg_.http_threads, 4);
+    http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    http_->set_payload_max_length(cfg_.max_body);
+    http_->set_keep_alive_timeout(5);
+    http_->set_read_timeout(60);
+    http_->set_write_timeout(60);
+    install_middleware(*http_, cfg_);
+    register_ollama_routes(*http_, *env_);
+}
+
+Server::~Server() {
+    stop();
+    models_->shutdown();
+}
+
+int Server::bind() {
+    if (!is_loopback_host(cfg_.host) && cfg_.api_keys.empty() && !cfg_.allow_insecure)
+        throw std::runtime_error("refusing to listen on " + cfg_.host +
+                                 " without an API key: set HEARTH_API_KEYS (or --api-key-file), or "
+                                 "HEARTH_ALLOW_INSECURE=1 to allow it");
+    if (cfg_.port == 0) {
+        port_ = http_->bind_to_any_port(cfg_.host);
+        if (port_ <= 0) throw std::runtime_error("cannot bind " + cfg_.host + " to a free port");
+    } else {
+        if (!http_->bind_to_port(cfg_.host, cfg_.port))
+            throw std::runtime_error("cannot listen on " + cfg_.host + ":" + std::to_string(cfg_.port) +
+                                     " (in use? set HEARTH_HOST)");
+        port_ = cfg_.port;
+    }
+    return port_;
+}
+
+bool Server::listen() { return http_->listen_after_bind(); }
+
+void Server::stop() {
+    models_->shutdown();  // running generations end, so their streams finish
+    http_->stop();
+}
+
+bool Server::wait_until_running(std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!http_->is_running()) {
+        if (std::chrono::steady_clock::now() >= end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+}
+
+}  // namespace hearth::server

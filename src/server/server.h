@@ -1,0 +1,58 @@
+// server/ owns the daemon (`hearth serve`): the HTTP layer (cpp-httplib) and its middleware
+// (Host check, CORS, API keys, body and nesting caps, request log), the model manager and
+// its per-model runner threads, request parsing shared by the APIs, and the routes:
+// ollama/ (Ollama's /api/*) and, next, openai/ (/v1/*). Models are found through a
+// ModelResolver (resolver.h), the seam where the store plugs in.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "server/config.h"
+#include "server/model_manager.h"
+#include "server/resolver.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace hearth::server {
+
+// What route handlers share.
+struct ApiEnv {
+    const ServerConfig& config;
+    const ModelResolver& resolver;
+    ModelManager& models;
+};
+
+class Server {
+public:
+    Server(ServerConfig config, ModelResolver resolver);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds config.host:config.port (port 0: any free port) and returns the port. Throws
+    // std::runtime_error when the address is unusable, or when it is not a loopback address
+    // and there is no API key (unless allow_insecure).
+    int bind();
+    // Serves until stop(); returns false when the listener failed.
+    bool listen();
+    // Stops accepting, cancels running generations, answers queued requests with 503.
+    void stop();
+    bool wait_until_running(std::chrono::milliseconds timeout);
+
+    int port() const { return port_; }
+    ModelManager& models() { return *models_; }
+    const ServerConfig& config() const { return cfg_; }
+
+private:
+    ServerConfig cfg_;
+    ModelResolver resolver_;
+    std::unique_ptr<ModelManager> models_;
+    std::unique_ptr<httplib::Server> http_;
+    std::unique_ptr<ApiEnv> env_;
+    int port_ = -1;
+};
+
+}  // namespace hearth::server
