@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 MODEL ?= ../shared/models/stories260K.gguf
 HEARTH := build/hearth
 
-.PHONY: all build run test test-unit test-asan fuzz fuzz-smoke bench clean
+.PHONY: all build run serve test test-unit test-asan fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -14,6 +14,10 @@ build:
 # Hearth's main job today: generate text with a model (the daemon comes next).
 run: build
 	$(HEARTH) generate -m $(MODEL) -p "Once upon a time" -n 64
+
+MODELS_DIR ?= ../shared/models
+serve: build
+	$(HEARTH) serve --models-dir $(MODELS_DIR)
 
 # The whole suite: a 30-second fuzz run of the GGUF reader (when clang is present), the
 # parser tests under ASan+UBSan, then the unit + integration tests (their summary last).
