@@ -1,6 +1,8 @@
 // The daemon over real loopback HTTP: an in-process Server on a free port with a models
 // folder of symlinks (stories260K, a synthetic llama, a bert), driven with httplib::Client.
 #include <gtest/gtest.h>
+
+#include "sampling/json_schema.h"
 #include <httplib.h>
 
 #include <algorithm>
@@ -289,6 +291,43 @@ TEST_F(ServerApi, ChatUsesTheDefaultTemplate) {
     r = post("/api/chat", body);
     EXPECT_EQ(r->status, 400);
     EXPECT_EQ(json::parse(r->body)["error"], "this model does not support images");
+}
+
+// format: "json" and a JSON schema are enforced while sampling, so even this tiny story
+// model at temperature 1 answers with JSON that parses and validates.
+TEST_F(ServerApi, FormatJsonAndSchemaAlwaysYieldValidJson) {
+    start();
+    const json schema = {{"type", "object"},
+                         {"properties", {{"ok", {{"type", "boolean"}}}, {"n", {{"type", "integer"}, {"minimum", 0}, {"maximum", 99}}}}},
+                         {"required", {"ok", "n"}}};
+    for (int seed = 1; seed <= 2; ++seed) {
+        json body = {{"model", "stories"}, {"prompt", "Once upon a time"}, {"raw", true}, {"stream", false},
+                     {"format", schema}, {"options", {{"temperature", 1.0}, {"seed", seed}, {"num_predict", 120}}}};
+        auto r = post("/api/generate", body);
+        ASSERT_TRUE(r) << httplib::to_string(r.error());
+        ASSERT_EQ(r->status, 200) << r->body;
+        const json out = json::parse(r->body);
+        EXPECT_EQ(out["done_reason"], "stop") << out["response"];
+        const json value = json::parse(out["response"].get<std::string>());
+        EXPECT_EQ(validate_json(schema, value), "") << value.dump();
+        // JSON mode: the output is a JSON object, or (cut by num_predict) the start of one.
+        body["format"] = "json";
+        body["options"]["num_predict"] = 40;
+        r = post("/api/generate", body);
+        ASSERT_TRUE(r) << httplib::to_string(r.error());
+        ASSERT_EQ(r->status, 200) << r->body;
+        const json any = json::parse(r->body);
+        const std::string text = any["response"];
+        ASSERT_FALSE(text.empty());
+        EXPECT_EQ(text[0], '{') << text;
+        if (any["done_reason"] == "stop") {
+            EXPECT_TRUE(json::parse(text).is_object()) << text;
+        }
+    }
+    auto r = post("/api/generate", json{{"model", "stories"}, {"prompt", "x"}, {"format", {{"type", "object"}, {"if", json::object()}}}});
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(r->body.find("if"), std::string::npos) << r->body;
 }
 
 TEST_F(ServerApi, EmbeddingsMatchTheReferences) {

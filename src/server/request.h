@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/generate.h"
+#include "sampling/grammar.h"
 #include "server/channel.h"
 #include "server/resolver.h"
 #include "template/tool_calls.h"
@@ -42,9 +43,10 @@ struct GenerateJob {
     int32_t num_ctx = 0;      // 0: the model's default
     int32_t num_batch = 0;    // 0: the default
     int32_t num_thread = 0;   // 0: physical cores (applies when a context is created)
-    // SEAM(grammar): the request's `format` ("json" or a JSON schema), kept verbatim. The
-    // runner ignores it until the grammar engine provides a logits constraint.
+    // The request's `format` ("json" or a JSON schema), kept verbatim, and the grammar
+    // compiled from it (null: unconstrained). The runner masks logits with it.
     nlohmann::json format;
+    std::shared_ptr<const Grammar> grammar;
 };
 
 struct EmbedJob {

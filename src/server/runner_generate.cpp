@@ -2,6 +2,7 @@
 // stream / stop token by token, checking the request's cancel flag before every token.
 // (One sequence at a time; the serving engine's scheduler will take this over.)
 #include <cmath>
+#include <optional>
 #include <thread>
 
 #include "model/model.h"
@@ -66,8 +67,10 @@ void Runner::run_generate(Request& job, Nanos load_time) {
     const bool want_probs = g.options.sampling.logprobs || g.options.sampling.n_probs > 0;
     Sampler sampler(g.options.sampling);
     for (int32_t id : prompt) sampler.accept(id);
-    // SEAM(grammar): build the constraint for g.format here and apply it to `logits` before
-    // sampler.sample() below once src/sampling/grammar lands.
+    // Structured output: sample freely first and only when the grammar rejects the token
+    // mask the logits and sample again (most steps need no full mask).
+    std::optional<GrammarConstraint> grammar;
+    if (g.grammar) grammar.emplace(g.grammar, tok);
 
     Stats stats;
     stats.load = load_time;
@@ -100,16 +103,26 @@ void Runner::run_generate(Request& job, Nanos load_time) {
             break;
         }
         std::copy(ctx.logits(0), ctx.logits(0) + ctx.n_vocab(), logits.begin());
-        const SampleResult s = sampler.sample(logits.data(), ctx.n_vocab());
+        SampleResult s = sampler.sample(logits.data(), ctx.n_vocab());
+        if (grammar && !grammar->allows(s.id)) {
+            std::copy(ctx.logits(0), ctx.logits(0) + ctx.n_vocab(), logits.begin());
+            grammar->apply(logits.data(), ctx.n_vocab());
+            s = sampler.sample(logits.data(), ctx.n_vocab());
+            if (!grammar->allows(s.id)) {  // no token can continue: end here
+                reason = "stop";
+                break;
+            }
+        }
         if (tok.is_eog(s.id)) {
             reason = "stop";
             break;
         }
+        if (grammar) grammar->accept(s.id);
         sampler.accept(s.id);
         generated.push_back(s.id);
         std::string out = stops.push(detok.push(s.id));
         emit(std::move(out), want_probs ? std::optional<TokenProb>(token_prob(tok, s)) : std::nullopt);
-        if (stops.stopped()) {
+        if (stops.stopped() || (grammar && grammar->done())) {
             reason = "stop";
             break;
         }

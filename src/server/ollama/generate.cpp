@@ -2,6 +2,7 @@
 #include <httplib.h>
 
 #include "server/http_util.h"
+#include "sampling/json_schema.h"
 #include "server/ollama/ollama.h"
 #include "server/request_parse.h"
 
@@ -141,7 +142,12 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
     if (auto it = body.find("format"); it != body.end() && !it->is_null()) {
         if (!(it->is_object() || (it->is_string() && (*it == "json" || *it == ""))))
             throw ApiError(400, "format must be \"json\" or a JSON schema object");
-        job.format = *it;  // SEAM(grammar): applied by the runner once constrained sampling exists
+        job.format = *it;
+        try {
+            job.grammar = grammar_for_format(*it);
+        } catch (const std::exception& e) {  // SchemaError / GrammarError: the schema's fault
+            throw ApiError(400, std::string("invalid format: ") + e.what());
+        }
     }
     job.prompt.template_override = get_string(body, "template", "template");
     if (job.prompt.template_override && job.prompt.template_override->empty()) job.prompt.template_override.reset();
