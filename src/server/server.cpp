@@ -8,6 +8,7 @@
 
 #include "server/middleware.h"
 #include "server/ollama/ollama.h"
+#include "server/openai/openai.h"
 
 #ifndef HEARTH_VERSION
 #define HEARTH_VERSION "0.1.0"
@@ -30,6 +31,7 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     http_->set_write_timeout(60);
     install_middleware(*http_, cfg_);
     register_ollama_routes(*http_, *env_);
+    register_openai_routes(*http_, *env_);
 }
 
 Server::~Server() {

@@ -1,0 +1,115 @@
+#include <httplib.h>
+
+#include <cctype>
+
+#include "server/openai/openai.h"
+
+namespace hearth::server {
+
+namespace openai {
+
+namespace {
+
+// "temperature must be ..." -> "temperature"; "" when the message does not start that way.
+std::string leading_param(const std::string& message) {
+    size_t i = 0;
+    while (i < message.size() && (std::isalnum(static_cast<unsigned char>(message[i])) || message[i] == '_' ||
+                                  message[i] == '.' || message[i] == '[' || message[i] == ']'))
+        ++i;
+    if (i == 0 || i >= message.size() || message[i] != ' ') return "";
+    const std::string rest = message.substr(i + 1);
+    for (const char* verb : {"must ", "is ", "are "})
+        if (rest.rfind(verb, 0) == 0) return message.substr(0, i);
+    return "";
+}
+
+}  // namespace
+
+std::string error_json(int status, const std::string& message, const std::string& param, const std::string& code) {
+    const char* type = status == 401   ? "authentication_error"
+                       : status == 404 ? "invalid_request_error"
+                       : status >= 500 ? "api_error"
+                                       : "invalid_request_error";
+    nlohmann::json e = {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
+    if (!param.empty()) e["param"] = param;
+    if (!code.empty()) e["code"] = code;
+    return nlohmann::json{{"error", e}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void send_oai_error(httplib::Response& res, int status, const std::string& message, std::string param, std::string code) {
+    if (param.empty() && status == 400) param = leading_param(message);
+    if (status == 404 && code.empty() && message.rfind("model ", 0) == 0) {
+        code = "model_not_found";
+        if (param.empty()) param = "model";
+    }
+    res.status = status;
+    if (status == 503) res.set_header("Retry-After", "1");
+    res.set_content(error_json(status, message, param, code), "application/json; charset=utf-8");
+}
+
+std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv& env, Handler h) {
+    return [&env, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+        try {
+            h(env, req, res);
+        } catch (const OaiError& e) {
+            send_oai_error(res, e.status(), e.what(), e.param(), e.code());
+        } catch (const ApiError& e) {
+            send_oai_error(res, e.status(), e.what());
+        } catch (const std::exception& e) {
+            send_oai_error(res, 500, e.what());
+        }
+    };
+}
+
+std::optional<Event> await_first(RequestState& st, httplib::Response& res) {
+    Event e = st.events.pop();
+    if (e.kind == Event::Kind::Error) {
+        send_oai_error(res, e.status, e.text);
+        return std::nullopt;
+    }
+    return e;
+}
+
+void stream_sse(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
+                std::function<std::string(const Event&)> chunks) {
+    auto pending = std::make_shared<std::optional<Event>>(std::move(first));
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [st, pending, chunks = std::move(chunks)](size_t, httplib::DataSink& sink) {
+            std::optional<Event> ev;
+            if (*pending) {
+                ev = std::move(*pending);
+                pending->reset();
+            } else {
+                ev = st->events.pop_for(std::chrono::milliseconds(100));
+            }
+            if (!ev) {
+                if (!sink.is_writable()) {
+                    st->cancelled = true;
+                    return false;
+                }
+                return true;
+            }
+            const std::string text = chunks(*ev);
+            if (!text.empty() && !sink.write(text.data(), text.size())) {
+                st->cancelled = true;
+                return false;
+            }
+            if (ev->kind == Event::Kind::Done || ev->kind == Event::Kind::Error) sink.done();
+            return true;
+        },
+        [st](bool success) {
+            if (!success) st->cancelled = true;
+        });
+}
+
+}  // namespace openai
+
+void register_openai_routes(httplib::Server& http, ApiEnv& env) {
+    openai::add_model_routes(http, env);
+    openai::add_chat_routes(http, env);
+}
+
+}  // namespace hearth::server
