@@ -98,13 +98,13 @@ std::optional<Event> await_first(RequestState& st, const httplib::Request& req, 
     return e;
 }
 
-void stream_ndjson(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
-                   std::function<std::string(const Event&)> line) {
+void stream_events(httplib::Response& res, std::shared_ptr<RequestState> st, Event first, const char* content_type,
+                   std::function<std::string(const Event&)> render) {
     auto pending = std::make_shared<std::optional<Event>>(std::move(first));
     res.status = 200;
     res.set_chunked_content_provider(
-        "application/x-ndjson",
-        [st, pending, line = std::move(line)](size_t, httplib::DataSink& sink) {
+        content_type,
+        [st, pending, render = std::move(render)](size_t, httplib::DataSink& sink) {
             std::optional<Event> ev;
             if (*pending) {
                 ev = std::move(*pending);
@@ -119,7 +119,7 @@ void stream_ndjson(httplib::Response& res, std::shared_ptr<RequestState> st, Eve
                 }
                 return true;
             }
-            const std::string text = line(*ev);
+            const std::string text = render(*ev);
             if (!text.empty() && !sink.write(text.data(), text.size())) {
                 st->cancelled = true;
                 return false;
@@ -131,6 +131,11 @@ void stream_ndjson(httplib::Response& res, std::shared_ptr<RequestState> st, Eve
         [st](bool success) {
             if (!success) st->cancelled = true;
         });
+}
+
+void stream_ndjson(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
+                   std::function<std::string(const Event&)> line) {
+    stream_events(res, std::move(st), std::move(first), "application/x-ndjson", std::move(line));
 }
 
 }  // namespace hearth::server

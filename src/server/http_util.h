@@ -55,6 +55,11 @@ std::optional<Event> await_first(RequestState& st, const httplib::Request& req, 
 // Streams the request's events as newline-delimited JSON (`first` included): each event
 // becomes `line(event)` ("" writes nothing) until Done, Embeddings or Error. A failed write
 // (client gone) sets the request's cancel flag.
+// Streams a request's events as a chunked response of `content_type`: `render` turns each
+// event into bytes ("" skips it); the stream ends after Done/Error/Embeddings, and a client
+// that goes away marks the request cancelled.
+void stream_events(httplib::Response& res, std::shared_ptr<RequestState> st, Event first, const char* content_type,
+                   std::function<std::string(const Event&)> render);
 void stream_ndjson(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
                    std::function<std::string(const Event&)> line);
 

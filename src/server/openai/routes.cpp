@@ -72,37 +72,8 @@ std::optional<Event> await_first(RequestState& st, httplib::Response& res) {
 
 void stream_sse(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
                 std::function<std::string(const Event&)> chunks) {
-    auto pending = std::make_shared<std::optional<Event>>(std::move(first));
-    res.status = 200;
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [st, pending, chunks = std::move(chunks)](size_t, httplib::DataSink& sink) {
-            std::optional<Event> ev;
-            if (*pending) {
-                ev = std::move(*pending);
-                pending->reset();
-            } else {
-                ev = st->events.pop_for(std::chrono::milliseconds(100));
-            }
-            if (!ev) {
-                if (!sink.is_writable()) {
-                    st->cancelled = true;
-                    return false;
-                }
-                return true;
-            }
-            const std::string text = chunks(*ev);
-            if (!text.empty() && !sink.write(text.data(), text.size())) {
-                st->cancelled = true;
-                return false;
-            }
-            if (ev->kind == Event::Kind::Done || ev->kind == Event::Kind::Error) sink.done();
-            return true;
-        },
-        [st](bool success) {
-            if (!success) st->cancelled = true;
-        });
+    stream_events(res, std::move(st), std::move(first), "text/event-stream", std::move(chunks));
 }
 
 }  // namespace openai
