@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "server/server.h"
+#include "support/loopback_server.h"
 #include "support/paths.h"
 
 namespace hearth::server {
@@ -34,41 +35,17 @@ bool is_rfc3339_nanos(const std::string& s) {
 
 class ServerApi : public ::testing::Test {
 protected:
-    void SetUp() override {
-        namespace fs = std::filesystem;
-        fs::create_symlink(test::shared_path("models/stories260K.gguf"), dir_.file("stories.gguf"));
-        fs::create_symlink(test::shared_path("models/synthetic/llama-q8_0.gguf"), dir_.file("llama.gguf"));
-        fs::create_symlink(test::shared_path("models/synthetic/bert-mean-f32.gguf"), dir_.file("bert.gguf"));
-    }
     void TearDown() override { stop(); }
 
     // Starts the server; `tweak` adjusts the test configuration first.
     void start(const std::function<void(ServerConfig&)>& tweak = {}) {
-        ServerConfig cfg;
-        cfg.host = "127.0.0.1";
-        cfg.port = 0;
-        cfg.log_requests = false;
-        cfg.version = "9.9.9-test";
-        cfg.manager.n_threads = 1;
+        ServerConfig cfg = test::LoopbackServer::test_config();
         if (tweak) tweak(cfg);
-        srv_ = std::make_unique<Server>(cfg, directory_resolver(dir_.path().string()));
-        port_ = srv_->bind();
-        thread_ = std::thread([this] { srv_->listen(); });
-        ASSERT_TRUE(srv_->wait_until_running(5s));
+        loop_.start(cfg, directory_resolver(loop_.models_dir()));
+        port_ = loop_.port();
     }
-    void stop() {
-        if (!srv_) return;
-        srv_->stop();
-        thread_.join();
-        srv_.reset();
-    }
-
-    httplib::Client client() {
-        httplib::Client c("127.0.0.1", port_);
-        c.set_read_timeout(30, 0);
-        c.set_write_timeout(10, 0);
-        return c;
-    }
+    void stop() { loop_.stop(); }
+    httplib::Client client() { return loop_.client(); }
     httplib::Result post(const std::string& path, const std::string& body, const httplib::Headers& h = {}) {
         return client().Post(path.c_str(), h, body, "application/json");
     }
@@ -112,9 +89,9 @@ protected:
                 {"options", {{"temperature", 0}, {"repeat_penalty", 1.0}, {"num_predict", n}}}};
     }
 
-    test::TempDir dir_;
-    std::unique_ptr<Server> srv_;
-    std::thread thread_;
+    test::LoopbackServer loop_{{{"stories.gguf", "models/stories260K.gguf"},
+                                {"llama.gguf", "models/synthetic/llama-q8_0.gguf"},
+                                {"bert.gguf", "models/synthetic/bert-mean-f32.gguf"}}};
     int port_ = 0;
 };
 
@@ -395,21 +372,21 @@ TEST_F(ServerApi, LoadPsAndKeepAliveZeroUnload) {
     for (int i = 0; i < 200 && !json::parse(client().Get("/api/ps")->body)["models"].empty(); ++i)
         std::this_thread::sleep_for(10ms);
     EXPECT_TRUE(json::parse(client().Get("/api/ps")->body)["models"].empty());
-    EXPECT_EQ(srv_->models().stats().unloads, 1u);
+    EXPECT_EQ(loop_.server().models().stats().unloads, 1u);
 
     // keep_alive 0 on a real request unloads right after it.
     json body = greedy_raw("Once", 2);
     body["keep_alive"] = "0s";
     body["stream"] = false;
     EXPECT_EQ(post("/api/generate", body)->status, 200);
-    for (int i = 0; i < 200 && srv_->models().stats().unloads < 2; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(srv_->models().stats().unloads, 2u);
+    for (int i = 0; i < 200 && loop_.server().models().stats().unloads < 2; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(loop_.server().models().stats().unloads, 2u);
 
     // A short keep_alive (seconds as a number) expires on its own; a negative one never does.
     EXPECT_EQ(post("/api/generate", json{{"model", "stories"}, {"keep_alive", 0.2}})->status, 200);
     EXPECT_EQ(post("/api/generate", json{{"model", "llama"}, {"keep_alive", -1}})->status, 200);
     EXPECT_EQ(json::parse(client().Get("/api/ps")->body)["models"].size(), 2u);
-    for (int i = 0; i < 300 && srv_->models().stats().unloads < 3; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 300 && loop_.server().models().stats().unloads < 3; ++i) std::this_thread::sleep_for(10ms);
     std::this_thread::sleep_for(50ms);
     ps = json::parse(client().Get("/api/ps")->body)["models"];
     ASSERT_EQ(ps.size(), 1u);
@@ -526,8 +503,8 @@ TEST_F(ServerApi, ClientDisconnectStopsTheGeneration) {
     const auto t0 = std::chrono::steady_clock::now();
     post_stream("/api/generate", body, [&](const json&) { return ++seen < 3; });
     EXPECT_EQ(seen, 3);
-    for (int i = 0; i < 300 && srv_->models().stats().cancelled == 0; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(srv_->models().stats().cancelled, 1u);
+    for (int i = 0; i < 300 && loop_.server().models().stats().cancelled == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(loop_.server().models().stats().cancelled, 1u);
     // The next request runs at once, not after the abandoned one.
     body["options"]["num_predict"] = 3;
     body["stream"] = false;
@@ -557,7 +534,7 @@ TEST_F(ServerApi, ConcurrentRequestsToOneModelBothComplete) {
     EXPECT_FALSE(text[0].empty());
     EXPECT_EQ(text[0], text[1]);
     EXPECT_EQ(text[1], text[2]);
-    EXPECT_EQ(srv_->models().stats().loads, 1u);
+    EXPECT_EQ(loop_.server().models().stats().loads, 1u);
 }
 
 TEST_F(ServerApi, FullQueueAnswers503WithRetryAfter) {

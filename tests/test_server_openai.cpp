@@ -13,6 +13,7 @@
 
 #include "sampling/json_schema.h"
 #include "server/server.h"
+#include "support/loopback_server.h"
 #include "support/paths.h"
 
 namespace hearth::server {
@@ -48,22 +49,11 @@ std::vector<unsigned char> base64_decode(const std::string& s) {
 
 class OpenAi : public ::testing::Test {
 protected:
-    void SetUp() override {
-        namespace fs = std::filesystem;
-        fs::create_symlink(test::shared_path("models/stories260K.gguf"), dir_.file("stories.gguf"));
-        fs::create_symlink(test::shared_path("models/synthetic/bert-mean-f32.gguf"), dir_.file("bert.gguf"));
-    }
-    void TearDown() override { stop(); }
+    void TearDown() override { loop_.stop(); }
 
     // Starts the server; `templates` gives models (by name) a chat template override.
     void start(std::map<std::string, std::string> templates = {}) {
-        ServerConfig cfg;
-        cfg.host = "127.0.0.1";
-        cfg.port = 0;
-        cfg.log_requests = false;
-        cfg.version = "9.9.9-test";
-        cfg.manager.n_threads = 1;
-        ModelResolver resolver = directory_resolver(dir_.path().string());
+        ModelResolver resolver = directory_resolver(loop_.models_dir());
         if (!templates.empty()) {
             resolver.resolve = [base = resolver.resolve, templates](const std::string& name) {
                 auto m = base(name);
@@ -71,24 +61,9 @@ protected:
                 return m;
             };
         }
-        srv_ = std::make_unique<Server>(cfg, resolver);
-        port_ = srv_->bind();
-        thread_ = std::thread([this] { srv_->listen(); });
-        ASSERT_TRUE(srv_->wait_until_running(5s));
+        loop_.start(test::LoopbackServer::test_config(), resolver);
     }
-    void stop() {
-        if (!srv_) return;
-        srv_->stop();
-        thread_.join();
-        srv_.reset();
-    }
-
-    httplib::Client client() {
-        httplib::Client c("127.0.0.1", port_);
-        c.set_read_timeout(30, 0);
-        c.set_write_timeout(10, 0);
-        return c;
-    }
+    httplib::Client client() { return loop_.client(); }
     httplib::Result post(const std::string& path, const std::string& body) {
         return client().Post(path.c_str(), body, "application/json");
     }
@@ -153,10 +128,8 @@ protected:
         else EXPECT_EQ(j["error"]["code"], code) << r->body;
     }
 
-    test::TempDir dir_;
-    std::unique_ptr<Server> srv_;
-    std::thread thread_;
-    int port_ = 0;
+    test::LoopbackServer loop_{{{"stories.gguf", "models/stories260K.gguf"},
+                                {"bert.gguf", "models/synthetic/bert-mean-f32.gguf"}}};
 };
 
 TEST_F(OpenAi, ChatStreamingMatchesNonStreaming) {
