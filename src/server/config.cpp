@@ -200,6 +200,8 @@ ServerConfig ServerConfig::from_env() {
     }
     if (auto v = env("HEARTH_MAX_LOADED_MODELS")) c.manager.max_loaded = parse_int_env("HEARTH_MAX_LOADED_MODELS", *v, 1, 1024);
     if (auto v = env("HEARTH_MAX_QUEUE")) c.manager.max_queue = static_cast<size_t>(parse_int_env("HEARTH_MAX_QUEUE", *v, 1, 1 << 20));
+    if (auto v = env("HEARTH_NUM_PARALLEL")) c.manager.num_parallel = parse_int_env("HEARTH_NUM_PARALLEL", *v, 1, 256);
+    if (auto v = env("HEARTH_KV_BLOCKS")) c.manager.kv_blocks = parse_int_env("HEARTH_KV_BLOCKS", *v, 1, 1 << 24);
     if (auto v = env("HEARTH_MAX_MEMORY")) {
         auto b = parse_byte_size(*v);
         if (!b || *b == 0) throw std::invalid_argument("HEARTH_MAX_MEMORY=" + *v + ": expected a size such as 16GiB");

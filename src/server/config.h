@@ -18,6 +18,8 @@ struct ManagerOptions {
     uint64_t max_memory = 0;   // bytes for weights + KV caches; 0: 80% of RAM
     size_t max_queue = 512;    // waiting requests per model
     int n_threads = 0;         // compute threads per model; 0: physical cores
+    int num_parallel = 4;      // sequences decoded together per model (HEARTH_NUM_PARALLEL)
+    int kv_blocks = 0;         // KV-cache blocks per model (HEARTH_KV_BLOCKS); 0: derived
     // Testing aid: a pause after each generated token so a test can act mid-generation.
     std::chrono::microseconds debug_token_delay{0};
 };
@@ -34,10 +36,16 @@ struct ServerConfig {
     bool log_requests = true;
     std::string version;
     ManagerOptions manager;
+    // The model store (HEARTH_MODELS, default ~/.hearth/models); empty: no store (tests that
+    // serve plain .gguf files). Store-backed routes then answer 500 "no model store".
+    std::string models_root;
+    // Legacy: a folder of .gguf files also served by file name (`serve --models-dir`).
+    std::string models_dir;
 
     // Reads HEARTH_HOST, HEARTH_API_KEYS, HEARTH_ALLOW_INSECURE, HEARTH_ORIGINS,
     // HEARTH_MAX_BODY, HEARTH_KEEP_ALIVE, HEARTH_MAX_LOADED_MODELS, HEARTH_MAX_MEMORY,
-    // HEARTH_MAX_QUEUE. Throws std::invalid_argument naming the variable.
+    // HEARTH_MAX_QUEUE, HEARTH_NUM_PARALLEL, HEARTH_KV_BLOCKS. models_root is left to the
+    // caller (`hearth serve` sets it from HEARTH_MODELS). Throws std::invalid_argument naming the variable.
     static ServerConfig from_env();
 };
 

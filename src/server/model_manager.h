@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/request.h"
 
 namespace hearth::server {
@@ -55,6 +56,7 @@ public:
     ManagerStats stats() const;
     const ManagerOptions& options() const { return opts_; }
     uint64_t memory_budget() const { return budget_; }
+    Metrics& metrics() { return metrics_; }
 
     // ---- For runners (called on runner threads).
     // Makes room for `bytes` more (evicting idle models) and reserves it for `self`. Waits
@@ -76,6 +78,7 @@ private:
 
     ManagerOptions opts_;
     uint64_t budget_;
+    Metrics metrics_;
     mutable std::mutex mu_;
     std::condition_variable cv_;  // a runner became idle, or went away
     std::map<std::string, std::shared_ptr<Runner>> runners_;

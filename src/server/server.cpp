@@ -9,6 +9,7 @@
 #include "server/middleware.h"
 #include "server/ollama/ollama.h"
 #include "server/openai/openai.h"
+#include "store/store.h"
 
 #ifndef HEARTH_VERSION
 #define HEARTH_VERSION "0.1.0"
@@ -22,7 +23,8 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     std::signal(SIGPIPE, SIG_IGN);
     models_ = std::make_unique<ModelManager>(cfg_.manager);
     http_ = std::make_unique<httplib::Server>();
-    env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_});
+    if (!cfg_.models_root.empty()) store_ = std::make_unique<store::Store>(cfg_.models_root);
+    env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_, store_.get()});
     const int threads = std::max(cfg_.http_threads, 4);
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http_->set_payload_max_length(cfg_.max_body);

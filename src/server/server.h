@@ -12,6 +12,10 @@
 #include "server/model_manager.h"
 #include "server/resolver.h"
 
+namespace hearth::store {
+class Store;
+}
+
 namespace httplib {
 class Server;
 }
@@ -23,6 +27,8 @@ struct ApiEnv {
     const ServerConfig& config;
     const ModelResolver& resolver;
     ModelManager& models;
+    // The model store; null when config.models_root is empty (store routes then fail 500).
+    store::Store* store = nullptr;
 };
 
 class Server {
@@ -44,11 +50,13 @@ public:
 
     int port() const { return port_; }
     ModelManager& models() { return *models_; }
+    store::Store* store() { return store_.get(); }
     const ServerConfig& config() const { return cfg_; }
 
 private:
     ServerConfig cfg_;
     ModelResolver resolver_;
+    std::unique_ptr<store::Store> store_;
     std::unique_ptr<ModelManager> models_;
     std::unique_ptr<httplib::Server> http_;
     std::unique_ptr<ApiEnv> env_;
