@@ -8,6 +8,7 @@
 #include "cli/engine_common.h"
 #include "model/encoder.h"
 #include "model/model.h"
+#include "runtime/embedding.h"
 #include "runtime/generate.h"
 #include "runtime/threadpool.h"
 
@@ -132,15 +133,21 @@ void add_embed_command(CLI::App& dev) {
     auto engine = std::make_shared<EngineArgs>();
     auto text = std::make_shared<std::string>();
     auto raw = std::make_shared<bool>(false);
-    CLI::App* cmd = dev.add_subcommand("embed", "Print the pooled embedding of a text as a JSON array (embedding models)");
+    CLI::App* cmd = dev.add_subcommand("embed", "Print the pooled embedding of a text as a JSON array (encoder or decoder models)");
     engine->add_to(*cmd);
     cmd->add_option("text", *text, "Text to embed")->required();
     cmd->add_flag("--raw", *raw, "Do not L2-normalize");
     cmd->callback([engine, text, raw] {
         auto model = Model::load(engine->model);
-        ThreadPool pool(resolve_threads(engine->threads));
         const auto ids = model->tokenizer().encode(*text, true, false);
-        const auto v = encode_embedding(*model, ids, pool, !*raw);
+        std::vector<float> v;
+        if (model->is_encoder()) {
+            ThreadPool pool(resolve_threads(engine->threads));
+            v = encode_embedding(*model, ids, pool, !*raw);
+        } else {
+            Context ctx(*model, engine->context_params());
+            v = embed_sequence(ctx, 0, ids, model->pooling(), !*raw);
+        }
         std::printf("[");
         for (size_t i = 0; i < v.size(); ++i) std::printf("%s%.7g", i ? ", " : "", double(v[i]));
         std::printf("]\n");

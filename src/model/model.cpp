@@ -29,6 +29,13 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
         throw std::runtime_error("unsupported architecture '" + arch + "' (supported: " + supported_architectures() + ")");
     m->tok_ = Tokenizer::from_gguf(m->file_);
     it->second(*m);
+    if (!m->encoder_) {
+        // Decoder models used for embeddings (e.g. Qwen3-Embedding) name their pooling; the
+        // rest pool the last token, as Ollama and llama.cpp's server do for causal models.
+        const uint64_t pooling = m->file_.get_u64(arch + ".pooling_type").value_or(3);
+        if (pooling > 3) throw std::runtime_error(arch + ".pooling_type " + std::to_string(pooling) + " is not supported");
+        m->pooling_ = pooling == 0 ? Pooling::Last : static_cast<Pooling>(pooling);
+    }
     if (m->hp_.n_vocab == 0) m->hp_.n_vocab = static_cast<int32_t>(m->w_.tok_embd.rows);
     if (m->w_.tok_embd.rows != m->hp_.n_vocab || (!m->encoder_ && m->w_.output.rows != m->hp_.n_vocab))
         throw std::runtime_error("token_embd/output rows do not match the vocabulary size " + std::to_string(m->hp_.n_vocab));

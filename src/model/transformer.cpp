@@ -130,9 +130,10 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
 
     // Output head, only for the rows whose logits were asked for.
     size_t n_out = 0;
+    float* out_h = ctx.embeddings_mode() ? ctx.embeddings_buffer().data() + static_cast<size_t>(out_row) * d : h;
     for (size_t i = 0; i < n; ++i)
-        if (batch.logits[begin + i]) rms_norm(x + i * d, w.output_norm, h + (n_out++) * d, hp.n_embd, hp.norm_eps);
-    if (n_out == 0) return;
+        if (batch.logits[begin + i]) rms_norm(x + i * d, w.output_norm, out_h + (n_out++) * d, hp.n_embd, hp.norm_eps);
+    if (n_out == 0 || ctx.embeddings_mode()) return;
     float* logits = ctx.logits_buffer().data() + static_cast<size_t>(out_row) * static_cast<size_t>(hp.n_vocab);
     matmul(w.output, h, hp.n_embd, static_cast<int64_t>(n_out), logits, hp.n_vocab, &pool, S.mm);
     if (hp.final_softcap > 0)

@@ -28,12 +28,13 @@ Context::Context(const Model& model, ContextParams params)
           params.n_ctx = resolve_ctx(model, params.n_ctx);
           if (params.n_batch <= 0) throw std::invalid_argument("num_batch must be positive");
           if (params.n_seq <= 0) throw std::invalid_argument("the number of sequences must be positive");
+          if (params.n_kv_blocks < 0) throw std::invalid_argument("the number of KV blocks must not be negative");
           return params;
       }()),
       n_vocab_(model.hparams().n_vocab),
       pool_(params_.n_threads > 0 ? params_.n_threads : physical_core_count()),
       kv_(model.hparams().n_layer, model.hparams().n_head_kv, model.hparams().head_dim, params_.kv_type,
-          blocks_for(params_.n_ctx, params_.n_seq, 16), 16) {
+          params_.n_kv_blocks > 0 ? params_.n_kv_blocks : blocks_for(params_.n_ctx, params_.n_seq, 16), 16) {
     const HParams& hp = model.hparams();
     const size_t nb = static_cast<size_t>(params_.n_batch);
     const size_t d = static_cast<size_t>(hp.n_embd), ff = static_cast<size_t>(hp.n_ff);
@@ -53,7 +54,10 @@ int32_t Context::decode(const Batch& batch) {
     if (n == 0) throw std::invalid_argument("empty batch");
     if (batch.pos.size() != n || batch.seq.size() != n || batch.logits.size() != n)
         throw std::invalid_argument("batch arrays have different lengths");
-    std::vector<int32_t> max_pos(static_cast<size_t>(params_.n_seq), -1);
+    std::vector<int32_t>& max_pos = max_pos_;
+    std::vector<int32_t>& min_pos = min_pos_;
+    max_pos.assign(static_cast<size_t>(params_.n_seq), -1);
+    min_pos.assign(static_cast<size_t>(params_.n_seq), params_.n_ctx);
     int32_t n_out = 0;
     for (size_t i = 0; i < n; ++i) {
         if (batch.token[i] < 0 || batch.token[i] >= n_vocab_)
@@ -64,13 +68,24 @@ int32_t Context::decode(const Batch& batch) {
         if (batch.pos[i] < 0 || batch.pos[i] >= params_.n_ctx)
             throw std::invalid_argument("position " + std::to_string(batch.pos[i]) + " does not fit the context of " +
                                         std::to_string(params_.n_ctx) + " tokens");
-        max_pos[static_cast<size_t>(batch.seq[i])] = std::max(max_pos[static_cast<size_t>(batch.seq[i])], batch.pos[i]);
+        const size_t s = static_cast<size_t>(batch.seq[i]);
+        max_pos[s] = std::max(max_pos[s], batch.pos[i]);
+        min_pos[s] = std::min(min_pos[s], batch.pos[i]);
         n_out += batch.logits[i] ? 1 : 0;
     }
-    for (int32_t s = 0; s < params_.n_seq; ++s)
-        if (max_pos[static_cast<size_t>(s)] >= 0 && !kv_.reserve(s, max_pos[static_cast<size_t>(s)] + 1))
-            throw std::runtime_error("the KV cache is full");
-    logits_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_));
+    for (int32_t s = 0; s < params_.n_seq; ++s) {
+        const int32_t hi = max_pos[static_cast<size_t>(s)];
+        if (hi < 0) continue;
+        if (!kv_.reserve(s, hi + 1)) throw std::runtime_error("the KV cache is full");
+        if (kv_.shared(s, min_pos[static_cast<size_t>(s)], hi + 1))
+            throw std::logic_error("sequence " + std::to_string(s) + " would write into a shared KV block");
+    }
+    if (embeddings_mode_) {
+        n_embd_ = model_.hparams().n_embd;
+        embd_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_embd_));
+    } else {
+        logits_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_));
+    }
     int32_t out_row = 0;
     for (size_t b = 0; b < n; b += static_cast<size_t>(params_.n_batch)) {
         const size_t e = std::min(n, b + static_cast<size_t>(params_.n_batch));

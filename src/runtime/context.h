@@ -21,6 +21,7 @@ struct ContextParams {
     int32_t n_threads = 0;  // 0 = physical cores
     GgmlType kv_type = GgmlType::F16;
     int32_t n_seq = 1;      // sequences that may be cached at once
+    int32_t n_kv_blocks = 0;  // KV blocks in the pool; 0 = n_seq full contexts' worth
 };
 
 // Scratch of the forward pass, sized for n_batch tokens.
@@ -35,14 +36,23 @@ public:
     Context(const Model& model, ContextParams params);
 
     // Runs the batch, appending each token's K/V at its (seq, pos). Throws
-    // std::invalid_argument for tokens, positions or sequences out of range, and
-    // std::runtime_error when the KV cache has no room. Returns the number of logit rows.
+    // std::invalid_argument for tokens, positions or sequences out of range,
+    // std::runtime_error when the KV cache has no room, and std::logic_error when a token
+    // would write into a KV block shared with another sequence or the prefix cache.
+    // Returns the number of logit rows.
     int32_t decode(const Batch& batch);
+    // Embeddings mode: decode() writes each flagged row's final hidden state (after the output
+    // norm, n_embd floats) to embeddings(row) instead of computing logits.
+    void set_embeddings_mode(bool on) { embeddings_mode_ = on; }
+    bool embeddings_mode() const { return embeddings_mode_; }
+    const float* embeddings(int32_t row) const { return embd_.data() + static_cast<size_t>(row) * static_cast<size_t>(n_embd_); }
+    std::vector<float>& embeddings_buffer() { return embd_; }
     const float* logits(int32_t row) const { return logits_.data() + static_cast<size_t>(row) * static_cast<size_t>(n_vocab_); }
     int32_t n_vocab() const { return n_vocab_; }
     int32_t n_ctx() const { return params_.n_ctx; }
     int32_t n_batch() const { return params_.n_batch; }
     int32_t n_threads() const { return pool_.size(); }
+    int32_t n_seq() const { return params_.n_seq; }
 
     void clear(int32_t seq);  // forget a sequence's cached positions
     void clear_all();
@@ -62,10 +72,14 @@ private:
     KvCache kv_;
     ForwardScratch scratch_;
     std::vector<float> logits_;
+    std::vector<float> embd_;
+    int32_t n_embd_ = 0;
+    bool embeddings_mode_ = false;
 };
 
 // The forward pass over one chunk (<= n_batch tokens) whose KV rows are reserved. Writes
-// logits for the flagged rows into ctx.logits_buffer() starting at row `out_row`.
+// logits for the flagged rows into ctx.logits_buffer() starting at row `out_row` (in
+// embeddings mode: their normed hidden states into ctx.embeddings_buffer()).
 void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t out_row);
 
 }  // namespace hearth
