@@ -87,6 +87,44 @@ TEST_P(MatmulTest, MatchesDequantizedReferenceAndIsThreadCountInvariant) {
     }
 }
 
+// Batches of >= kGemmMinTokens take the GEMM path when the CPU has one: each token's result
+// must match what the single-token path gives for it (same activation rounding, only the
+// summation order differs), including row/token tails, k not a multiple of the chunk and
+// more tokens than one pass over the weights holds.
+TEST_P(MatmulTest, BatchedPathAgreesWithSingleTokenPath) {
+    const GgmlType type = GetParam();
+    const int64_t bs = traits(type).block_size;
+    for (int64_t cols : {bs == 256 ? int64_t{768} : int64_t{96}, int64_t{1024}}) {
+        const int64_t rows = 29;
+        const int64_t n_tokens = cols == 1024 ? 530 : 21;
+        std::mt19937 rng(99);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<float> wf(static_cast<size_t>(rows * cols));
+        for (float& v : wf) v = nd(rng);
+        const size_t rb = row_size(type, cols);
+        std::vector<uint8_t> wq(rb * static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) quantize_row(type, wf.data() + r * cols, wq.data() + static_cast<size_t>(r) * rb, cols);
+        MatrixView w{type, rows, cols, wq.data(), rb};
+        std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+        for (float& v : x) v = nd(rng);
+        ThreadPool pool(2);
+        MatmulScratch scratch;
+        std::vector<float> y(static_cast<size_t>(n_tokens * rows), NAN), one(static_cast<size_t>(rows));
+        matmul(w, x.data(), cols, n_tokens, y.data(), rows, &pool, scratch);
+        for (int64_t t = 0; t < n_tokens; t += (t < 40 ? 1 : 37)) {
+            matmul(w, x.data() + t * cols, cols, 1, one.data(), rows, &pool, scratch);
+            for (int64_t r = 0; r < rows; ++r) {
+                double mag = 0;
+                for (int64_t k = 0; k < cols; ++k) mag += std::fabs(double(wf[r * cols + k]) * x[t * cols + k]);
+                // Q4_1/Q5_1's dot uses the activation block's fp16 sum for the min term.
+                const double tol = traits(type).vec_dot_type == GgmlType::Q8_1 ? 2e-3 : 2e-5;
+                ASSERT_NEAR(y[t * rows + r], one[r], tol * mag + 1e-6)
+                    << type_name(type) << " cols=" << cols << " t=" << t << " r=" << r;
+            }
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatmulTest, ::testing::ValuesIn(weight_types()),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 

@@ -4,7 +4,11 @@
 #include <stdexcept>
 #include <string>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "runtime/threadpool.h"
+#include "tensor/gemm.h"
 #include "tensor/quants.h"
 
 namespace hearth {
@@ -14,7 +18,54 @@ namespace {
 // it is hot in L1/L2.
 constexpr int64_t kRowTile = 16;
 
+// The batched path (tensor/gemm.h): activations rounded through the vec_dot_type, laid out
+// as [k][token], then threads split the rows.
+void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
+                 ThreadPool* pool, MatmulScratch& scratch) {
+    const int64_t K = w.cols;
+    const int64_t ntp = (n_tokens + 15) / 16 * 16;
+    const size_t need = static_cast<size_t>(K * ntp);
+    if (scratch.act_t.size() < need) scratch.act_t.resize(need);
+    float* at = scratch.act_t.data();
+    const GgmlType vt = traits(w.type).vec_dot_type;
+    const TypeKernels& vk = kernels(vt);
+    const size_t qrow = vt == GgmlType::F32 ? 0 : row_size(vt, K);
+    // Groups of 16 tokens per task, so threads write disjoint cache lines of act_t.
+    auto pack = [&](int64_t g0, int64_t g1, int) {
+        std::vector<float> row(static_cast<size_t>(K));
+        std::vector<uint8_t> q(qrow);
+        for (int64_t t = g0 * 16; t < std::min(ntp, g1 * 16); ++t) {
+            if (t >= n_tokens) {
+                for (int64_t k = 0; k < K; ++k) at[k * ntp + t] = 0.0f;
+                continue;
+            }
+            const float* src = x + t * ldx;
+            if (qrow) {
+                vk.from_float(src, q.data(), K);
+                vk.to_float(q.data(), row.data(), K);
+                src = row.data();
+            }
+            for (int64_t k = 0; k < K; ++k) at[k * ntp + t] = src[k];
+        }
+    };
+    if (pool) pool->parallel_for(ntp / 16, 1, pack);
+    else pack(0, ntp / 16, 0);
+    auto body = [&](int64_t r0, int64_t r1, int) { gemm(w, at, ntp, n_tokens, y, ldy, r0, r1); };
+    if (pool) pool->parallel_for(w.rows, 48, body);
+    else body(0, w.rows, 0);
+}
+
 }  // namespace
+
+GemmFn gemm_kernel() {
+    static const bool usable = [] {
+        const char* env = std::getenv("HEARTH_GEMM");
+        if (env && std::strcmp(env, "0") == 0) return false;
+        return avx512::cpu_supported();
+    }();
+    if (!usable || active_isa() == Isa::Scalar) return nullptr;
+    return &avx512::gemm_f32;
+}
 
 void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                          int64_t ldy, ThreadPool* pool) {
@@ -48,6 +99,13 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
             ThreadPool* pool, MatmulScratch& scratch) {
     const TypeTraits& tr = traits(w.type);
     const GgmlType at = tr.vec_dot_type;
+    if (n_tokens >= kGemmMinTokens) {
+        const GemmFn gemm = gemm_kernel();
+        if (gemm && kernels(w.type).to_float && (at == GgmlType::F32 || kernels(at).to_float)) {
+            matmul_gemm(gemm, w, x, ldx, n_tokens, y, ldy, pool, scratch);
+            return;
+        }
+    }
     if (at == GgmlType::F32) {
         matmul_preconverted(w, reinterpret_cast<const uint8_t*>(x), static_cast<size_t>(ldx) * sizeof(float), n_tokens,
                             y, ldy, pool);

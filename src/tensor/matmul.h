@@ -28,6 +28,7 @@ struct MatrixView {
 // forward pass never allocates per token.
 struct MatmulScratch {
     std::vector<uint8_t> act;
+    std::vector<float> act_t;  // batched path: activations as [k][token]
 };
 
 // y[t * ldy + r] = sum_k W[r][k] * x[t * ldx + k] for t < n_tokens, r < w.rows.

@@ -1,0 +1,37 @@
+// Internal to tensor/: the batched (prefill) product as a register-blocked GEMM over f32.
+// Weight rows are dequantized chunk by chunk into a small f32 buffer (L1) and multiplied
+// with the batch's activations, transposed to [k][token] so one vector holds 16 tokens:
+// every weight value is broadcast once per 16 or 32 tokens and each FMA does 16 useful
+// multiply-adds, instead of re-reading and unpacking the weights for every token.
+//
+// The activations are first rounded through the weight type's vec_dot_type (what the
+// single-token path multiplies with), so both paths see the same activation values and
+// differ only in summation order (~1e-6 relative): a token's result does not depend on
+// which path its batch took.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/matmul.h"
+
+namespace hearth {
+
+// y[t * ldy + r] for r in [r0, r1), t < n_tokens, from act_t[k * ntp + t] (ntp: n_tokens
+// rounded up to 16, padding zero). `w.type` must have a to_float kernel.
+using GemmFn = void (*)(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy,
+                        int64_t r0, int64_t r1);
+
+// The GEMM for this CPU (AVX-512F), or null: then matmul uses the per-row dot kernels.
+// Null too when the active ISA is scalar or HEARTH_GEMM=0 is set in the environment.
+GemmFn gemm_kernel();
+
+// Smallest batch for which matmul takes the GEMM path.
+constexpr int64_t kGemmMinTokens = 16;
+
+namespace avx512 {
+bool cpu_supported();
+void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
+              int64_t r1);
+}  // namespace avx512
+
+}  // namespace hearth

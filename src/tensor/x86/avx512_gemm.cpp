@@ -1,0 +1,127 @@
+// AVX-512F GEMM for batched matmuls (see tensor/gemm.h). Compiled for baseline x86-64 with
+// per-function target attributes; called only when CPUID and XCR0 report AVX-512 state.
+#include "tensor/gemm.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "tensor/quants.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define HEARTH_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+#define HEARTH_AVX512_INLINE __attribute__((target("avx512f,avx2,fma,f16c"), always_inline)) inline
+
+namespace hearth::avx512 {
+
+namespace {
+
+constexpr int kRows = 12;     // weight rows per register block
+constexpr int64_t kKc = 256;  // k per chunk: 12 rows x 256 floats = 12 KiB of weights in L1
+constexpr int64_t kMaxTok = 512;  // tokens per pass over the weights (C block: 12 x 512 floats)
+
+// C[r][t..t+16*NV) (+)= sum_k W[r][k] * A[k][t..]: R x NV accumulators stay in registers.
+template <int R, int NV>
+HEARTH_AVX512_INLINE void block(const float* wb, int64_t ldw, const float* at, int64_t ntp, int64_t kc, float* c,
+                                int64_t ldc, bool first) {
+    __m512 acc[R][NV];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + 16 * v);
+    for (int64_t k = 0; k < kc; ++k) {
+        __m512 a[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) a[v] = _mm512_loadu_ps(at + k * ntp + 16 * v);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r) {
+            const __m512 b = _mm512_set1_ps(wb[r * ldw + k]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(b, a[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+
+// All token vectors of one row block and k chunk.
+template <int R>
+HEARTH_AVX512 void row_block(const float* wb, int64_t ldw, const float* at, int64_t ntp, int64_t nt, int64_t kc,
+                             float* c, int64_t ldc, bool first) {
+    int64_t t = 0;
+    for (; t + 32 <= nt; t += 32) block<R, 2>(wb, ldw, at + t, ntp, kc, c + t, ldc, first);
+    for (; t < nt; t += 16) block<R, 1>(wb, ldw, at + t, ntp, kc, c + t, ldc, first);
+}
+
+using RowBlockFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t, bool);
+
+template <int... Rs>
+constexpr auto make_table(std::integer_sequence<int, Rs...>) {
+    return std::array<RowBlockFn, sizeof...(Rs)>{&row_block<Rs + 1>...};
+}
+
+}  // namespace
+
+bool cpu_supported() {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    if (!(c & (1u << 27))) return false;  // OSXSAVE
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xE6u) != 0xE6u) return false;  // XMM, YMM, opmask and both ZMM halves saved by the OS
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    return b & (1u << 16);  // AVX512F
+}
+
+HEARTH_AVX512 void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy,
+                            int64_t r0, int64_t r1) {
+    static constexpr auto table = make_table(std::make_integer_sequence<int, kRows>{});
+    const TypeKernels& kern = kernels(w.type);
+    const TypeTraits& tr = traits(w.type);
+    const int64_t K = w.cols;
+    // Chunks must start on a block boundary of the weight type (32 or 256 elements).
+    int64_t kc_len = kKc;
+    if (kc_len % tr.block_size != 0 || K % kc_len != 0) kc_len = K;
+    alignas(64) float cbuf[kRows * kMaxTok];
+    std::vector<float> wbuf_big;
+    alignas(64) float wbuf_small[kRows * kKc];
+    float* wbuf = wbuf_small;
+    if (kc_len > kKc) {
+        wbuf_big.resize(static_cast<size_t>(kRows * kc_len));
+        wbuf = wbuf_big.data();
+    }
+    const size_t chunk_bytes = row_size(w.type, kc_len);
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTok) {
+        const int64_t nt = std::min(kMaxTok, n_tokens - t0);
+        const int64_t ntv = (nt + 15) / 16 * 16;  // token columns computed (padding is zero)
+        for (int64_t rb = r0; rb < r1; rb += kRows) {
+            const int R = static_cast<int>(std::min<int64_t>(kRows, r1 - rb));
+            for (int64_t k0 = 0; k0 < K; k0 += kc_len) {
+                const size_t off = static_cast<size_t>(k0 / kc_len) * chunk_bytes;
+                for (int r = 0; r < R; ++r) kern.to_float(w.row(rb + r) + off, wbuf + r * kc_len, kc_len);
+                table[static_cast<size_t>(R - 1)](wbuf, kc_len, act_t + k0 * ntp + t0, ntp, ntv, kc_len, cbuf, kMaxTok,
+                                                  k0 == 0);
+            }
+            for (int r = 0; r < R; ++r)
+                for (int64_t t = 0; t < nt; ++t) y[(t0 + t) * ldy + rb + r] = cbuf[r * kMaxTok + t];
+        }
+    }
+}
+
+}  // namespace hearth::avx512
+
+#else
+
+namespace hearth::avx512 {
+bool cpu_supported() { return false; }
+void gemm_f32(const MatrixView&, const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t) {}
+}  // namespace hearth::avx512
+
+#endif
