@@ -1,7 +1,8 @@
 // The seam between the daemon and wherever models come from. The model manager only sees a
 // ModelResolver: `resolve` maps a request's model name to a GGUF path plus what a store
 // manifest may add (template, system prompt, default options); `list` enumerates what
-// /api/tags shows. directory_resolver() is the stand-in until the store plugs in its own.
+// /api/tags shows. directory_resolver() serves plain .gguf files; store_resolver.h puts the
+// model store behind the same seam.
 #pragma once
 
 #include <chrono>
@@ -21,6 +22,8 @@ struct ResolvedModel {
     std::optional<std::string> template_override;  // Jinja chat template replacing the GGUF's
     std::optional<std::string> system;             // default system prompt
     nlohmann::json options = nlohmann::json::object();  // default request options (Ollama names)
+    nlohmann::json messages = nlohmann::json::array();  // MESSAGE turns put before the chat's own
+    std::string digest;  // store models: the manifest's sha256 (hex); empty for plain .gguf files
 };
 
 struct ModelEntry {
@@ -28,6 +31,8 @@ struct ModelEntry {
     std::string path;
     uint64_t size = 0;
     std::chrono::system_clock::time_point modified;
+    std::string digest;      // store models: the manifest's sha256 (hex); empty: derived from the file
+    nlohmann::json details;  // store models: Ollama's `details` from the config blob; null: read the GGUF
 };
 
 struct ModelResolver {

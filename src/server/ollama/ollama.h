@@ -1,9 +1,11 @@
 // ollama/ owns Ollama's API, wire-compatible with its documented shapes: GET /, /api/version,
 // /api/tags, /api/ps, POST /api/show, /api/generate, /api/chat (NDJSON streaming),
-// /api/embed and the legacy /api/embeddings.
+// /api/embed and the legacy /api/embeddings; the store's routes: /api/create, /api/blobs/:digest,
+// /api/copy, /api/delete.
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "server/server.h"
 
@@ -26,6 +28,14 @@ std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv&
 void add_generate_routes(httplib::Server& http, ApiEnv& env);  // /api/generate, /api/chat
 void add_embed_routes(httplib::Server& http, ApiEnv& env);     // /api/embed, /api/embeddings
 void add_model_routes(httplib::Server& http, ApiEnv& env);     // /, /api/version, /api/tags, /api/show, /api/ps
+void add_create_routes(httplib::Server& http, ApiEnv& env);    // /api/create, HEAD/POST /api/blobs/:digest
+void add_store_routes(httplib::Server& http, ApiEnv& env);     // /api/copy, DELETE /api/delete
+
+// The model store; ApiError(500, "no model store configured") when there is none.
+store::Store& require_store(ApiEnv& env);
+// Asks the model manager to unload `name` (as keep_alive 0 does) without waiting.
+void unload_model(ApiEnv& env, const std::string& name);
+void add_pull_push_routes(httplib::Server& http, ApiEnv& env); // /api/pull, /api/push (registry client)
 
 }  // namespace ollama
 }  // namespace hearth::server

@@ -25,6 +25,9 @@ void register_ollama_routes(httplib::Server& http, ApiEnv& env) {
     ollama::add_model_routes(http, env);
     ollama::add_generate_routes(http, env);
     ollama::add_embed_routes(http, env);
+    ollama::add_create_routes(http, env);
+    ollama::add_store_routes(http, env);
+    ollama::add_pull_push_routes(http, env);
 }
 
 }  // namespace hearth::server
