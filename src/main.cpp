@@ -19,6 +19,11 @@ int main(int argc, char** argv) {
     hearth::cli::add_tokenize_command(app);
     hearth::cli::add_dev_commands(app);
     hearth::cli::add_serve_command(app);
+    hearth::cli::add_create_command(app);
+    hearth::cli::add_show_command(app);
+    hearth::cli::add_run_command(app);
+    hearth::cli::add_ps_commands(app);
+    hearth::cli::add_store_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -14,6 +14,11 @@ void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_create_command(CLI::App& app);  // create (uploads blobs, /api/create)
+void add_show_command(CLI::App& app);    // show
+void add_run_command(CLI::App& app);     // run (one-shot and the interactive session)
+void add_ps_commands(CLI::App& app);     // ps, stop
+void add_store_commands(CLI::App& app);  // pull, push, list|ls, rm, cp
 void add_logits_command(CLI::App& dev);  // under `hearth dev`
 void add_embed_command(CLI::App& dev);   // under `hearth dev`
 void add_template_command(CLI::App& dev);  // under `hearth dev`
