@@ -213,19 +213,30 @@ int DaemonClient::upload_file(const std::string& path, const std::string& file,
     }
     const uint64_t total = static_cast<uint64_t>(st.st_size);
     std::string read_error;
-    auto provider = [&](size_t offset, size_t length, httplib::DataSink& sink) -> bool {
+    // Sent with chunked transfer encoding, as Ollama's clients do: the daemon's body-size cap
+    // (HEARTH_MAX_BODY, for JSON requests) applies to bodies that declare a Content-Length.
+    uint64_t sent = 0;
+    auto provider = [&](size_t, httplib::DataSink& sink) -> bool {
         char buf[1 << 16];
-        const size_t want = std::min(length, sizeof(buf));
-        const ssize_t got = ::pread(fd, buf, want, static_cast<off_t>(offset));
-        if (got <= 0) {
-            read_error = got < 0 ? std::strerror(errno) : "the file shrank while uploading";
+        const ssize_t got = ::pread(fd, buf, sizeof(buf), static_cast<off_t>(sent));
+        if (got < 0) {
+            read_error = std::strerror(errno);
             return false;
         }
+        if (got == 0) {
+            if (sent != total) {
+                read_error = "the file shrank while uploading";
+                return false;
+            }
+            sink.done();
+            return true;
+        }
         if (!sink.write(buf, static_cast<size_t>(got))) return false;
-        if (progress) progress(offset + static_cast<uint64_t>(got), total);
+        sent += static_cast<uint64_t>(got);
+        if (progress) progress(sent, total);
         return true;
     };
-    auto r = impl_->http->Post(path, httplib::Headers{}, static_cast<size_t>(total), provider, "application/octet-stream");
+    auto r = impl_->http->Post(path, httplib::Headers{}, provider, "application/octet-stream");
     ::close(fd);
     if (!read_error.empty()) throw ClientError(0, "reading " + file + ": " + read_error);
     checked(*this, r);
