@@ -1,5 +1,6 @@
 // `hearth bench`: llama-bench-style prompt-processing and generation throughput, printed
 // as a markdown table or llama-bench's JSON shape.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -8,11 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli/bench_extras.h"
 #include "cli/commands.h"
 #include "cli/engine_common.h"
 #include "model/model.h"
 
 namespace hearth::cli {
+
+CLI::App* add_bench_serve_command(CLI::App& bench);  // bench_serve.cpp: `hearth bench serve`
 
 namespace {
 
@@ -23,6 +27,8 @@ struct BenchArgs {
     std::vector<int> depth{0};
     int reps = 5;
     std::string output = "md";
+    bool profile = false;
+    bool bandwidth = true;
 };
 
 struct BenchResult {
@@ -94,13 +100,18 @@ std::string model_type(const Model& m) {
 void add_bench_command(CLI::App& app) {
     auto a = std::make_shared<BenchArgs>();
     CLI::App* cmd = app.add_subcommand("bench", "Measure prompt processing and generation speed (like llama-bench)");
-    a->engine.add_to(*cmd);
+    a->engine.add_to(*cmd, /*model_required=*/false);  // required unless `serve` runs
+    CLI::App* serve = add_bench_serve_command(*cmd);
     cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt lengths (pp tests)")->delimiter(',')->capture_default_str();
     cmd->add_option("-n,--n-gen", a->n_gen, "Generation lengths (tg tests)")->delimiter(',')->capture_default_str();
     cmd->add_option("-d,--n-depth", a->depth, "Tokens already in the context")->delimiter(',')->capture_default_str();
     cmd->add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
+    cmd->add_flag("--profile", a->profile, "Also print the time per op kind of one prefill and of decode steps");
+    cmd->add_flag("!--no-bandwidth", a->bandwidth, "Skip measuring the read bandwidth (the decode speed limit)");
     cmd->add_option("-o,--output", a->output, "Output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-    cmd->callback([a] {
+    cmd->callback([a, serve] {
+        if (serve->parsed()) return;
+        if (a->engine.model.empty()) throw CLI::RequiredError("--model");
         auto model = Model::load(a->engine.model);
         int max_ctx = 0;
         for (int d : a->depth)
@@ -133,6 +144,10 @@ void add_bench_command(CLI::App& app) {
         }
         const std::string type = model_type(*model);
         const uint64_t size = std::filesystem::file_size(model->path());
+        // Decode reads every weight once per token: its limit is bandwidth / file size.
+        const bool any_tg = std::any_of(results.begin(), results.end(), [](const BenchResult& r) { return r.n_gen > 0; });
+        const double bw = (a->bandwidth && any_tg) ? measure_read_bandwidth(ctx.n_threads()) : 0.0;
+        const double limit = bw > 0 ? bw * 1e9 / double(size) : 0.0;
         uint64_t n_params = 0;
         for (const auto& t : model->file().tensors()) n_params += static_cast<uint64_t>(t.n_elements());
         if (a->output == "json") {
@@ -147,6 +162,11 @@ void add_bench_command(CLI::App& app) {
                                {"type_v", e.kv_type}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"n_depth", r.depth},
                                {"avg_ns", static_cast<uint64_t>(mean(r.ns))}, {"stddev_ns", static_cast<uint64_t>(stddev(r.ns))},
                                {"avg_ts", mean(ts)}, {"stddev_ts", stddev(ts)}, {"samples_ns", r.ns}, {"samples_ts", ts}});
+                if (r.n_gen > 0 && limit > 0) {
+                    arr.back()["read_bandwidth_gbs"] = bw;
+                    arr.back()["tg_limit_ts"] = limit;
+                    arr.back()["fraction_of_limit"] = mean(ts) / limit;
+                }
             }
             std::printf("%s\n", arr.dump(2).c_str());
             return;
@@ -163,6 +183,18 @@ void add_bench_command(CLI::App& app) {
                         n_params >= 1000000000ull ? double(n_params) / 1e9 : double(n_params) / 1e6,
                         n_params >= 1000000000ull ? "B" : "M", ctx.n_threads(), test.c_str(), mean(ts), stddev(ts));
         }
+        if (limit > 0) {
+            std::printf("\nRead bandwidth: %.1f GB/s with %d threads; decode limit for this %.2f GB file: %.1f t/s\n", bw,
+                        ctx.n_threads(), double(size) / 1e9, limit);
+            for (const auto& r : results) {
+                if (r.n_gen == 0) continue;
+                std::vector<double> ts;
+                for (double ns : r.ns) ts.push_back(1e9 * r.n_gen / ns);
+                std::printf("tg%d%s: %.1f%% of the limit\n", r.n_gen, r.depth ? (" @ d" + std::to_string(r.depth)).c_str() : "",
+                            100.0 * mean(ts) / limit);
+            }
+        }
+        if (a->profile) print_profile(ctx, a->n_prompt.empty() ? 0 : a->n_prompt.front(), a->n_gen.empty() ? 0 : a->n_gen.front());
     });
 }
 

@@ -7,6 +7,7 @@
 #include "model/model.h"
 #include "model/ops.h"
 #include "runtime/context.h"
+#include "runtime/profile.h"
 #include "tensor/quants.h"
 
 namespace hearth {
@@ -39,6 +40,8 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
     float *x = S.x.data(), *h = S.h.data(), *q = S.q.data(), *k = S.k.data(), *v = S.v.data();
     float *attn = S.attn.data(), *gate = S.gate.data(), *up = S.up.data(), *ffn = S.ffn.data();
 
+    prof::Lap lap;  // per-op timing for `hearth bench --profile` (off: no clock reads)
+
     // Token embeddings.
     const auto embd_to_float = kernels(w.tok_embd.type).to_float;
     for (size_t i = 0; i < n; ++i) {
@@ -46,18 +49,21 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
         if (hp.embd_scale != 1.0f)
             for (size_t j = 0; j < d; ++j) x[i * d + j] *= hp.embd_scale;
     }
+    lap(prof::Op::Embed);
 
     // RoPE tables, one per token.
     std::vector<float>& cs = S.rows;
     const size_t cs_stride = static_cast<size_t>(hp.rope_dims);
     if (cs.size() < n * cs_stride) cs.resize(n * cs_stride);
     for (size_t i = 0; i < n; ++i) rope_table(hp, w.rope_freqs, batch.pos[begin + i], cs.data() + i * cs_stride);
+    lap(prof::Op::Rope);
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights& L = w.layers[static_cast<size_t>(l)];
 
         // Attention block.
         for (size_t i = 0; i < n; ++i) rms_norm(x + i * d, L.attn_norm, h + i * d, hp.n_embd, hp.norm_eps);
+        lap(prof::Op::Norm);
         if (L.wqkv.data) {
             float* qkv = ffn;  // [n][qd + 2 kvd], ffn is free until the FFN block
             const size_t all = qd + 2 * kvd;
@@ -67,10 +73,14 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
                 std::memcpy(k + i * kvd, qkv + i * all + qd, kvd * sizeof(float));
                 std::memcpy(v + i * kvd, qkv + i * all + qd + kvd, kvd * sizeof(float));
             }
+            lap.matmul(L.wqkv.type);
         } else {
             matmul(L.wq, h, hp.n_embd, static_cast<int64_t>(n), q, static_cast<int64_t>(qd), &pool, S.mm);
+            lap.matmul(L.wq.type);
             matmul(L.wk, h, hp.n_embd, static_cast<int64_t>(n), k, static_cast<int64_t>(kvd), &pool, S.mm);
+            lap.matmul(L.wk.type);
             matmul(L.wv, h, hp.n_embd, static_cast<int64_t>(n), v, static_cast<int64_t>(kvd), &pool, S.mm);
+            lap.matmul(L.wv.type);
         }
         add_bias(q, L.bq, n, qd);
         add_bias(k, L.bk, n, kvd);
@@ -89,6 +99,7 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
             rope_apply(q + i * qd, hp.n_head, hd, hp.rope_dims, hp.rope_style, cs.data() + i * cs_stride);
             rope_apply(k + i * kvd, hp.n_head_kv, hd, hp.rope_dims, hp.rope_style, cs.data() + i * cs_stride);
         }
+        lap(prof::Op::Rope);  // biases, QK-norm and RoPE
         // Append K/V to the cache, converted to the cache type.
         const auto kv_from_float = kernels(kv.type()).from_float;
         for (size_t i = 0; i < n; ++i) {
@@ -98,22 +109,30 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
                 kv_from_float(v + i * kvd + static_cast<size_t>(hh) * hd, kv.v(l, seq, pos, hh), hd);
             }
         }
+        lap(prof::Op::KvStore);
         const bool swa = L.sliding_window && (!hp.swa_even_layers || l % 2 == 0);
         attention(hp, kv, l, batch, begin, end, q, attn, swa ? hp.sliding_window : 0, pool);
+        lap(prof::Op::Attention);
         matmul(L.wo, attn, static_cast<int64_t>(qd), static_cast<int64_t>(n), h, static_cast<int64_t>(d), &pool, S.mm);
+        lap.matmul(L.wo.type);
         if (L.post_attn_norm)
             for (size_t i = 0; i < n; ++i) rms_norm(h + i * d, L.post_attn_norm, h + i * d, hp.n_embd, hp.norm_eps);
         add_rows(x, h, n * d);
+        lap(prof::Op::Residual);
 
         // Feed-forward block.
         for (size_t i = 0; i < n; ++i) rms_norm(x + i * d, L.ffn_norm, h + i * d, hp.n_embd, hp.norm_eps);
+        lap(prof::Op::Norm);
         const size_t up_stride = L.w_gate_up.data ? 2 * ff : ff;
         if (L.w_gate_up.data) {
             // Fused: rows [0, ff) are the gate, [ff, 2ff) the up projection.
             matmul(L.w_gate_up, h, hp.n_embd, static_cast<int64_t>(n), up, static_cast<int64_t>(2 * ff), &pool, S.mm);
+            lap.matmul(L.w_gate_up.type);
         } else {
             matmul(L.w_gate, h, hp.n_embd, static_cast<int64_t>(n), gate, static_cast<int64_t>(ff), &pool, S.mm);
+            lap.matmul(L.w_gate.type);
             matmul(L.w_up, h, hp.n_embd, static_cast<int64_t>(n), up, static_cast<int64_t>(ff), &pool, S.mm);
+            lap.matmul(L.w_up.type);
         }
         const bool gelu = model.activation() == FfnActivation::GeluTanh;
         for (size_t i = 0; i < n; ++i) {
@@ -122,10 +141,13 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
             float* o = gate + i * ff;
             for (size_t j = 0; j < ff; ++j) o[j] = (gelu ? gelu_tanh(g[j]) : silu(g[j])) * u[j];
         }
+        lap(prof::Op::Activation);
         matmul(L.w_down, gate, static_cast<int64_t>(ff), static_cast<int64_t>(n), ffn, static_cast<int64_t>(d), &pool, S.mm);
+        lap.matmul(L.w_down.type);
         if (L.post_ffn_norm)
             for (size_t i = 0; i < n; ++i) rms_norm(ffn + i * d, L.post_ffn_norm, ffn + i * d, hp.n_embd, hp.norm_eps);
         add_rows(x, ffn, n * d);
+        lap(prof::Op::Residual);
     }
 
     // Output head, only for the rows whose logits were asked for.
@@ -133,9 +155,11 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
     float* out_h = ctx.embeddings_mode() ? ctx.embeddings_buffer().data() + static_cast<size_t>(out_row) * d : h;
     for (size_t i = 0; i < n; ++i)
         if (batch.logits[begin + i]) rms_norm(x + i * d, w.output_norm, out_h + (n_out++) * d, hp.n_embd, hp.norm_eps);
+    lap(prof::Op::Norm);
     if (n_out == 0 || ctx.embeddings_mode()) return;
     float* logits = ctx.logits_buffer().data() + static_cast<size_t>(out_row) * static_cast<size_t>(hp.n_vocab);
     matmul(w.output, h, hp.n_embd, static_cast<int64_t>(n_out), logits, hp.n_vocab, &pool, S.mm);
+    lap.matmul(w.output.type);
     if (hp.final_softcap > 0)
         for (size_t i = 0; i < n_out * static_cast<size_t>(hp.n_vocab); ++i) logits[i] = softcap(logits[i], hp.final_softcap);
 }

@@ -1,0 +1,108 @@
+#include "cli/bench_extras.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "model/model.h"
+#include "runtime/context.h"
+#include "runtime/profile.h"
+#include "runtime/threadpool.h"
+#include "sampling/sampler.h"
+
+namespace hearth::cli {
+
+double measure_read_bandwidth(int threads) {
+    constexpr size_t kBytes = size_t{1} << 30;
+    const size_t n = kBytes / sizeof(uint64_t);
+    std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
+    ThreadPool pool(std::max(threads, 1));
+    // First touch from the threads that read it, so pages are spread as they will be read.
+    pool.parallel_for(static_cast<int64_t>(n), 1 << 16, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) buf[static_cast<size_t>(i)] = static_cast<uint64_t>(i);
+    });
+    std::vector<uint64_t> sink(64 * static_cast<size_t>(pool.size()));
+    double best = 0;
+    for (int pass = 0; pass < 3; ++pass) {
+        const auto t0 = std::chrono::steady_clock::now();
+        pool.run([&](int ith, int nth) {
+            const size_t per = n / static_cast<size_t>(nth);
+            const uint64_t* p = buf.get() + per * static_cast<size_t>(ith);
+            // Eight independent sums per 64-byte line: the compiler vectorizes this into
+            // plain loads and adds, so the loop is bound by the memory system.
+            uint64_t s[8] = {};
+            for (size_t i = 0; i + 8 <= per; i += 8)
+                for (int j = 0; j < 8; ++j) s[j] += p[i + static_cast<size_t>(j)];
+            uint64_t total = 0;
+            for (uint64_t v : s) total += v;
+            sink[static_cast<size_t>(ith) * 64] = total;
+        });
+        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        best = std::max(best, double(kBytes) / sec / 1e9);
+    }
+    return best;
+}
+
+namespace {
+
+void print_table(const char* title, double divisor, const char* unit) {
+    const auto entries = prof::snapshot();
+    uint64_t total = 0;
+    for (const auto& e : entries) total += e.ns;
+    std::printf("\n%s\n\n| op | %s | share |\n| --- | ---: | ---: |\n", title, unit);
+    for (const auto& e : entries)
+        std::printf("| %s | %.3f | %.1f%% |\n", e.name.c_str(), double(e.ns) / 1e6 / divisor,
+                    total ? 100.0 * double(e.ns) / double(total) : 0.0);
+    std::printf("| **total** | %.3f | 100%% |\n", double(total) / 1e6 / divisor);
+}
+
+}  // namespace
+
+void print_profile(Context& ctx, int n_prompt, int n_gen) {
+    const Model& m = ctx.model();
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int32_t> pick(0, m.hparams().n_vocab - 1);
+    prof::set_enabled(true);
+    if (n_prompt > 0) {
+        ctx.clear(0);
+        Batch b;
+        for (int i = 0; i < n_prompt; ++i) b.add(pick(rng), i, 0, i == n_prompt - 1);
+        ctx.decode(b);  // warm-up (pages in the weights)
+        ctx.clear(0);
+        prof::reset();
+        ctx.decode(b);
+        char title[96];
+        std::snprintf(title, sizeof title, "Profile: one prefill of %d tokens (%d threads)", n_prompt, ctx.n_threads());
+        print_table(title, 1.0, "ms");
+    }
+    if (n_gen > 0) {
+        ctx.clear(0);
+        SamplingParams sp;
+        Sampler sampler(sp);
+        std::vector<float> logits(static_cast<size_t>(ctx.n_vocab()));
+        int32_t tok = pick(rng);
+        Batch b;
+        prof::reset();
+        for (int i = 0; i < n_gen; ++i) {
+            b.clear();
+            b.add(tok, i, 0, true);
+            ctx.decode(b);
+            const uint64_t t0 = prof::now_ns();
+            std::memcpy(logits.data(), ctx.logits(0), logits.size() * sizeof(float));
+            tok = sampler.sample(logits.data(), ctx.n_vocab()).id;
+            prof::add(prof::Op::Sampling, prof::now_ns() - t0);
+        }
+        char title[96];
+        std::snprintf(title, sizeof title, "Profile: one decode step, average of %d (%d threads, Ollama's default sampling)",
+                      n_gen, ctx.n_threads());
+        print_table(title, double(n_gen), "ms/token");
+    }
+    prof::set_enabled(false);
+    ctx.clear(0);
+}
+
+}  // namespace hearth::cli
