@@ -1,7 +1,8 @@
 #include "server/metrics.h"
 
-#include <cinttypes>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace hearth::server {
 
@@ -15,8 +16,9 @@ const std::vector<double>& bucket_bounds() {
     return b;
 }
 
-// Label values escape backslash, double quote and newline (exposition format 0.0.4).
-std::string label(const std::string& v) {
+}  // namespace
+
+std::string metric_label_escape(std::string_view v) {
     std::string out;
     out.reserve(v.size());
     for (char c : v) {
@@ -28,13 +30,20 @@ std::string label(const std::string& v) {
     return out;
 }
 
-std::string num(double v) {
+std::string metric_value(double v) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
+    // Integral values (counters, bytes) print exactly up to 2^53; others in the shortest of
+    // 15 or 17 significant digits that reads back as the same double.
+    if (v == std::floor(v) && std::fabs(v) < 9007199254740992.0) {
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+        return buf;
+    }
+    std::snprintf(buf, sizeof buf, "%.15g", v);
+    if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
 }
-
-}  // namespace
 
 Metrics::PerModel& Metrics::model_locked(const std::string& model) {
     auto it = models_.find(model);
@@ -126,16 +135,16 @@ std::string Metrics::render() const {
         out += '{';
         out += labels;
         out += "} ";
-        out += num(v);
+        out += metric_value(v);
         out += '\n';
     };
     auto each_gauge = [&](const char* name, const char* help, auto get) {
         header(name, "gauge", help);
-        for (const auto& [model, m] : models_) series(name, "model=\"" + label(model) + "\"", static_cast<double>(get(m)));
+        for (const auto& [model, m] : models_) series(name, "model=\"" + metric_label_escape(model) + "\"", static_cast<double>(get(m)));
     };
     auto each_counter = [&](const char* name, const char* help, auto get) {
         header(name, "counter", help);
-        for (const auto& [model, m] : models_) series(name, "model=\"" + label(model) + "\"", static_cast<double>(get(m)));
+        for (const auto& [model, m] : models_) series(name, "model=\"" + metric_label_escape(model) + "\"", static_cast<double>(get(m)));
     };
     each_gauge("hearth_requests_running", "Sequences in the running batch.", [](const PerModel& m) { return m.gauges.running; });
     each_gauge("hearth_requests_waiting", "Requests waiting to be admitted.", [](const PerModel& m) { return m.gauges.waiting; });
@@ -156,7 +165,7 @@ std::string Metrics::render() const {
     header("hearth_requests_finished_total", "counter", "Requests finished, by reason.");
     for (const auto& [model, m] : models_)
         for (const auto& [reason, n] : m.finished)
-            series("hearth_requests_finished_total", "model=\"" + label(model) + "\",reason=\"" + label(reason) + "\"",
+            series("hearth_requests_finished_total", "model=\"" + metric_label_escape(model) + "\",reason=\"" + metric_label_escape(reason) + "\"",
                    static_cast<double>(n));
 
     auto histogram = [&](const char* name, const char* help, const Histogram PerModel::*which) {
@@ -164,11 +173,11 @@ std::string Metrics::render() const {
         const std::string bucket = std::string(name) + "_bucket";
         for (const auto& [model, m] : models_) {
             const Histogram& h = m.*which;
-            const std::string ml = "model=\"" + label(model) + "\"";
+            const std::string ml = "model=\"" + metric_label_escape(model) + "\"";
             uint64_t cum = 0;
             for (size_t i = 0; i < bucket_bounds().size(); i++) {
                 cum += h.buckets[i];
-                series(bucket.c_str(), ml + ",le=\"" + num(bucket_bounds()[i]) + "\"", static_cast<double>(cum));
+                series(bucket.c_str(), ml + ",le=\"" + metric_value(bucket_bounds()[i]) + "\"", static_cast<double>(cum));
             }
             series(bucket.c_str(), ml + ",le=\"+Inf\"", static_cast<double>(h.count));
             series((std::string(name) + "_sum").c_str(), ml, h.sum);

@@ -8,9 +8,16 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hearth::server {
+
+// Exposition-format helpers (also used by the /metrics route for its own series).
+// A label value with backslash, double quote and newline escaped.
+std::string metric_label_escape(std::string_view v);
+// A sample value: integers exactly, NaN / +Inf / -Inf spelled as Prometheus reads them.
+std::string metric_value(double v);
 
 // The instantaneous state of one model's serving engine, set after each scheduler step.
 struct EngineGauges {

@@ -140,10 +140,19 @@ void ps(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
     json models = json::array();
     for (const LoadedModel& m : env.models.loaded()) {
         const auto expires = m.forever ? std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 100) : m.expires_at;
-        models.push_back({{"name", m.name},
-                          {"model", m.name},
+        // Named as /api/tags names it (Ollama shows the tag, ":latest" included), with the
+        // manifest's digest for store models.
+        std::string name = m.name;
+        const size_t slash = name.rfind('/');
+        const bool is_path = name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0;
+        if (!is_path && name.find(':', slash == std::string::npos ? 0 : slash) == std::string::npos) name += ":latest";
+        std::string digest;
+        if (env.resolver.resolve)
+            if (auto r = env.resolver.resolve(m.name)) digest = r->digest;
+        models.push_back({{"name", name},
+                          {"model", name},
                           {"size", m.size},
-                          {"digest", cheap_digest(m.path)},
+                          {"digest", digest.empty() ? cheap_digest(m.path) : digest},
                           {"details", details_of(m.path)},
                           {"expires_at", rfc3339(expires)},
                           {"size_vram", 0},

@@ -1,0 +1,146 @@
+// GET /metrics: Metrics::render() plus series the route reads cheaply when scraped (loaded
+// models from the manager, its counters, /proc/self for the process).
+#include "server/metrics_route.h"
+
+#include <httplib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "server/http_util.h"
+#include "server/server.h"
+
+#ifndef HEARTH_VERSION
+#define HEARTH_VERSION "0.1.0"
+#endif
+
+namespace hearth::server {
+
+namespace {
+
+struct Writer {
+    std::string out;
+    void header(const char* name, const char* type, const char* help) {
+        out += "# HELP ";
+        out += name;
+        out += ' ';
+        out += help;
+        out += "\n# TYPE ";
+        out += name;
+        out += ' ';
+        out += type;
+        out += '\n';
+    }
+    void sample(const char* name, const std::string& labels, double v) {
+        out += name;
+        if (!labels.empty()) out += '{' + labels + '}';
+        out += ' ';
+        out += metric_value(v);
+        out += '\n';
+    }
+    void single(const char* name, const char* type, const char* help, double v) {
+        header(name, type, help);
+        sample(name, "", v);
+    }
+};
+
+// Process figures from /proc/self (Linux); absent fields stay negative and are not written.
+struct ProcessStats {
+    double cpu_seconds = -1, start_time = -1, virtual_bytes = -1, resident_bytes = -1, open_fds = -1, threads = -1;
+};
+
+ProcessStats read_process_stats() {
+    ProcessStats p;
+    std::ifstream stat("/proc/self/stat");
+    std::string line;
+    if (stat && std::getline(stat, line)) {
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        const size_t close = line.rfind(')');
+        if (close != std::string::npos) {
+            std::istringstream in(line.substr(close + 2));
+            std::vector<std::string> f;
+            for (std::string tok; in >> tok;) f.push_back(tok);
+            // f[0] is field 3 (state): field k is f[k - 3].
+            const long ticks = sysconf(_SC_CLK_TCK);
+            const long page = sysconf(_SC_PAGESIZE);
+            try {
+                if (f.size() > 21 && ticks > 0) {
+                    p.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / double(ticks);  // utime + stime
+                    p.threads = std::stod(f[17]);
+                    p.virtual_bytes = std::stod(f[20]);
+                    if (page > 0) p.resident_bytes = std::stod(f[21]) * double(page);
+                    std::ifstream sys("/proc/stat");
+                    for (std::string l; std::getline(sys, l);)
+                        if (l.rfind("btime ", 0) == 0) {
+                            p.start_time = std::stod(l.substr(6)) + std::stod(f[19]) / double(ticks);
+                            break;
+                        }
+                }
+            } catch (const std::exception&) {
+            }
+        }
+    }
+    std::error_code ec;
+    double fds = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec))
+        fds++;
+    if (!ec) p.open_fds = fds;
+    return p;
+}
+
+}  // namespace
+
+std::string render_metrics(ApiEnv& env) {
+    Writer w;
+    w.out = env.models.metrics().render();
+
+    const std::vector<LoadedModel> loaded = env.models.loaded();
+    w.single("hearth_models_loaded", "gauge", "Models loaded now.", double(loaded.size()));
+    w.header("hearth_model_memory_bytes", "gauge", "Memory of a loaded model (weights file + KV cache, estimated).");
+    for (const LoadedModel& m : loaded) w.sample("hearth_model_memory_bytes", "model=\"" + metric_label_escape(m.name) + "\"", double(m.size));
+    w.header("hearth_model_context_length", "gauge", "Context length (tokens) of a loaded model.");
+    for (const LoadedModel& m : loaded)
+        w.sample("hearth_model_context_length", "model=\"" + metric_label_escape(m.name) + "\"", double(m.context_length));
+    w.header("hearth_model_busy", "gauge", "1 while a loaded model has work, else 0.");
+    for (const LoadedModel& m : loaded) w.sample("hearth_model_busy", "model=\"" + metric_label_escape(m.name) + "\"", m.busy ? 1 : 0);
+    w.single("hearth_memory_budget_bytes", "gauge", "Memory budget for loaded models (HEARTH_MAX_MEMORY).",
+             double(env.models.memory_budget()));
+
+    const ManagerStats s = env.models.stats();
+    w.single("hearth_model_loads_total", "counter", "Models loaded since the start.", double(s.loads));
+    w.single("hearth_model_unloads_total", "counter", "Models unloaded since the start.", double(s.unloads));
+    w.single("hearth_manager_requests_completed_total", "counter", "Model requests answered to the end (cancelled ones included).",
+             double(s.completed));
+    w.single("hearth_manager_requests_cancelled_total", "counter", "Model requests cancelled (client gone or shutdown).",
+             double(s.cancelled));
+    w.single("hearth_manager_requests_rejected_total", "counter", "Model requests refused because the queue was full (503).",
+             double(s.rejected));
+
+    w.header("hearth_build_info", "gauge", "Always 1; the version is a label.");
+    w.sample("hearth_build_info", "version=\"" + metric_label_escape(env.config.version.empty() ? HEARTH_VERSION : env.config.version) + "\"", 1);
+
+    const ProcessStats p = read_process_stats();
+    if (p.cpu_seconds >= 0) w.single("process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.", p.cpu_seconds);
+    if (p.start_time >= 0) w.single("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.", p.start_time);
+    if (p.virtual_bytes >= 0) w.single("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtual_bytes);
+    if (p.resident_bytes >= 0) w.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes);
+    if (p.open_fds >= 0) w.single("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds);
+    if (p.threads >= 0) w.single("process_threads", "gauge", "Number of OS threads in the process.", p.threads);
+    return w.out;
+}
+
+void register_metrics_route(httplib::Server& http, ApiEnv& env) {
+    http.Get("/metrics", [&env](const httplib::Request& req, httplib::Response& res) {
+        try {
+            res.set_content(render_metrics(env), kMetricsContentType);
+        } catch (const std::exception& e) {
+            send_error(req, res, 500, e.what());
+        }
+    });
+}
+
+}  // namespace hearth::server
