@@ -360,7 +360,7 @@ TEST_F(ServerApi, LoadPsAndKeepAliveZeroUnload) {
     r = client().Get("/api/ps");
     json ps = json::parse(r->body)["models"];
     ASSERT_EQ(ps.size(), 1u);
-    EXPECT_EQ(ps[0]["name"], "stories");
+    EXPECT_EQ(ps[0]["name"], "stories:latest");  // as /api/tags names it
     EXPECT_EQ(ps[0]["context_length"], 512);
     EXPECT_EQ(ps[0]["size_vram"], 0);
     EXPECT_GT(ps[0]["size"].get<uint64_t>(), 0u);
@@ -390,7 +390,7 @@ TEST_F(ServerApi, LoadPsAndKeepAliveZeroUnload) {
     std::this_thread::sleep_for(50ms);
     ps = json::parse(client().Get("/api/ps")->body)["models"];
     ASSERT_EQ(ps.size(), 1u);
-    EXPECT_EQ(ps[0]["name"], "llama");
+    EXPECT_EQ(ps[0]["name"], "llama:latest");
 }
 
 TEST_F(ServerApi, ErrorsAreJsonAndTheServerKeepsServing) {
@@ -540,6 +540,7 @@ TEST_F(ServerApi, ConcurrentRequestsToOneModelBothComplete) {
 TEST_F(ServerApi, FullQueueAnswers503WithRetryAfter) {
     start([](ServerConfig& c) {
         c.manager.max_queue = 1;
+        c.manager.num_parallel = 1;  // one running sequence: later requests queue
         c.manager.debug_token_delay = 20ms;
     });
     std::atomic<bool> started{false}, release{false};
@@ -584,7 +585,7 @@ TEST_F(ServerApi, LeastRecentlyUsedModelIsEvicted) {
     EXPECT_EQ(json::parse(post("/api/generate", json{{"model", "llama"}})->body)["done_reason"], "load");
     const json ps = json::parse(client().Get("/api/ps")->body)["models"];
     ASSERT_EQ(ps.size(), 1u);
-    EXPECT_EQ(ps[0]["name"], "llama");
+    EXPECT_EQ(ps[0]["name"], "llama:latest");
 }
 
 }  // namespace

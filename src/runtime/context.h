@@ -75,6 +75,7 @@ private:
     std::vector<float> embd_;
     int32_t n_embd_ = 0;
     bool embeddings_mode_ = false;
+    std::vector<int32_t> min_pos_, max_pos_;  // per sequence, reused by decode
 };
 
 // The forward pass over one chunk (<= n_batch tokens) whose KV rows are reserved. Writes

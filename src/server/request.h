@@ -1,6 +1,6 @@
 // What the HTTP layer hands a model's runner and what the runner sends back. These types do
-// not depend on how the runner schedules work: today one sequence at a time, later the
-// continuous-batching serving engine consumes the same Request and produces the same Events.
+// not depend on how the runner schedules work: the continuous-batching serving engine
+// consumes Requests and produces each one's Events on its own channel.
 #pragma once
 
 #include <atomic>
@@ -67,6 +67,7 @@ struct Stats {
     Nanos total{0}, load{0}, prompt_eval{0}, eval{0};
     int32_t prompt_eval_count = 0;
     int32_t eval_count = 0;
+    int32_t cached_tokens = 0;  // prompt tokens served from the prefix cache (not recomputed)
 };
 
 struct Event {
@@ -99,7 +100,7 @@ struct Event {
 // Shared by the HTTP thread and the runner for one request's lifetime.
 struct RequestState {
     Channel<Event> events;
-    std::atomic<bool> cancelled{false};  // set when the client went away; checked per token
+    std::atomic<bool> cancelled{false};  // set when the client went away; checked every step
 };
 
 struct Request {

@@ -1,7 +1,9 @@
-// A model runner: the one thread that owns a loaded Model, its Context (one sequence for
-// now) and its parsed chat template, and works through the model's queue of Requests in
-// order. The serving engine (continuous batching) will replace loop()/handle(); the queue,
-// Request and Event types stay.
+// A model runner: the one thread that owns a loaded Model, its Context, the serving
+// engine's Scheduler over it (continuous batching of up to HEARTH_NUM_PARALLEL sequences,
+// shared paged KV blocks, prefix cache) and the parsed chat template. It takes Requests
+// from the model's queue in order: generate requests join the running batch while there is
+// room (each scheduler step is one forward pass over all of them); embed and load requests
+// run between steps; unload and context-size changes wait for the batch to drain.
 #pragma once
 
 #include <atomic>
@@ -21,6 +23,7 @@
 namespace hearth {
 class Model;
 class Context;
+class Scheduler;
 class ThreadPool;
 }  // namespace hearth
 
@@ -39,7 +42,7 @@ public:
     bool push(Request&& r, size_t max_queue);  // false when the queue is full or stopping
     bool idle();                               // loaded, nothing running or queued
     bool quiescent();                          // nothing running or queued
-    void stop();                               // finish: cancel the current job, then unload
+    void stop();                               // finish: cancel the running jobs, then unload
     LoadedModel info();
     Clock::time_point last_used();
     void cancel_queued(const std::string& why);  // answers every waiting request with 503
@@ -51,13 +54,19 @@ public:
     void join();
 
 private:
+    enum class Action { Job, Step, Exit };
     void loop();
-    std::optional<Request> next_job();
-    void handle(Request& job);
+    Action next_action(std::optional<Request>& job);  // mu_ is taken inside
+    bool can_take_while_running(const Request& r) const;
+    bool needs_new_context(const GenerateJob& job) const;
+    bool handle(Request& job);  // true when the request joined the scheduler
     bool ensure_loaded(Request& job, Nanos& load_time);
-    void ensure_context(const GenerateJob& job);
+    void make_context(int32_t n_ctx, const GenerateJob& job);
     void run_generate(Request& job, Nanos load_time);
     void run_embed(Request& job, Nanos load_time);
+    void run_step();
+    void report_gauges();
+    void touch(KeepAlive ka);  // a request ended: restart the keep-alive clock
     void unload();
 
     ModelManager& mgr_;
@@ -66,8 +75,9 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Request> queue_;
-    std::shared_ptr<RequestState> current_;
-    bool busy_ = false;
+    std::shared_ptr<RequestState> current_;               // the job being handled
+    std::vector<std::shared_ptr<RequestState>> live_;     // requests in the scheduler
+    bool busy_ = false;                                   // a job is being handled
     bool stopping_ = false;
     bool loaded_ = false;
     Clock::time_point expires_at_ = Clock::time_point::max();
@@ -80,6 +90,7 @@ private:
     // Owned by the runner thread.
     std::unique_ptr<Model> engine_model_;
     std::unique_ptr<Context> ctx_;
+    std::unique_ptr<Scheduler> sched_;
     std::unique_ptr<ThreadPool> pool_;  // encoders (no Context)
     Template template_;
     ToolCallFormat tool_format_ = ToolCallFormat::None;

@@ -27,6 +27,12 @@ struct MatrixView {
 // Reusable buffers for matmul (activation conversions); keep one per context so the
 // forward pass never allocates per token.
 struct MatmulScratch {
+    // Which path a batch takes. By default batches of kGemmMinTokens or more use the GEMM
+    // (where the CPU has one), smaller ones the per-row dot kernels; the two round
+    // differently (~1e-6), so a token's result depends on its batch's size. The serving
+    // engine pins the path per token kind instead (prompt tokens: GEMM, generated tokens:
+    // dot), so a sequence's output does not depend on what it was batched with.
+    enum class Path : int8_t { BySize, Gemm, Dot } path = Path::BySize;
     std::vector<uint8_t> act;
     std::vector<float> act_t;  // batched path: activations as [k][token]
 };

@@ -83,6 +83,7 @@ struct Shaper {
         j["total_duration"] = done.stats.total.count();
         j["load_duration"] = done.stats.load.count();
         j["prompt_eval_count"] = done.stats.prompt_eval_count;
+        j["prompt_cache_hit_tokens"] = done.stats.cached_tokens;  // of prompt_eval_count, reused from the prefix cache
         j["prompt_eval_duration"] = done.stats.prompt_eval.count();
         j["eval_count"] = done.stats.eval_count;
         j["eval_duration"] = done.stats.eval.count();
@@ -162,8 +163,17 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             tools = *it;
         }
         empty_prompt = job.prompt.messages.empty();
-        if (!empty_prompt && r.model.system && job.prompt.messages[0]["role"] != "system")
-            job.prompt.messages.insert(job.prompt.messages.begin(), ojson{{"role", "system"}, {"content", *r.model.system}});
+        if (!empty_prompt) {
+            // As Ollama: the model's MESSAGE turns, then the request's; the model's system
+            // prompt first unless the request starts with its own.
+            const bool own_system = job.prompt.messages[0]["role"] == "system";
+            if (!r.model.messages.empty()) {
+                const ojson turns = ojson::parse(r.model.messages.dump());
+                job.prompt.messages.insert(job.prompt.messages.begin(), turns.begin(), turns.end());
+            }
+            if (r.model.system && !own_system)
+                job.prompt.messages.insert(job.prompt.messages.begin(), ojson{{"role", "system"}, {"content", *r.model.system}});
+        }
     } else {
         reject_images(body);
         const std::string prompt = get_string(body, "prompt", "prompt").value_or("");
@@ -185,6 +195,8 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             const auto system = get_string(body, "system", "system");
             const std::optional<std::string>& sys = system ? system : r.model.system;
             if (sys && !sys->empty()) job.prompt.messages.push_back({{"role", "system"}, {"content", *sys}});
+            if (job.prompt.prefix.empty())  // the model's MESSAGE turns, unless continuing a context
+                for (const auto& m : r.model.messages) job.prompt.messages.push_back(ojson::parse(m.dump()));
             job.prompt.messages.push_back({{"role", "user"}, {"content", prompt}});
         }
     }

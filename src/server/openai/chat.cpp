@@ -215,7 +215,8 @@ const char* finish_reason(const std::string& done_reason, bool calls) {
 ojson usage(const Stats& s) {
     return {{"prompt_tokens", s.prompt_eval_count},
             {"completion_tokens", s.eval_count},
-            {"total_tokens", s.prompt_eval_count + s.eval_count}};
+            {"total_tokens", s.prompt_eval_count + s.eval_count},
+            {"prompt_tokens_details", {{"cached_tokens", s.cached_tokens}}}};
 }
 
 ojson tool_calls_json(const std::vector<ToolCall>& calls, bool indexed, size_t first_index) {
@@ -297,7 +298,14 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
                 tools = *it;
             }
         }
-        if (r.model.system && job.prompt.messages[0]["role"] != "system")
+        // As Ollama: the model's MESSAGE turns, then the request's; the model's system prompt
+        // first unless the request starts with its own.
+        const bool own_system = job.prompt.messages[0]["role"] == "system";
+        if (!r.model.messages.empty()) {
+            const ojson turns = ojson::parse(r.model.messages.dump());
+            job.prompt.messages.insert(job.prompt.messages.begin(), turns.begin(), turns.end());
+        }
+        if (r.model.system && !own_system)
             job.prompt.messages.insert(job.prompt.messages.begin(), ojson{{"role", "system"}, {"content", *r.model.system}});
     } else {
         std::string prompt;

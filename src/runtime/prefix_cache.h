@@ -1,0 +1,61 @@
+// Prefix cache: full KV blocks remembered by content so a later sequence that starts with
+// the same tokens reuses them instead of recomputing. vLLM-style: a block's key is a hash
+// of its parent block's key and its own token ids, so a key names the whole prefix up to
+// the block's end. The cache holds one reference on every block it knows (KvCache
+// refcounts); blocks held by nothing else are evictable, least recently used first (leaves
+// of the prefix chains before their parents). Only full blocks are ever cached: a sequence
+// only writes past its last full block, so shared blocks are never written.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <unordered_map>
+#include <vector>
+
+namespace hearth {
+
+class KvCache;
+
+class PrefixCache {
+public:
+    explicit PrefixCache(KvCache& kv) : kv_(kv) {}
+    ~PrefixCache() { clear(); }
+    PrefixCache(const PrefixCache&) = delete;
+    PrefixCache& operator=(const PrefixCache&) = delete;
+
+    // The physical blocks of the longest cached prefix of `tokens` made of whole blocks, at
+    // most `max_blocks` of them (in order). Marks them recently used. Takes no reference.
+    std::vector<int32_t> lookup(const std::vector<int32_t>& tokens, int32_t max_blocks);
+
+    // Remembers the full blocks [from_block, to_block) of a sequence: `tokens` are its
+    // tokens (at least to_block * block_size), `table` its block table. Blocks whose content
+    // is already cached (under another physical block) are skipped. Takes a reference on
+    // each newly cached block.
+    void insert(const std::vector<int32_t>& tokens, const std::vector<int32_t>& table, int32_t from_block, int32_t to_block);
+
+    // Drops up to `n` blocks that only the cache holds, least recently used first; returns
+    // how many went back to the pool.
+    int32_t evict(int32_t n);
+    // Blocks only the cache holds (what evict() could free).
+    int32_t evictable() const;
+    int32_t size() const { return static_cast<int32_t>(entries_.size()); }
+    void clear();  // forgets everything, releasing the cache's references
+
+private:
+    struct Entry {
+        uint64_t key = 0, parent = 0;
+        std::vector<int32_t> tokens;  // the block's ids (checked on lookup against hash collisions)
+        int32_t block = -1;
+        int32_t children = 0;         // cached entries whose parent is this one
+        std::list<uint64_t>::iterator lru;
+    };
+    static uint64_t block_key(uint64_t parent, const int32_t* ids, int32_t n);
+    void touch(Entry& e);
+    void erase(std::unordered_map<uint64_t, Entry>::iterator it);
+
+    KvCache& kv_;
+    std::unordered_map<uint64_t, Entry> entries_;
+    std::list<uint64_t> lru_;  // front: most recently used
+};
+
+}  // namespace hearth
