@@ -14,6 +14,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "model/model.h"
+#include "runtime/context.h"
+#include "runtime/embedding.h"
 #include "server/server.h"
 #include "support/loopback_server.h"
 #include "support/paths.h"
@@ -344,8 +347,23 @@ TEST_F(ServerApi, EmbeddingsMatchTheReferences) {
     ASSERT_EQ(raw.size(), wraw.size());
     for (size_t k = 0; k < raw.size(); ++k) EXPECT_NEAR(raw[k], wraw[k], 1e-3 * (1 + std::fabs(wraw[k])));
 
-    r = post("/api/embed", json{{"model", "stories"}, {"input", "hi"}});
-    EXPECT_EQ(r->status, 400);
+    // Decoder models: the pooled final hidden state (last token), as the engine computes it.
+    r = post("/api/embed", json{{"model", "stories"}, {"input", json::array({"Once upon a time", "hi"})}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json dec = json::parse(r->body)["embeddings"];
+    ASSERT_EQ(dec.size(), 2u);
+    {
+        auto model = Model::load(test::shared_path("models/stories260K.gguf"));
+        ContextParams cp;
+        cp.n_ctx = 64;
+        cp.n_threads = 1;
+        Context ctx(*model, cp);
+        const auto want = embed_sequence(ctx, 0, model->tokenizer().encode("Once upon a time", true, false), Pooling::Last, true);
+        const auto got = dec[0].get<std::vector<double>>();
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t k = 0; k < got.size(); ++k) EXPECT_NEAR(got[k], want[k], 1e-5);
+        EXPECT_NE(dec[0], dec[1]);
+    }
     r = post("/api/generate", json{{"model", "bert"}, {"prompt", "hi"}});
     EXPECT_EQ(r->status, 400);
 }

@@ -8,6 +8,7 @@
 #include "model/encoder.h"
 #include "model/model.h"
 #include "runtime/context.h"
+#include "runtime/embedding.h"
 #include "runtime/kv_cache.h"
 #include "runtime/scheduler.h"
 #include "runtime/threadpool.h"
@@ -254,6 +255,7 @@ void Runner::unload() {
     sched_.reset();
     ctx_.reset();
     pool_.reset();
+    embed_ctx_.reset();
     engine_model_.reset();
     {
         std::lock_guard<std::mutex> lk(mu_);
@@ -316,6 +318,8 @@ bool Runner::ensure_loaded(Request& job, Nanos& load_time) {
         size_ = bytes;
         n_ctx_ = n_ctx;
     }
+    // Loaded models always show an expiry (/api/ps), refreshed when the request ends.
+    touch(job.keep_alive.value_or(mgr_.options().keep_alive));
     load_time = Clock::now() - t0;
     return true;
 }
@@ -502,13 +506,18 @@ void Runner::run_generate(Request& job, Nanos load_time) {
 
 void Runner::run_embed(Request& job, Nanos load_time) {
     RequestState& st = *job.state;
-    if (!engine_model_->is_encoder()) {
-        st.events.push(Event::error(400, "\"" + model_.name + "\" does not support embeddings"));
-        mgr_.count_done("error");
-        return;
+    const bool encoder = engine_model_->is_encoder();
+    if (!encoder && !embed_ctx_) {
+        // Decoder models pool their final hidden states (runtime/embedding.h) in a context of
+        // their own, so embeddings never wait for or disturb the running batch.
+        ContextParams cp;
+        cp.n_ctx = default_ctx(*engine_model_);
+        cp.n_threads = threads_;
+        cp.n_seq = 1;
+        embed_ctx_ = std::make_unique<Context>(*engine_model_, cp);
     }
     const Tokenizer& tok = engine_model_->tokenizer();
-    const size_t limit = static_cast<size_t>(std::max(engine_model_->hparams().n_ctx_train, 1));
+    const size_t limit = static_cast<size_t>(std::max(encoder ? engine_model_->hparams().n_ctx_train : embed_ctx_->n_ctx(), 1));
     Event e;
     e.kind = Event::Kind::Embeddings;
     const auto t0 = Clock::now();
@@ -532,7 +541,8 @@ void Runner::run_embed(Request& job, Nanos load_time) {
             if (tok.sep() >= 0 && last == tok.sep()) ids.back() = last;  // keep the closing [SEP]
         }
         e.stats.prompt_eval_count += static_cast<int32_t>(ids.size());
-        e.embeddings.push_back(encode_embedding(*engine_model_, ids, *pool_, job.embed.normalize));
+        e.embeddings.push_back(encoder ? encode_embedding(*engine_model_, ids, *pool_, job.embed.normalize)
+                                       : embed_sequence(*embed_ctx_, 0, ids, engine_model_->pooling(), job.embed.normalize));
     }
     e.stats.prompt_eval = Clock::now() - t0;
     e.stats.load = load_time;

@@ -92,6 +92,7 @@ private:
     std::unique_ptr<Context> ctx_;
     std::unique_ptr<Scheduler> sched_;
     std::unique_ptr<ThreadPool> pool_;  // encoders (no Context)
+    std::unique_ptr<Context> embed_ctx_;  // decoder models' embeddings (one sequence), made on first use
     Template template_;
     ToolCallFormat tool_format_ = ToolCallFormat::None;
     uint64_t file_size_ = 0;
