@@ -466,6 +466,10 @@ void Runner::run_generate(Request& job, Nanos load_time) {
         tr->last_token = now;
     };
     sr.on_done = [this, tr](const SeqResult& r) {
+        // Counters first, so a client that reads /metrics right after its answer sees it.
+        mgr_.count_done(r.reason);
+        mgr_.metrics().observe_e2e(tr->model, std::chrono::duration<double>(Clock::now() - tr->received).count());
+        mgr_.metrics().request_finished(tr->model, r.reason);
         if (r.reason == "error") {
             tr->state->events.push(Event::error(500, r.error));
         } else {
@@ -483,9 +487,6 @@ void Runner::run_generate(Request& job, Nanos load_time) {
             done.context.insert(done.context.end(), r.generated.begin(), r.generated.end());
             tr->state->events.push(std::move(done));
         }
-        mgr_.count_done(r.reason);
-        mgr_.metrics().observe_e2e(tr->model, std::chrono::duration<double>(Clock::now() - tr->received).count());
-        mgr_.metrics().request_finished(tr->model, r.reason);
         {
             std::lock_guard<std::mutex> lk(mu_);
             std::erase(live_, tr->state);

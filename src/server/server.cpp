@@ -2,13 +2,17 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <csignal>
 #include <stdexcept>
 #include <thread>
 
+#include "server/metrics_route.h"
 #include "server/middleware.h"
 #include "server/ollama/ollama.h"
 #include "server/openai/openai.h"
+#include "server/registry_routes.h"
 #include "store/store.h"
 
 #ifndef HEARTH_VERSION
@@ -28,12 +32,21 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     const int threads = std::max(cfg_.http_threads, 4);
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http_->set_payload_max_length(cfg_.max_body);
+    // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second daemon bind the
+    // same port and split requests with the first instead of failing "address in use".
+    http_->set_socket_options([](int sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     http_->set_keep_alive_timeout(5);
+    http_->set_tcp_nodelay(true);  // streamed tokens go out at once (no Nagle wait for the ACK)
     http_->set_read_timeout(60);
     http_->set_write_timeout(60);
     install_middleware(*http_, cfg_);
     register_ollama_routes(*http_, *env_);
     register_openai_routes(*http_, *env_);
+    register_registry_routes(*http_, *env_);
+    register_metrics_route(*http_, *env_);
 }
 
 Server::~Server() {

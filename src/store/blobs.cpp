@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -177,6 +178,35 @@ void BlobWriter::abort(bool discard_partial) {
         return;
     }
     w.remove_temp();
+}
+
+void BlobWriter::write_at(uint64_t off, const void* data, size_t n) {
+    const Impl& w = *impl_;
+    if (w.done) throw std::logic_error("BlobWriter::write_at after commit or abort");
+    if (!w.resumable || !w.expected_size) throw std::logic_error("BlobWriter::write_at needs a resumable writer with a size");
+    if (w.present || n == 0) return;
+    if (off < w.offset || off + n > *w.expected_size)
+        throw StoreError(StoreErrorKind::DigestMismatch, "blob " + w.digest.str() + ": bytes " + std::to_string(off) + "+" +
+                                                             std::to_string(n) + " lie outside the " +
+                                                             std::to_string(*w.expected_size) + "-byte blob");
+    detail::write_all(w.fd.get(), data, n, off, w.temp_path);
+}
+
+void BlobWriter::complete_prefix(uint64_t n) {
+    Impl& w = *impl_;
+    if (w.done) throw std::logic_error("BlobWriter::complete_prefix after commit or abort");
+    if (w.present) return;
+    if (n < w.offset || (w.expected_size && n > *w.expected_size))
+        throw std::logic_error("BlobWriter::complete_prefix outside offset()..size");
+    if (::ftruncate(w.fd.get(), static_cast<off_t>(n)) != 0) detail::throw_errno("cannot truncate", w.temp_path, errno);
+    std::vector<char> buf(kChunk);
+    while (w.offset < n) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), n - w.offset));
+        const size_t got = detail::pread_some(w.fd.get(), buf.data(), want, w.offset, w.temp_path);
+        if (got == 0) detail::throw_errno("unexpected end of", w.temp_path, EIO);
+        w.hash.update(buf.data(), got);
+        w.offset += got;
+    }
 }
 
 // ---- Store: blobs

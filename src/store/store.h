@@ -75,6 +75,16 @@ public:
     // unless `discard_partial`.
     void abort(bool discard_partial = false);
 
+    // Parts (a big download fetched as several ranges at once; resumable writers with an
+    // expected size only). write_at() stores bytes at any offset at or past offset(); it may
+    // be called from several threads at once for disjoint ranges, and the hash does not see
+    // those bytes yet. complete_prefix(n) then declares [0, n) complete: the file is cut at n
+    // (so the partial file always holds a prefix of the blob, which is what a resume
+    // expects) and bytes offset()..n are read back into the hash. commit() works as usual;
+    // the digest is still checked before the blob becomes visible.
+    void write_at(uint64_t offset, const void* data, size_t n);
+    void complete_prefix(uint64_t n);
+
 private:
     friend class Store;
     struct Impl;
