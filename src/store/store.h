@@ -4,6 +4,8 @@
 //   store.h      the store: content-addressed blobs (verified, atomic, resumable writes),
 //                manifests (atomic), list / copy / remove, pruning of unreferenced blobs
 //   modelfile.h  Modelfile parser and renderer (Ollama's grammar)
+//   registry_client.h  pull/push over the OCI distribution protocol (libcurl; its own
+//                library, hearth_registry, so hearth_store stays free of networking)
 // The layout is Ollama's, so Hearth can use an Ollama models directory as is:
 //   <root>/blobs/sha256-<64 hex>
 //   <root>/manifests/<host>/<namespace>/<name>/<tag>
