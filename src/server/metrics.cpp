@@ -118,26 +118,9 @@ void Metrics::model_unloaded(const std::string& model) {
 
 std::string Metrics::render() const {
     std::lock_guard lk(mu_);
-    std::string out;
-    auto header = [&](const char* name, const char* type, const char* help) {
-        out += "# HELP ";
-        out += name;
-        out += ' ';
-        out += help;
-        out += "\n# TYPE ";
-        out += name;
-        out += ' ';
-        out += type;
-        out += '\n';
-    };
-    auto series = [&](const char* name, const std::string& labels, double v) {
-        out += name;
-        out += '{';
-        out += labels;
-        out += "} ";
-        out += metric_value(v);
-        out += '\n';
-    };
+    PromWriter w;
+    auto header = [&](const char* name, const char* type, const char* help) { w.header(name, type, help); };
+    auto series = [&](const char* name, const std::string& labels, double v) { w.sample(name, labels, v); };
     auto each_gauge = [&](const char* name, const char* help, auto get) {
         header(name, "gauge", help);
         for (const auto& [model, m] : models_) series(name, "model=\"" + metric_label_escape(model) + "\"", static_cast<double>(get(m)));
@@ -187,7 +170,36 @@ std::string Metrics::render() const {
     histogram("hearth_time_to_first_token_seconds", "Time from request to first generated token.", &PerModel::ttft);
     histogram("hearth_inter_token_latency_seconds", "Time between consecutive generated tokens.", &PerModel::itl);
     histogram("hearth_request_duration_seconds", "Time from request to the end of its response.", &PerModel::e2e);
-    return out;
+    return std::move(w.out);
+}
+
+void PromWriter::header(const char* name, const char* type, const char* help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+void PromWriter::sample(const std::string& name, const std::string& labels, double v) {
+    out += name;
+    if (!labels.empty()) {
+        out += '{';
+        out += labels;
+        out += '}';
+    }
+    out += ' ';
+    out += metric_value(v);
+    out += '\n';
+}
+
+void PromWriter::single(const char* name, const char* type, const char* help, double v) {
+    header(name, type, help);
+    sample(name, "", v);
 }
 
 }  // namespace hearth::server

@@ -19,6 +19,14 @@ std::string metric_label_escape(std::string_view v);
 // A sample value: integers exactly, NaN / +Inf / -Inf spelled as Prometheus reads them.
 std::string metric_value(double v);
 
+// Builds the text exposition: `# HELP`/`# TYPE` lines, then `name{labels} value` samples.
+struct PromWriter {
+    std::string out;
+    void header(const char* name, const char* type, const char* help);
+    void sample(const std::string& name, const std::string& labels, double v);  // labels: `k="v",...` or empty
+    void single(const char* name, const char* type, const char* help, double v);  // header + one unlabelled sample
+};
+
 // The instantaneous state of one model's serving engine, set after each scheduler step.
 struct EngineGauges {
     int64_t running = 0;          // sequences in the running batch

@@ -21,31 +21,7 @@ namespace hearth::server {
 
 namespace {
 
-struct Writer {
-    std::string out;
-    void header(const char* name, const char* type, const char* help) {
-        out += "# HELP ";
-        out += name;
-        out += ' ';
-        out += help;
-        out += "\n# TYPE ";
-        out += name;
-        out += ' ';
-        out += type;
-        out += '\n';
-    }
-    void sample(const char* name, const std::string& labels, double v) {
-        out += name;
-        if (!labels.empty()) out += '{' + labels + '}';
-        out += ' ';
-        out += metric_value(v);
-        out += '\n';
-    }
-    void single(const char* name, const char* type, const char* help, double v) {
-        header(name, type, help);
-        sample(name, "", v);
-    }
-};
+using Writer = PromWriter;
 
 // Process figures from /proc/self (Linux); absent fields stay negative and are not written.
 struct ProcessStats {

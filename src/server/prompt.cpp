@@ -57,4 +57,15 @@ std::vector<int32_t> build_prompt(const Model& model, const Template& tmpl, cons
     return ids;
 }
 
+void add_model_turns(PromptSpec& spec, const ResolvedModel& model) {
+    if (spec.messages.empty()) return;
+    const bool own_system = spec.messages[0]["role"] == "system";
+    if (!model.messages.empty()) {
+        const nlohmann::ordered_json turns = nlohmann::ordered_json::parse(model.messages.dump());
+        spec.messages.insert(spec.messages.begin(), turns.begin(), turns.end());
+    }
+    if (model.system && !own_system)
+        spec.messages.insert(spec.messages.begin(), nlohmann::ordered_json{{"role", "system"}, {"content", *model.system}});
+}
+
 }  // namespace hearth::server

@@ -30,6 +30,10 @@ std::string model_template_source(const Model& model);
 // `tmpl`, or through spec.template_override when set.
 std::string render_prompt(const Model& model, const Template& tmpl, const PromptSpec& spec);
 
+// Puts a store model's MESSAGE turns before the request's messages and its SYSTEM prompt
+// first unless the request starts with a system message of its own (Ollama's order).
+void add_model_turns(PromptSpec& spec, const ResolvedModel& model);
+
 // The prompt's ids: spec.prefix, then the raw text or the rendered messages, tokenized with
 // special-token parsing and the vocabulary's BOS (not doubled when the text starts with it).
 std::vector<int32_t> build_prompt(const Model& model, const Template& tmpl, const PromptSpec& spec);

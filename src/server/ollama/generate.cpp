@@ -4,6 +4,7 @@
 #include "server/http_util.h"
 #include "sampling/json_schema.h"
 #include "server/ollama/ollama.h"
+#include "server/prompt.h"
 #include "server/request_parse.h"
 
 namespace hearth::server::ollama {
@@ -163,17 +164,7 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             tools = *it;
         }
         empty_prompt = job.prompt.messages.empty();
-        if (!empty_prompt) {
-            // As Ollama: the model's MESSAGE turns, then the request's; the model's system
-            // prompt first unless the request starts with its own.
-            const bool own_system = job.prompt.messages[0]["role"] == "system";
-            if (!r.model.messages.empty()) {
-                const ojson turns = ojson::parse(r.model.messages.dump());
-                job.prompt.messages.insert(job.prompt.messages.begin(), turns.begin(), turns.end());
-            }
-            if (r.model.system && !own_system)
-                job.prompt.messages.insert(job.prompt.messages.begin(), ojson{{"role", "system"}, {"content", *r.model.system}});
-        }
+        add_model_turns(job.prompt, r.model);
     } else {
         reject_images(body);
         const std::string prompt = get_string(body, "prompt", "prompt").value_or("");

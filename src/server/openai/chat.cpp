@@ -11,6 +11,7 @@
 
 #include "sampling/json_schema.h"
 #include "server/openai/openai.h"
+#include "server/prompt.h"
 #include "server/request_parse.h"
 
 namespace hearth::server::openai {
@@ -298,15 +299,7 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
                 tools = *it;
             }
         }
-        // As Ollama: the model's MESSAGE turns, then the request's; the model's system prompt
-        // first unless the request starts with its own.
-        const bool own_system = job.prompt.messages[0]["role"] == "system";
-        if (!r.model.messages.empty()) {
-            const ojson turns = ojson::parse(r.model.messages.dump());
-            job.prompt.messages.insert(job.prompt.messages.begin(), turns.begin(), turns.end());
-        }
-        if (r.model.system && !own_system)
-            job.prompt.messages.insert(job.prompt.messages.begin(), ojson{{"role", "system"}, {"content", *r.model.system}});
+        add_model_turns(job.prompt, r.model);
     } else {
         std::string prompt;
         auto it = body.find("prompt");
