@@ -1,6 +1,7 @@
 // Microbenchmarks of the matmul kernels: GB/s of weight bytes for matrix x vector (decode,
-// memory-bound) and GFLOP/s for matrix x matrix (prefill, compute-bound), per weight type
-// and ISA. Run: build/hearth_microbench [--benchmark_filter=...]
+// memory-bound) and GFLOP/s for matrix x matrix (prefill, compute-bound; matmat8 is an
+// 8-token decode step through the dot path), per weight type and ISA.
+// Run: build/hearth_microbench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -49,7 +50,8 @@ Fixture make(GgmlType type, int64_t rows, int64_t cols, int64_t n_tokens) {
     return f;
 }
 
-void run(benchmark::State& state, GgmlType type, Isa isa, int64_t n_tokens) {
+void run(benchmark::State& state, GgmlType type, Isa isa, int64_t n_tokens,
+         MatmulScratch::Path path = MatmulScratch::Path::BySize) {
     if (isa == Isa::Avx2 && detected_isa() != Isa::Avx2) {
         state.SkipWithError("no AVX2 on this CPU");
         return;
@@ -61,6 +63,7 @@ void run(benchmark::State& state, GgmlType type, Isa isa, int64_t n_tokens) {
     Fixture f = make(type, rows, cols, n_tokens);
     ThreadPool pool(threads);
     MatmulScratch scratch;
+    scratch.path = path;
     for (auto _ : state) {
         matmul(f.view, f.x.data(), cols, n_tokens, f.y.data(), rows, &pool, scratch);
         benchmark::DoNotOptimize(f.y.data());
@@ -81,6 +84,11 @@ void register_all() {
                 ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
             benchmark::RegisterBenchmark(("matmat128/" + base).c_str(), [t, isa](benchmark::State& s) { run(s, t, isa, 128); })
                 ->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
+            // A decode step of 8 sequences: generated tokens always take the per-row dot
+            // kernels (vec_dot_multi where the type has one), never the GEMM.
+            benchmark::RegisterBenchmark(("matmat8/" + base).c_str(), [t, isa](benchmark::State& s) {
+                run(s, t, isa, 8, MatmulScratch::Path::Dot);
+            })->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
         }
     }
 }

@@ -1,3 +1,6 @@
+// Kernel dispatch: builds the scalar and AVX2 kernel tables once and picks one from CPUID.
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -29,6 +32,30 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
+}  // namespace
+
+// CPUID leaf 7 sub-leaf 1, EAX bit 4: the VEX-encoded vpdpbusd/vpdpwssd (needs the AVX2
+// checks above as well, which the callers make first).
+bool cpu_has_avx_vnni() {
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (a < 1) return false;  // no sub-leaf 1
+    __cpuid_count(7, 1, a, b, c, d);
+    return a & (1u << 4);
+#else
+    return false;
+#endif
+}
+
+namespace {
+
+bool vnni_enabled() {
+    const char* env = std::getenv("HEARTH_VNNI");
+    return !(env && std::strcmp(env, "0") == 0);
+}
+
 struct Tables {
     KernelTable scalar{};
     KernelTable avx2{};
@@ -42,7 +69,10 @@ struct Tables {
         avx2 = scalar;
 #if defined(__x86_64__)
         register_avx2_kernels(avx2);
-        if (cpu_has_avx2_fma_f16c()) detected = Isa::Avx2;
+        if (cpu_has_avx2_fma_f16c()) {
+            detected = Isa::Avx2;
+            if (cpu_has_avx_vnni() && vnni_enabled()) register_avx2_vnni_multi_kernels(avx2);
+        }
 #endif
         active = detected;
     }

@@ -22,4 +22,12 @@ void register_scalar_kquant_kernels(KernelTable& t); // Q2_K .. Q6_K, Q8_K
 // file builds for any x86-64 and is only called when CPUID reports the features).
 void register_avx2_kernels(KernelTable& t);
 
+// tensor/x86/avx2_multi*.cpp: vec_dot_multi for the int8 hot types (Q4_0, Q5_0, Q8_0, Q4_K,
+// Q5_K, Q6_K; the float types' are in avx2.cpp). The AVX2 instance is part of
+// register_avx2_kernels; the AVX-VNNI one, with the same results, replaces it where
+// cpu_has_avx_vnni() (and HEARTH_VNNI is not "0").
+void register_avx2_multi_kernels(KernelTable& t);
+void register_avx2_vnni_multi_kernels(KernelTable& t);
+bool cpu_has_avx_vnni();
+
 }  // namespace hearth

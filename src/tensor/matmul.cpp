@@ -72,6 +72,7 @@ void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row
     const TypeKernels& k = kernels(w.type);
     if (!k.vec_dot) throw std::invalid_argument(std::string("matmul: no kernels for type ") + type_name(w.type));
     const auto dot = k.vec_dot;
+    const auto multi = k.vec_dot_multi;
     const int64_t cols = w.cols;
 
     auto body = [&](int64_t r0, int64_t r1, int) {
@@ -81,6 +82,20 @@ void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row
         }
         for (int64_t rt = r0; rt < r1; rt += kRowTile) {
             const int64_t re = std::min(r1, rt + kRowTile);
+            if (multi) {
+                // Each weight row unpacked once per group of up to kMultiTokens tokens; the
+                // results equal vec_dot's bit for bit.
+                for (int64_t t0 = 0; t0 < n_tokens; t0 += kMultiTokens) {
+                    const int nt = static_cast<int>(std::min<int64_t>(kMultiTokens, n_tokens - t0));
+                    const uint8_t* a = act + static_cast<size_t>(t0) * act_row_bytes;
+                    float out[kMultiTokens];
+                    for (int64_t r = rt; r < re; ++r) {
+                        multi(cols, w.row(r), a, act_row_bytes, nt, out);
+                        for (int t = 0; t < nt; ++t) y[(t0 + t) * ldy + r] = out[t];
+                    }
+                }
+                continue;
+            }
             for (int64_t t = 0; t < n_tokens; ++t) {
                 const uint8_t* a = act + static_cast<size_t>(t) * act_row_bytes;
                 float* yt = y + t * ldy;

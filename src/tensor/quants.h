@@ -4,6 +4,7 @@
 // ISA-specific versions replace table entries at start-up when the CPU supports them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "tensor/types.h"
@@ -19,7 +20,18 @@ struct TypeKernels {
     void (*from_float)(const float* src, void* dst, int64_t n) = nullptr;
     // sum_i w[i] * a[i] where w is a row of this type and a a row of its vec_dot_type.
     float (*vec_dot)(int64_t n, const void* w, const void* a) = nullptr;
+    // The same dot product for nt activation rows at once (act + t * act_stride, t < nt):
+    // out[t] is bit-identical to vec_dot(n, w, act + t * act_stride) of the same table, so
+    // a token's result never depends on how many others share the call; only the weight
+    // row's loading and unpacking is shared. Fastest for nt <= kMultiTokens (larger nt is
+    // done in groups of that size). nullptr where a type has none (callers fall back to
+    // vec_dot per row).
+    void (*vec_dot_multi)(int64_t n, const void* w, const uint8_t* act, size_t act_stride, int nt,
+                          float* out) = nullptr;
 };
+
+// Activation rows one vec_dot_multi call handles at full speed.
+constexpr int kMultiTokens = 8;
 
 enum class Isa { Scalar, Avx2 };
 

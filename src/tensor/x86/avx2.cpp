@@ -10,25 +10,6 @@ namespace hearth {
 namespace avx2 {
 namespace {
 
-// ---- F32 ----
-
-HEARTH_AVX2 float vec_dot_f32(int64_t n, const void* vw, const void* va) {
-    const float* x = static_cast<const float*>(vw);
-    const float* y = static_cast<const float*>(va);
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; ++i) s += x[i] * y[i];
-    return s;
-}
-
 // ---- F16 ----
 
 HEARTH_AVX2_INLINE __m256 load_f16x8(const fp16_t* p) {
@@ -59,23 +40,6 @@ HEARTH_AVX2 void from_float_f16(const float* src, void* dst, int64_t n) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; ++i) y[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
-}
-
-HEARTH_AVX2 float vec_dot_f16(int64_t n, const void* vw, const void* va) {
-    const fp16_t* x = static_cast<const fp16_t*>(vw);
-    const fp16_t* y = static_cast<const fp16_t*>(va);
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
-        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; ++i) s += h2f(x[i]) * h2f(y[i]);
-    return s;
 }
 
 // ---- BF16 ----
@@ -121,35 +85,101 @@ HEARTH_AVX2 void from_float_bf16(const float* src, void* dst, int64_t n) {
     for (; i < n; ++i) y[i] = fp32_to_bf16(src[i]);
 }
 
-HEARTH_AVX2 float vec_dot_bf16(int64_t n, const void* vw, const void* va) {
-    const bf16_t* x = static_cast<const bf16_t*>(vw);
-    const bf16_t* y = static_cast<const bf16_t*>(va);
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+// ---- Dot products of the float types: one template for vec_dot (NT = 1) and
+// vec_dot_multi, so a token's result is the same whichever computes it. Per token: four
+// accumulators over 32 elements per step, then 8 at a time into the first, one reduction,
+// and a scalar FMA per element left over. Only the weight loads and conversions are shared.
+
+struct LoadF32 {
+    using T = float;
+    static HEARTH_AVX2_INLINE __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+    static HEARTH_AVX2_INLINE float one(float v) { return v; }
+};
+struct LoadF16 {
+    using T = fp16_t;
+    static HEARTH_AVX2_INLINE __m256 load8(const fp16_t* p) { return load_f16x8(p); }
+    static HEARTH_AVX2_INLINE float one(fp16_t v) { return h2f(v); }
+};
+struct LoadBF16 {
+    using T = bf16_t;
+    static HEARTH_AVX2_INLINE __m256 load8(const bf16_t* p) { return load_bf16x8(p); }
+    static HEARTH_AVX2_INLINE float one(bf16_t v) { return bf16_to_fp32(v); }
+};
+
+template <typename L, int NT>
+HEARTH_AVX2_INLINE void float_rows(int64_t n, const void* vw, const uint8_t* act, size_t stride, float* out) {
+    using T = typename L::T;
+    const T* x = static_cast<const T*>(vw);
+    const T* y[NT];
+    __m256 a0[NT], a1[NT], a2[NT], a3[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = reinterpret_cast<const T*>(act + static_cast<size_t>(t) * stride);
+        a0[t] = a1[t] = a2[t] = a3[t] = _mm256_setzero_ps();
+    }
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), a0);
-        a1 = _mm256_fmadd_ps(load_bf16x8(x + i + 8), load_bf16x8(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load_bf16x8(x + i + 16), load_bf16x8(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load_bf16x8(x + i + 24), load_bf16x8(y + i + 24), a3);
+        const __m256 w0 = L::load8(x + i), w1 = L::load8(x + i + 8), w2 = L::load8(x + i + 16), w3 = L::load8(x + i + 24);
+        HEARTH_UNROLL
+        for (int t = 0; t < NT; ++t) {
+            a0[t] = _mm256_fmadd_ps(w0, L::load8(y[t] + i), a0[t]);
+            a1[t] = _mm256_fmadd_ps(w1, L::load8(y[t] + i + 8), a1[t]);
+            a2[t] = _mm256_fmadd_ps(w2, L::load8(y[t] + i + 16), a2[t]);
+            a3[t] = _mm256_fmadd_ps(w3, L::load8(y[t] + i + 24), a3[t]);
+        }
     }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), a0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; ++i) s += bf16_to_fp32(x[i]) * bf16_to_fp32(y[i]);
-    return s;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 w = L::load8(x + i);
+        for (int t = 0; t < NT; ++t) a0[t] = _mm256_fmadd_ps(w, L::load8(y[t] + i), a0[t]);
+    }
+    for (int t = 0; t < NT; ++t) {
+        __m128 s = _mm_set_ss(hsum(_mm256_add_ps(_mm256_add_ps(a0[t], a1[t]), _mm256_add_ps(a2[t], a3[t]))));
+        for (int64_t j = i; j < n; ++j) s = _mm_fmadd_ss(_mm_set_ss(L::one(x[j])), _mm_set_ss(L::one(y[t][j])), s);
+        out[t] = _mm_cvtss_f32(s);
+    }
+}
+
+template <typename L>
+HEARTH_AVX2 float vec_dot_float(int64_t n, const void* w, const void* a) {
+    float out;
+    float_rows<L, 1>(n, w, static_cast<const uint8_t*>(a), 0, &out);
+    return out;
+}
+
+template <typename L>
+HEARTH_AVX2 void vec_dot_multi_float(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out) {
+    while (nt > 0) {
+        const int k = nt < kMultiTokens ? nt : kMultiTokens;
+        switch (k) {
+            case 1: float_rows<L, 1>(n, w, act, stride, out); break;
+            case 2: float_rows<L, 2>(n, w, act, stride, out); break;
+            case 3: float_rows<L, 3>(n, w, act, stride, out); break;
+            case 4: float_rows<L, 4>(n, w, act, stride, out); break;
+            case 5: float_rows<L, 5>(n, w, act, stride, out); break;
+            case 6: float_rows<L, 6>(n, w, act, stride, out); break;
+            case 7: float_rows<L, 7>(n, w, act, stride, out); break;
+            default: float_rows<L, 8>(n, w, act, stride, out); break;
+        }
+        nt -= k;
+        act += static_cast<size_t>(k) * stride;
+        out += k;
+    }
 }
 
 }  // namespace
 
 void register_float_kernels(KernelTable& t) {
-    t[GgmlType::F32].vec_dot = vec_dot_f32;
+    t[GgmlType::F32].vec_dot = vec_dot_float<LoadF32>;
+    t[GgmlType::F32].vec_dot_multi = vec_dot_multi_float<LoadF32>;
 
     t[GgmlType::F16].to_float = to_float_f16;
     t[GgmlType::F16].from_float = from_float_f16;
-    t[GgmlType::F16].vec_dot = vec_dot_f16;
+    t[GgmlType::F16].vec_dot = vec_dot_float<LoadF16>;
+    t[GgmlType::F16].vec_dot_multi = vec_dot_multi_float<LoadF16>;
 
     t[GgmlType::BF16].to_float = to_float_bf16;
     t[GgmlType::BF16].from_float = from_float_bf16;
-    t[GgmlType::BF16].vec_dot = vec_dot_bf16;
+    t[GgmlType::BF16].vec_dot = vec_dot_float<LoadBF16>;
+    t[GgmlType::BF16].vec_dot_multi = vec_dot_multi_float<LoadBF16>;
 }
 
 }  // namespace avx2
@@ -158,6 +188,7 @@ void register_avx2_kernels(KernelTable& t) {
     avx2::register_float_kernels(t);
     avx2::register_block_kernels(t);
     avx2::register_kquant_kernels(t);
+    register_avx2_multi_kernels(t);
 }
 
 }  // namespace hearth

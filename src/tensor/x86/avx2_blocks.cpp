@@ -13,25 +13,8 @@ namespace hearth {
 namespace avx2 {
 namespace {
 
-HEARTH_AVX2_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// The 5th bits of a Q5 block as 0x10 per byte.
-HEARTH_AVX2_INLINE __m256i q5_high_bits(const uint8_t* qh) {
-    uint32_t bits;
-    std::memcpy(&bits, qh, 4);
-    return _mm256_and_si256(expand_bits_32(bits), _mm256_set1_epi8(0x10));
-}
-
 // ---- Integer part of one block of each weight type against its activation block:
 // eight int32 partial sums of q_w * q_a.
-
-// Signed weights q - o as unsigned q: sum (q - o) y = sum q y - sum o y, both in int16
-// pairs (|pair| <= 2 * 31 * 128 fits), then one widening madd.
-HEARTH_AVX2_INLINE __m256i dot_offset_u8i8(__m256i q, __m256i y, char offset) {
-    const __m256i p = _mm256_maddubs_epi16(q, y);
-    const __m256i c = _mm256_maddubs_epi16(_mm256_set1_epi8(offset), y);
-    return _mm256_madd_epi16(_mm256_sub_epi16(p, c), _mm256_set1_epi16(1));
-}
 
 HEARTH_AVX2_INLINE __m256i isum_q4_0(const BlockQ4_0& x, const BlockQ8_0& y) {
     return dot_offset_u8i8(unpack_nibbles_16(x.qs), load32(y.qs), 8);
@@ -50,12 +33,6 @@ HEARTH_AVX2_INLINE __m256i isum_q8_0(const BlockQ8_0& x, const BlockQ8_0& y) {
     return dot_i8(load32(x.qs), load32(y.qs));
 }
 
-// Four consecutive fp16 fields packed into one 64-bit word (integer loads and shifts: far
-// cheaper than vector word inserts, which all compete for the shuffle port).
-HEARTH_AVX2_INLINE uint64_t pack4(fp16_t a, fp16_t b, fp16_t c, fp16_t d) {
-    return uint64_t{a} | uint64_t{b} << 16 | uint64_t{c} << 32 | uint64_t{d} << 48;
-}
-
 // Products p_w * p_a of four pairs of fp16 fields, with one 8-wide half conversion.
 HEARTH_AVX2_INLINE __m128 products4(uint64_t w, uint64_t a) {
     const __m256 f = _mm256_cvtph_ps(_mm_set_epi64x(static_cast<long long>(a), static_cast<long long>(w)));
@@ -72,10 +49,6 @@ HEARTH_AVX2_INLINE __m128 scales4(const X* x, const Y* y) {
 template <typename X, typename Y>
 HEARTH_AVX2_INLINE __m128 offsets4(const X* x, const Y* y) {
     return products4(pack4(x[0].m, x[1].m, x[2].m, x[3].m), pack4(y[0].s, y[1].s, y[2].s, y[3].s));
-}
-
-HEARTH_AVX2_INLINE __m256 lane(__m128 v, int k) {
-    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(k));
 }
 
 // Runs a block kernel over a row, four blocks per step into two accumulators. WithOffset

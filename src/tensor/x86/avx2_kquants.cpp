@@ -12,65 +12,6 @@ namespace hearth {
 namespace avx2 {
 namespace {
 
-HEARTH_AVX2_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-HEARTH_AVX2_INLINE __m128i load16(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
-
-// Shuffle masks over a register holding 8 int16 scales in both 128-bit lanes:
-// kWordMask[k]  broadcasts scale k to all 16 words (one scale per 32 elements, Q4_K/Q5_K);
-// kPairMask[k]  gives scale 2k in the low lane and 2k+1 in the high lane (one scale per
-//               16 elements, Q2_K/Q3_K/Q6_K: a 32-element maddubs result has elements
-//               0..15 in its low lane).
-struct ScaleMasks {
-    alignas(32) uint8_t word[8][32];
-    alignas(32) uint8_t pair[4][32];
-    constexpr ScaleMasks() : word{}, pair{} {
-        for (int k = 0; k < 8; ++k)
-            for (int b = 0; b < 32; ++b) word[k][b] = static_cast<uint8_t>(2 * k + (b & 1));
-        for (int k = 0; k < 4; ++k)
-            for (int b = 0; b < 32; ++b) pair[k][b] = static_cast<uint8_t>(4 * k + (b >= 16 ? 2 : 0) + (b & 1));
-    }
-};
-constexpr ScaleMasks kMasks{};
-
-HEARTH_AVX2_INLINE __m256i word_scale(__m256i sc, int k) {
-    return _mm256_shuffle_epi8(sc, _mm256_load_si256(reinterpret_cast<const __m256i*>(kMasks.word[k])));
-}
-HEARTH_AVX2_INLINE __m256i pair_scale(__m256i sc, int k) {
-    return _mm256_shuffle_epi8(sc, _mm256_load_si256(reinterpret_cast<const __m256i*>(kMasks.pair[k])));
-}
-
-// int32 partial sums of scale * (q . y) for one 32-element chunk.
-HEARTH_AVX2_INLINE __m256i scaled_chunk(__m256i q, const int8_t* y, __m256i scale16) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(y)), scale16);
-}
-
-HEARTH_AVX2_INLINE __m256i bsums16(const BlockQ8_K& y) { return load32(y.bsums); }
-
-// Q4_K/Q5_K packed 6-bit scales and mins -> bytes 0..7 scales, 8..15 mins.
-HEARTH_AVX2_INLINE __m128i k4_scales_mins(const uint8_t* s) {
-    uint32_t w[3];
-    std::memcpy(w, s, 12);
-    const uint32_t sc_lo = w[0] & 0x3f3f3f3fu;
-    const uint32_t mn_lo = w[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 6) & 0x03030303u) << 4;
-    const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 6) & 0x03030303u) << 4;
-    return _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(mn_lo),
-                          static_cast<int>(mn_hi));
-}
-
-// Q3_K packed 6-bit scales -> 16 signed bytes (scale - 32).
-HEARTH_AVX2_INLINE __m128i k3_scales(const uint8_t* s) {
-    uint32_t w[3];
-    std::memcpy(w, s, 12);
-    const uint32_t s0 = (w[0] & 0x0f0f0f0fu) | (w[2] & 0x03030303u) << 4;
-    const uint32_t s1 = (w[1] & 0x0f0f0f0fu) | ((w[2] >> 2) & 0x03030303u) << 4;
-    const uint32_t s2 = ((w[0] >> 4) & 0x0f0f0f0fu) | ((w[2] >> 4) & 0x03030303u) << 4;
-    const uint32_t s3 = ((w[1] >> 4) & 0x0f0f0f0fu) | ((w[2] >> 6) & 0x03030303u) << 4;
-    const __m128i v = _mm_setr_epi32(static_cast<int>(s0), static_cast<int>(s1), static_cast<int>(s2),
-                                     static_cast<int>(s3));
-    return _mm_sub_epi8(v, _mm_set1_epi8(32));
-}
-
 // ---- Dot products ----
 
 // Shared by Q4_K and Q5_K: the -dmin * sum(min_j * bsum_j) term, as int32 lanes.
@@ -78,15 +19,6 @@ HEARTH_AVX2_INLINE __m256i k4_min_products(__m128i sm, const BlockQ8_K& y) {
     // Each 6-bit min covers 32 elements = two bsums: repeat each min twice.
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
     return _mm256_madd_epi16(mins, bsums16(y));
-}
-
-// Weight rows stream from DRAM: prefetch the block ~1 KiB ahead, every line of it, so memory
-// latency overlaps the integer work (the hardware prefetcher alone falls behind; measured
-// ~2x on Q4_0 decode over a 0.5 GB weight set).
-template <typename Block>
-HEARTH_AVX2_INLINE void prefetch_ahead(const Block* b) {
-    const char* p = reinterpret_cast<const char*>(b) + 1024;
-    for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
 }
 
 HEARTH_AVX2 float vec_dot_q4_K(int64_t n, const void* vw, const void* va) {
