@@ -16,8 +16,13 @@
 
 namespace hearth {
 
-// y[t * ldy + r] for r in [r0, r1), t < n_tokens, from act_t[k * ntp + t] (ntp: n_tokens
-// rounded up to 16, padding zero). `w.type` must have a to_float kernel.
+// Activations are packed in blocks of kTokBlock tokens, each block [k][kTokBlock] contiguous:
+// token t, column k is act_t[(t / 32) * K * 32 + k * 32 + t % 32], so a
+// block streams through the cache without set conflicts. ntp: n_tokens rounded up to 32,
+// padding zero.
+constexpr int64_t kTokBlock = 32;
+
+// y[t * ldy + r] for r in [r0, r1), t < n_tokens. `w.type` must have a to_float kernel.
 using GemmFn = void (*)(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy,
                         int64_t r0, int64_t r1);
 

@@ -23,7 +23,7 @@ constexpr int64_t kRowTile = 16;
 void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                  ThreadPool* pool, MatmulScratch& scratch) {
     const int64_t K = w.cols;
-    const int64_t ntp = (n_tokens + 15) / 16 * 16;
+    const int64_t ntp = (n_tokens + kTokBlock - 1) / kTokBlock * kTokBlock;
     const size_t need = static_cast<size_t>(K * ntp);
     if (scratch.act_t.size() < need) scratch.act_t.resize(need);
     float* at = scratch.act_t.data();
@@ -35,8 +35,9 @@ void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, 
         std::vector<float> row(static_cast<size_t>(K));
         std::vector<uint8_t> q(qrow);
         for (int64_t t = g0 * 16; t < std::min(ntp, g1 * 16); ++t) {
+            float* col = at + (t / kTokBlock) * K * kTokBlock + t % kTokBlock;  // token t's column
             if (t >= n_tokens) {
-                for (int64_t k = 0; k < K; ++k) at[k * ntp + t] = 0.0f;
+                for (int64_t k = 0; k < K; ++k) col[k * kTokBlock] = 0.0f;
                 continue;
             }
             const float* src = x + t * ldx;
@@ -45,7 +46,7 @@ void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, 
                 vk.to_float(q.data(), row.data(), K);
                 src = row.data();
             }
-            for (int64_t k = 0; k < K; ++k) at[k * ntp + t] = src[k];
+            for (int64_t k = 0; k < K; ++k) col[k * kTokBlock] = src[k];
         }
     };
     if (pool) pool->parallel_for(ntp / 16, 1, pack);

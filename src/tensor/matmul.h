@@ -34,7 +34,7 @@ struct MatmulScratch {
     // dot), so a sequence's output does not depend on what it was batched with.
     enum class Path : int8_t { BySize, Gemm, Dot } path = Path::BySize;
     std::vector<uint8_t> act;
-    std::vector<float> act_t;  // batched path: activations as [k][token]
+    std::vector<float> act_t;  // batched path: activations in 32-token blocks of [k][token]
 };
 
 // y[t * ldy + r] = sum_k W[r][k] * x[t * ldx + k] for t < n_tokens, r < w.rows.

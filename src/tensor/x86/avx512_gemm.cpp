@@ -26,8 +26,8 @@ constexpr int64_t kMaxTok = 512;  // tokens per pass over the weights (C block: 
 
 // C[r][t..t+16*NV) (+)= sum_k W[r][k] * A[k][t..]: R x NV accumulators stay in registers.
 template <int R, int NV>
-HEARTH_AVX512_INLINE void block(const float* wb, int64_t ldw, const float* at, int64_t ntp, int64_t kc, float* c,
-                                int64_t ldc, bool first) {
+HEARTH_AVX512_INLINE void block(const float* wb, int64_t ldw, const float* at, int64_t kc, float* c, int64_t ldc,
+                                bool first) {
     __m512 acc[R][NV];
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r)
@@ -36,7 +36,7 @@ HEARTH_AVX512_INLINE void block(const float* wb, int64_t ldw, const float* at, i
     for (int64_t k = 0; k < kc; ++k) {
         __m512 a[NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) a[v] = _mm512_loadu_ps(at + k * ntp + 16 * v);
+        for (int v = 0; v < NV; ++v) a[v] = _mm512_loadu_ps(at + k * kTokBlock + 16 * v);
 #pragma GCC unroll 12
         for (int r = 0; r < R; ++r) {
             const __m512 b = _mm512_set1_ps(wb[r * ldw + k]);
@@ -50,13 +50,14 @@ HEARTH_AVX512_INLINE void block(const float* wb, int64_t ldw, const float* at, i
         for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
 }
 
-// All token vectors of one row block and k chunk.
+// All token vectors of one row block and k chunk. `at` is the chunk's start in the first
+// token block; token blocks are `blk` floats apart.
 template <int R>
-HEARTH_AVX512 void row_block(const float* wb, int64_t ldw, const float* at, int64_t ntp, int64_t nt, int64_t kc,
+HEARTH_AVX512 void row_block(const float* wb, int64_t ldw, const float* at, int64_t blk, int64_t nt, int64_t kc,
                              float* c, int64_t ldc, bool first) {
     int64_t t = 0;
-    for (; t + 32 <= nt; t += 32) block<R, 2>(wb, ldw, at + t, ntp, kc, c + t, ldc, first);
-    for (; t < nt; t += 16) block<R, 1>(wb, ldw, at + t, ntp, kc, c + t, ldc, first);
+    for (; t + 32 <= nt; t += 32) block<R, 2>(wb, ldw, at + (t / 32) * blk, kc, c + t, ldc, first);
+    if (t < nt) block<R, 1>(wb, ldw, at + (t / 32) * blk, kc, c + t, ldc, first);
 }
 
 using RowBlockFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t, bool);
@@ -80,8 +81,8 @@ bool cpu_supported() {
     return b & (1u << 16);  // AVX512F
 }
 
-HEARTH_AVX512 void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy,
-                            int64_t r0, int64_t r1) {
+HEARTH_AVX512 void gemm_f32(const MatrixView& w, const float* act_t, int64_t /*ntp*/, int64_t n_tokens, float* y,
+                            int64_t ldy, int64_t r0, int64_t r1) {
     static constexpr auto table = make_table(std::make_integer_sequence<int, kRows>{});
     const TypeKernels& kern = kernels(w.type);
     const TypeTraits& tr = traits(w.type);
@@ -106,8 +107,8 @@ HEARTH_AVX512 void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp
             for (int64_t k0 = 0; k0 < K; k0 += kc_len) {
                 const size_t off = static_cast<size_t>(k0 / kc_len) * chunk_bytes;
                 for (int r = 0; r < R; ++r) kern.to_float(w.row(rb + r) + off, wbuf + r * kc_len, kc_len);
-                table[static_cast<size_t>(R - 1)](wbuf, kc_len, act_t + k0 * ntp + t0, ntp, ntv, kc_len, cbuf, kMaxTok,
-                                                  k0 == 0);
+                table[static_cast<size_t>(R - 1)](wbuf, kc_len, act_t + (t0 / kTokBlock) * K * kTokBlock + k0 * kTokBlock,
+                                                  K * kTokBlock, ntv, kc_len, cbuf, kMaxTok, k0 == 0);
             }
             for (int r = 0; r < R; ++r)
                 for (int64_t t = 0; t < nt; ++t) y[(t0 + t) * ldy + rb + r] = cbuf[r * kMaxTok + t];
