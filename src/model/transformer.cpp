@@ -8,6 +8,7 @@
 #include "model/ops.h"
 #include "runtime/context.h"
 #include "runtime/profile.h"
+#include "runtime/threadpool.h"
 #include "tensor/quants.h"
 
 namespace hearth {
@@ -22,6 +23,19 @@ void add_bias(float* y, const float* b, size_t n_rows, size_t dim) {
 
 void add_rows(float* x, const float* y, size_t count) {
     for (size_t i = 0; i < count; ++i) x[i] += y[i];
+}
+
+// fn(i) for every token row i < n: on the pool for batches (prefill), inline for one token.
+// Rows are independent, so the results do not depend on the split.
+template <typename F>
+void for_rows(ThreadPool& pool, size_t n, const F& fn) {
+    if (n < 4 || pool.size() == 1) {
+        for (size_t i = 0; i < n; ++i) fn(i);
+        return;
+    }
+    pool.parallel_for(static_cast<int64_t>(n), 1, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) fn(static_cast<size_t>(i));
+    });
 }
 
 }  // namespace
@@ -62,7 +76,7 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
         const LayerWeights& L = w.layers[static_cast<size_t>(l)];
 
         // Attention block.
-        for (size_t i = 0; i < n; ++i) rms_norm(x + i * d, L.attn_norm, h + i * d, hp.n_embd, hp.norm_eps);
+        for_rows(pool, n, [&](size_t i) { rms_norm(x + i * d, L.attn_norm, h + i * d, hp.n_embd, hp.norm_eps); });
         lap(prof::Op::Norm);
         if (L.wqkv.data) {
             float* qkv = ffn;  // [n][qd + 2 kvd], ffn is free until the FFN block
@@ -121,7 +135,7 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
         lap(prof::Op::Residual);
 
         // Feed-forward block.
-        for (size_t i = 0; i < n; ++i) rms_norm(x + i * d, L.ffn_norm, h + i * d, hp.n_embd, hp.norm_eps);
+        for_rows(pool, n, [&](size_t i) { rms_norm(x + i * d, L.ffn_norm, h + i * d, hp.n_embd, hp.norm_eps); });
         lap(prof::Op::Norm);
         const size_t up_stride = L.w_gate_up.data ? 2 * ff : ff;
         if (L.w_gate_up.data) {
@@ -135,12 +149,12 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
             lap.matmul(L.w_up.type);
         }
         const bool gelu = model.activation() == FfnActivation::GeluTanh;
-        for (size_t i = 0; i < n; ++i) {
+        for_rows(pool, n, [&](size_t i) {
             const float* g = L.w_gate_up.data ? up + i * up_stride : gate + i * ff;
             const float* u = L.w_gate_up.data ? up + i * up_stride + ff : up + i * ff;
             float* o = gate + i * ff;
             for (size_t j = 0; j < ff; ++j) o[j] = (gelu ? gelu_tanh(g[j]) : silu(g[j])) * u[j];
-        }
+        });
         lap(prof::Op::Activation);
         matmul(L.w_down, gate, static_cast<int64_t>(ff), static_cast<int64_t>(n), ffn, static_cast<int64_t>(d), &pool, S.mm);
         lap.matmul(L.w_down.type);
