@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/request.h"
@@ -25,6 +27,8 @@ class Runner;
 struct LoadedModel {
     std::string name;
     std::string path;
+    std::string digest;  // store models: the manifest's sha256 (hex); empty for plain .gguf files
+    nlohmann::json details = nlohmann::json::object();  // /api/ps `details`, read from the GGUF at load
     uint64_t size = 0;  // estimate: weights file + KV cache
     int32_t context_length = 0;
     bool forever = false;  // keep-alive < 0

@@ -12,6 +12,7 @@
 #include "runtime/kv_cache.h"
 #include "runtime/scheduler.h"
 #include "runtime/threadpool.h"
+#include "server/model_info.h"
 #include "server/prompt.h"
 
 namespace hearth::server {
@@ -117,6 +118,8 @@ LoadedModel Runner::info() {
     LoadedModel m;
     m.name = model_.name;
     m.path = model_.path;
+    m.digest = model_.digest;
+    m.details = details_;
     m.size = loaded_ ? size_ : 0;
     m.context_length = n_ctx_;
     m.forever = forever_;
@@ -317,6 +320,7 @@ bool Runner::ensure_loaded(Request& job, Nanos& load_time) {
         loaded_ = true;
         size_ = bytes;
         n_ctx_ = n_ctx;
+        details_ = model_details(engine_model_->file()).to_json();
     }
     // Loaded models always show an expiry (/api/ps), refreshed when the request ends.
     touch(job.keep_alive.value_or(mgr_.options().keep_alive));

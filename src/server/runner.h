@@ -85,6 +85,7 @@ private:
     bool forever_ = false;
     Clock::time_point last_used_ = Clock::now();
     uint64_t size_ = 0;
+    nlohmann::json details_ = nlohmann::json::object();  // /api/ps details of the loaded model
     int32_t n_ctx_ = 0;
 
     // Owned by the runner thread.

@@ -32,8 +32,11 @@ void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, 
     const size_t qrow = vt == GgmlType::F32 ? 0 : row_size(vt, K);
     // Groups of 16 tokens per task, so threads write disjoint cache lines of act_t.
     auto pack = [&](int64_t g0, int64_t g1, int) {
-        std::vector<float> row(static_cast<size_t>(K));
-        std::vector<uint8_t> q(qrow);
+        // Per-thread conversion buffers, grown once (this runs for every layer of a prefill).
+        thread_local std::vector<float> row;
+        thread_local std::vector<uint8_t> q;
+        if (row.size() < static_cast<size_t>(K)) row.resize(static_cast<size_t>(K));
+        if (q.size() < qrow) q.resize(qrow);
         for (int64_t t = g0 * 16; t < std::min(ntp, g1 * 16); ++t) {
             float* col = at + (t / kTokBlock) * K * kTokBlock + t % kTokBlock;  // token t's column
             if (t >= n_tokens) {

@@ -600,14 +600,12 @@ void run_create(ApiEnv& env, const CreateSpec& spec, const Emit& emit) {
         unload_model(env, spec.name.display());  // a loaded older version must not keep serving
         // As Ollama: the replaced model's layers go unless another model uses them (blobs
         // still pinned, e.g. fresh uploads or a running pull, are kept).
-        const char* noprune = std::getenv("HEARTH_NOPRUNE");
-        if (!noprune || !*noprune) {
-            store::PruneOptions opts;
-            opts.partial_max_age = std::chrono::seconds::max();
-            opts.temp_max_age = std::chrono::seconds::max();
-            opts.empty_manifest_dirs = false;
-            for (const std::string& e : s.prune(opts).errors) std::fprintf(stderr, "hearth: create: %s\n", e.c_str());
-        }
+        store::PruneOptions opts;
+        opts.partial_max_age = std::chrono::seconds::max();
+        opts.temp_max_age = std::chrono::seconds::max();
+        opts.empty_manifest_dirs = false;
+        // prune_at_start honours HEARTH_NOPRUNE, as this prune must.
+        for (const std::string& e : s.prune_at_start(opts).errors) std::fprintf(stderr, "hearth: create: %s\n", e.c_str());
     }
     status(emit, "success");
 }

@@ -146,14 +146,11 @@ void ps(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
         const size_t slash = name.rfind('/');
         const bool is_path = name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0;
         if (!is_path && name.find(':', slash == std::string::npos ? 0 : slash) == std::string::npos) name += ":latest";
-        std::string digest;
-        if (env.resolver.resolve)
-            if (auto r = env.resolver.resolve(m.name)) digest = r->digest;
         models.push_back({{"name", name},
                           {"model", name},
                           {"size", m.size},
-                          {"digest", digest.empty() ? cheap_digest(m.path) : digest},
-                          {"details", details_of(m.path)},
+                          {"digest", m.digest.empty() ? cheap_digest(m.path) : m.digest},
+                          {"details", m.details.empty() ? details_of(m.path) : m.details},
                           {"expires_at", rfc3339(expires)},
                           {"size_vram", 0},
                           {"context_length", m.context_length}});
