@@ -1,8 +1,16 @@
 #include "model/model.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <stdexcept>
+#include <thread>
 
 #include "tensor/quants.h"
+#include "tensor/repack.h"
 
 namespace hearth {
 
@@ -29,6 +37,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
         throw std::runtime_error("unsupported architecture '" + arch + "' (supported: " + supported_architectures() + ")");
     m->tok_ = Tokenizer::from_gguf(m->file_);
     it->second(*m);
+    m->pack_weights();
     if (!m->encoder_) {
         // Decoder models used for embeddings (e.g. Qwen3-Embedding) name their pooling; the
         // rest pool the last token, as Ollama and llama.cpp's server do for causal models.
@@ -42,6 +51,79 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     if (m->tok_->n_vocab() > m->hp_.n_vocab)
         throw std::runtime_error("the tokenizer has more tokens than the model's embedding rows");
     return m;
+}
+
+void PackedUnmap::operator()(uint8_t* p) const {
+    if (p) ::munmap(p, size);
+}
+
+void Model::pack_weights() {
+    std::vector<MatrixView*> views;
+    auto want = [&](MatrixView& v) {
+        if (repack_wanted(v)) views.push_back(&v);
+    };
+    for (LayerWeights& L : w_.layers)
+        for (MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.w_gate_up}) want(*v);
+    // A tied output matrix is also the embedding table, read by rows: it stays as stored.
+    if (w_.output.data != w_.tok_embd.data) want(w_.output);
+    if (views.empty()) return;
+    size_t total = 0;
+    std::vector<size_t> offsets;
+    for (const MatrixView* v : views) {
+        offsets.push_back(total);
+        total += (hearth::packed_bytes(*v) + 63) / 64 * 64;
+    }
+    void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return;  // not fatal: matmul reads the rows as stored
+    ::madvise(mem, total, MADV_HUGEPAGE);  // fewer page faults while packing, fewer TLB misses after
+    packed_ = std::unique_ptr<uint8_t, PackedUnmap>(static_cast<uint8_t*>(mem), PackedUnmap{total});
+    packed_size_ = total;
+
+    // Work items of 64 row groups over all matrices, shared by a few threads.
+    struct Item {
+        size_t view;
+        int64_t g0, g1;
+    };
+    std::vector<Item> items;
+    for (size_t i = 0; i < views.size(); ++i) {
+        const int64_t groups = views[i]->rows / kPackRows;
+        for (int64_t g = 0; g < groups; g += 64) items.push_back({i, g, std::min(groups, g + 64)});
+    }
+    // The stored rows are read with pread() rather than through the mapping: pages faulted in
+    // through the mapping would stay resident beside the packed copy (the weights twice), and
+    // dropping them again (madvise) costs more than the copy. A model without a file (tests)
+    // reads its mapping.
+    const int fd = file_.path().empty() ? -1 : ::open(file_.path().c_str(), O_RDONLY | O_CLOEXEC);
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        std::vector<uint8_t> buf;
+        for (size_t k; (k = next.fetch_add(1)) < items.size();) {
+            const Item& it = items[k];
+            const MatrixView& v = *views[it.view];
+            const uint8_t* src = v.row(it.g0 * kPackRows);
+            const size_t len = static_cast<size_t>((it.g1 - it.g0) * kPackRows) * v.row_bytes;
+            if (fd >= 0) {
+                buf.resize(len);
+                const off_t off = static_cast<off_t>(src - file_.bytes());
+                size_t got = 0;
+                while (got < len) {
+                    const ssize_t r = ::pread(fd, buf.data() + got, len - got, off + static_cast<off_t>(got));
+                    if (r <= 0) break;
+                    got += static_cast<size_t>(r);
+                }
+                if (got == len) src = buf.data();
+            }
+            repack_groups(v, src, packed_.get() + offsets[it.view], it.g0, it.g1);
+        }
+    };
+    const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+    std::vector<std::thread> threads;
+    for (unsigned t = 1; t < n_threads; ++t) threads.emplace_back(work);
+    work();
+    for (std::thread& t : threads) t.join();
+    if (fd >= 0) ::close(fd);
+
+    for (size_t i = 0; i < views.size(); ++i) views[i]->packed = packed_.get() + offsets[i];
 }
 
 uint64_t Model::weight_bytes() const {

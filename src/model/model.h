@@ -56,6 +56,12 @@ struct ModelWeights {
     const float* embd_norm_b = nullptr;
 };
 
+// Frees the anonymous mapping that holds a model's packed weights.
+struct PackedUnmap {
+    size_t size = 0;
+    void operator()(uint8_t* p) const;
+};
+
 class Model {
 public:
     // Maps and validates the file, reads hyperparameters, builds the tokenizer and binds
@@ -83,8 +89,16 @@ public:
     bool encoder_ = false;
     Pooling pooling_ = Pooling::None;
 
+    // Bytes of weights copied into the interleaved layout at load (tensor/repack.h).
+    size_t packed_bytes() const { return packed_size_; }
+
 private:
     explicit Model(gguf::File f) : file_(std::move(f)) {}
+    // Packs every matrix that matmul would read faster packed (see tensor/repack.h) into one
+    // anonymous mapping, then drops the original pages from this process's memory.
+    void pack_weights();
+    std::unique_ptr<uint8_t, PackedUnmap> packed_;
+    size_t packed_size_ = 0;
     gguf::File file_;
     std::unique_ptr<Tokenizer> tok_;
     std::vector<std::vector<float>> owned_;  // converted 1-D tensors

@@ -1,12 +1,14 @@
 #include "model/ops.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <vector>
 
 #include "runtime/batch.h"
 #include "runtime/kv_cache.h"
 #include "runtime/threadpool.h"
+#include "tensor/attention.h"
 #include "tensor/quants.h"
 
 namespace hearth {
@@ -75,89 +77,109 @@ void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch&
     const GgmlType kt = kv.type();
     const GgmlType qt = traits(kt).vec_dot_type;
     const TypeKernels& kk = kernels(kt);
-    const auto q_convert = kernels(qt).from_float;
-    const size_t q_row = (row_size(qt, hd) + sizeof(float) - 1) / sizeof(float);  // in floats
+    const TypeKernels& qk = kernels(qt);
+    const AttnKernel& ak = attn_kernel(hd);
+    const size_t q_bytes = row_size(qt, hd);
     const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
     const float cap = hp.attn_softcap;
     const size_t pos_stride = kv.pos_stride(), head_bytes = kv.head_row_bytes();
-    const size_t g = static_cast<size_t>(group), d = static_cast<size_t>(hd);
-    // One work item = one token's query heads that share a KV head (GQA group): each K/V row
-    // is read and each V row converted once for the whole group. Per head, the arithmetic
-    // and its order are those of a head on its own.
-    const int64_t n_items = static_cast<int64_t>(end - begin) * n_kv;
+    const size_t g = static_cast<size_t>(group), d = static_cast<size_t>(hd), qd = static_cast<size_t>(hp.q_dim());
+    const size_t tile = static_cast<size_t>(kAttnTile);
 
-    // Per-thread buffers: per head converted q, accumulator, running max and sum, block
-    // scores; one dequantized V row.
-    const size_t per_thread = g * (q_row + d + 2 + static_cast<size_t>(bs)) + d;
+    // Work item = a run of up to `run_max` consecutive batch tokens of one sequence, times
+    // one KV head: each K/V tile is converted to f32 (and K packed) once for the run, then
+    // every token of the run whose range meets the tile applies it to its own query heads
+    // (the GQA group). A token's arithmetic (its q, its tiles in ascending order, the
+    // kernel) does not depend on the run it is in, the other tokens, or the thread.
+    const size_t run_max = std::clamp<size_t>(4096 / (g * d), 1, 8);
+    std::vector<std::pair<size_t, size_t>> runs;
+    for (size_t t = begin; t < end; ++t) {
+        if (runs.empty() || batch.seq[t] != batch.seq[t - 1] || t - runs.back().first >= run_max) runs.emplace_back(t, t + 1);
+        else runs.back().second = t + 1;
+    }
+    const int64_t n_items = static_cast<int64_t>(runs.size()) * n_kv;
+
+    // Per-thread buffers: K rows, packed K, V rows of one tile; per token of a run: q (f32,
+    // rounded), accumulators, running max and sum; one q row in the vec_dot type.
+    const size_t state = g * (2 * d + 2);
+    const size_t per_thread = 3 * tile * d + run_max * state + (q_bytes + sizeof(float) - 1) / sizeof(float) + 16;
     std::vector<float> bufs(per_thread * static_cast<size_t>(pool.size()));
 
-    pool.parallel_for(n_items, 2, [&](int64_t i0, int64_t i1, int ith) {
-        float* qcs = bufs.data() + per_thread * static_cast<size_t>(ith);
-        float* acc = qcs + g * q_row;
-        float* ms = acc + g * d;
-        float* ls = ms + g;
-        float* scores = ls + g;
-        float* vrow = scores + g * static_cast<size_t>(bs);
+    pool.parallel_for(n_items, 1, [&](int64_t i0, int64_t i1, int ith) {
+        float* kf = bufs.data() + per_thread * static_cast<size_t>(ith);
+        float* kp = kf + tile * d;
+        float* vf = kp + tile * d;
+        float* st = vf + tile * d;
+        void* qtmp = st + run_max * state;
         for (int64_t item = i0; item < i1; ++item) {
-            const size_t t = begin + static_cast<size_t>(item / n_kv);
+            const auto [t0, t1] = runs[static_cast<size_t>(item / n_kv)];
+            const size_t nt = t1 - t0;
             const int32_t kvh = static_cast<int32_t>(item % n_kv), h0 = kvh * group;
-            const int32_t seq = batch.seq[t], p = batch.pos[t];
-            const float* qt0 = q + (t - begin) * static_cast<size_t>(hp.q_dim()) + static_cast<size_t>(h0) * d;
-            const uint8_t* qv[64];
-            const uint8_t** qvp = group <= 64 ? qv : nullptr;
-            std::vector<const uint8_t*> qv_big;
-            if (!qvp) {
-                qv_big.resize(g);
-                qvp = qv_big.data();
-            }
-            for (size_t j = 0; j < g; ++j) {
-                if (qt != GgmlType::F32) {
-                    q_convert(qt0 + j * d, qcs + j * q_row, hd);
-                    qvp[j] = reinterpret_cast<const uint8_t*>(qcs + j * q_row);
-                } else {
-                    qvp[j] = reinterpret_cast<const uint8_t*>(qt0 + j * d);
+            const int32_t seq = batch.seq[t0];
+            int32_t lo_all = INT32_MAX, hi_all = -1;
+            for (size_t r = 0; r < nt; ++r) {
+                const size_t t = t0 + r;
+                float* qs = st + r * state;
+                float* acc = qs + g * d;
+                float* ms = acc + g * d;
+                float* ls = ms + g;
+                const float* src = q + (t - begin) * qd + static_cast<size_t>(h0) * d;
+                for (size_t j = 0; j < g; ++j) {
+                    if (qt != GgmlType::F32) {
+                        qk.from_float(src + j * d, qtmp, hd);  // q as the dot product would see it
+                        qk.to_float(qtmp, qs + j * d, hd);
+                    } else {
+                        std::copy(src + j * d, src + (j + 1) * d, qs + j * d);
+                    }
+                    ms[j] = -INFINITY;
+                    ls[j] = 0.0f;
                 }
-                ms[j] = -INFINITY;
-                ls[j] = 0.0f;
+                std::fill(acc, acc + g * d, 0.0f);
+                const int32_t p = batch.pos[t], lo = window > 0 ? std::max(0, p - window + 1) : 0;
+                lo_all = std::min(lo_all, lo);
+                hi_all = std::max(hi_all, p);
             }
-            std::fill(acc, acc + g * d, 0.0f);
-            const int32_t lo = window > 0 ? std::max(0, p - window + 1) : 0;
-            for (int32_t b = lo / bs; b <= p / bs; ++b) {
-                const int32_t p0 = std::max(lo, b * bs), p1 = std::min(p, b * bs + bs - 1);
+            for (int32_t b = lo_all / bs; b <= hi_all / bs; ++b) {
                 const uint8_t* kb = kv.k_block(layer, seq, b) + static_cast<size_t>(kvh) * head_bytes;
                 const uint8_t* vb = kv.v_block(layer, seq, b) + static_cast<size_t>(kvh) * head_bytes;
-                for (size_t j = 0; j < g; ++j) {
-                    float* sc = scores + j * static_cast<size_t>(bs);
-                    float bmax = -INFINITY;
-                    for (int32_t pp = p0; pp <= p1; ++pp) {
-                        float s = kk.vec_dot(hd, kb + static_cast<size_t>(pp - b * bs) * pos_stride, qvp[j]) * scale;
-                        if (cap > 0) s = softcap(s, cap);
-                        sc[pp - p0] = s;
-                        bmax = std::max(bmax, s);
+                for (int32_t s0 = 0; s0 < bs; s0 += kAttnTile) {
+                    const int32_t base = b * bs + s0, n_pos = std::min(kAttnTile, bs - s0);
+                    // Tile positions [u0, u1) any token of the run needs.
+                    int32_t u0 = kAttnTile, u1 = 0;
+                    for (size_t r = 0; r < nt; ++r) {
+                        const int32_t p = batch.pos[t0 + r], lo = window > 0 ? std::max(0, p - window + 1) : 0;
+                        const int32_t a = std::max(lo - base, 0), e = std::min(p - base + 1, n_pos);
+                        if (a < e) {
+                            u0 = std::min(u0, a);
+                            u1 = std::max(u1, e);
+                        }
                     }
-                    if (bmax > ms[j]) {
-                        const float r = std::exp(ms[j] - bmax);  // 0 on the first block (m = -inf)
-                        float* a = acc + j * d;
-                        for (size_t k = 0; k < d; ++k) a[k] *= r;
-                        ls[j] *= r;
-                        ms[j] = bmax;
+                    if (u0 >= u1) continue;
+                    for (int32_t i = u0; i < u1; ++i) {
+                        const size_t off = static_cast<size_t>(s0 + i) * pos_stride;
+                        kk.to_float(kb + off, kf + static_cast<size_t>(i) * d, hd);
+                        kk.to_float(vb + off, vf + static_cast<size_t>(i) * d, hd);
                     }
-                    for (int32_t pp = p0; pp <= p1; ++pp) sc[pp - p0] = std::exp(sc[pp - p0] - ms[j]);
-                }
-                for (int32_t pp = p0; pp <= p1; ++pp) {
-                    kk.to_float(vb + static_cast<size_t>(pp - b * bs) * pos_stride, vrow, hd);
-                    for (size_t j = 0; j < g; ++j) {
-                        const float wgt = scores[j * static_cast<size_t>(bs) + static_cast<size_t>(pp - p0)];
-                        ls[j] += wgt;
-                        float* a = acc + j * d;
-                        for (size_t k = 0; k < d; ++k) a[k] += wgt * vrow[k];
+                    ak.pack_k(kf, hd, u0, u1, kp);
+                    for (size_t r = 0; r < nt; ++r) {
+                        const int32_t p = batch.pos[t0 + r], lo = window > 0 ? std::max(0, p - window + 1) : 0;
+                        const int32_t a = std::max(lo - base, 0), e = std::min(p - base + 1, n_pos);
+                        if (a >= e) continue;
+                        float* qs = st + r * state;
+                        float* acc = qs + g * d;
+                        float* ms = acc + g * d;
+                        ak.block(qs, group, hd, kp, vf, a, e, scale, cap, ms, ms + g, acc);
                     }
                 }
             }
-            for (size_t j = 0; j < g; ++j) {
-                float* o = out + (t - begin) * static_cast<size_t>(hp.q_dim()) + (static_cast<size_t>(h0) + j) * d;
-                const float inv = 1.0f / ls[j];
-                for (size_t k = 0; k < d; ++k) o[k] = acc[j * d + k] * inv;
+            for (size_t r = 0; r < nt; ++r) {
+                const float* acc = st + r * state + g * d;
+                const float* ls = acc + g * d + g;
+                float* o = out + (t0 + r - begin) * qd + static_cast<size_t>(h0) * d;
+                for (size_t j = 0; j < g; ++j) {
+                    const float inv = 1.0f / ls[j];
+                    for (size_t k = 0; k < d; ++k) o[j * d + k] = acc[j * d + k] * inv;
+                }
             }
         }
     });

@@ -10,6 +10,7 @@
 #include "runtime/threadpool.h"
 #include "tensor/gemm.h"
 #include "tensor/quants.h"
+#include "tensor/repack.h"
 
 namespace hearth {
 namespace {
@@ -73,6 +74,15 @@ GemmFn gemm_kernel() {
 
 void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                          int64_t ldy, ThreadPool* pool) {
+    if (use_packed(w)) {
+        // Groups of 8 rows; 8 groups (64 rows) per chunk keeps threads off each other's lines.
+        auto body = [&](int64_t g0, int64_t g1, int) {
+            packed_matmul_rows(w, act, act_row_bytes, n_tokens, y, ldy, g0 * kPackRows, g1 * kPackRows);
+        };
+        if (pool) pool->parallel_for(w.rows / kPackRows, 8, body);
+        else body(0, w.rows / kPackRows, 0);
+        return;
+    }
     const TypeKernels& k = kernels(w.type);
     if (!k.vec_dot) throw std::invalid_argument(std::string("matmul: no kernels for type ") + type_name(w.type));
     const auto dot = k.vec_dot;

@@ -20,6 +20,9 @@ struct MatrixView {
     int64_t cols = 0;
     const uint8_t* data = nullptr;
     size_t row_bytes = 0;
+    // The interleaved copy made at load (tensor/repack.h), or null. When set, matmul reads
+    // it instead of `data` (whose pages may have been dropped from memory).
+    const uint8_t* packed = nullptr;
 
     const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
