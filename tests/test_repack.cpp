@@ -1,7 +1,7 @@
 // The packed (interleaved) Q4_0 layout and its decode kernel (tensor/repack.h): the packed
 // product matches a double-precision reference, a token's result is bit-identical whatever
-// the number of tokens in the call and the thread count, packed rows read back to exactly
-// the stored values, and the GEMM gives the same bits from the packed copy as from the rows.
+// the number of tokens in the call and the thread count, for decode batches and for prompt
+// batches (the int8 GEMM).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -61,16 +61,19 @@ TEST(Repack, OnlyQ4_0WithWholeRowGroups) {
     EXPECT_EQ(packed_bytes(p.plain), p.rows.size());  // same bytes, other order
 }
 
-TEST(Repack, PackedRowsReadBackExactly) {
+// Every stored block's scale and quants are in the packed copy, in the layout the kernels
+// read: per 8-row group and block, the 8 scales, then the 8 rows' 16 quant bytes.
+TEST(Repack, PackedLayoutHoldsEveryBlock) {
     Packed p = make(24, 352, 2);
     SKIP_WITHOUT_PACKING(p);
-    std::vector<float> got(352);
-    for (int64_t r = 0; r < 24; ++r) {
-        packed_row_to_float(p.view, r, 0, 352, got.data());
-        ASSERT_EQ(0, std::memcmp(got.data(), p.wd.data() + r * 352, 352 * sizeof(float))) << "row " << r;
-        packed_row_to_float(p.view, r, 96, 64, got.data());
-        ASSERT_EQ(0, std::memcmp(got.data(), p.wd.data() + r * 352 + 96, 64 * sizeof(float))) << "row " << r;
-    }
+    const int64_t nb = 352 / 32;
+    for (int64_t r = 0; r < 24; ++r)
+        for (int64_t i = 0; i < nb; ++i) {
+            const auto& blk = reinterpret_cast<const BlockQ4_0*>(p.plain.row(r))[i];
+            const uint8_t* g = p.packed.data() + static_cast<size_t>((r / 8) * nb + i) * 144;
+            ASSERT_EQ(0, std::memcmp(g + 2 * (r % 8), &blk.d, 2)) << r << "," << i;
+            ASSERT_EQ(0, std::memcmp(g + 16 + 16 * (r % 8), blk.qs, 16)) << r << "," << i;
+        }
 }
 
 // Decode-size batches (the dot path, which the serving engine pins for generated tokens).
@@ -120,9 +123,10 @@ TEST(Repack, PackedProductMatchesReferenceAndIsBatchAndThreadInvariant) {
     }
 }
 
-// Prompt batches go through the GEMM, which dequantizes the packed copy to the same values
-// as the stored rows: identical results either way.
-TEST(Repack, GemmReadsPackedCopyExactly) {
+// Prompt batches (the GEMM path) over a packed matrix take the int8 GEMM: close to the
+// reference, and a token's result is the same bits whatever else is in the batch (the
+// serving engine's batched == solo guarantee), including partial 16-token blocks.
+TEST(Repack, PackedGemmMatchesReferenceAndIsBatchInvariant) {
     const int64_t rows = 32, cols = 512, n = 37;
     Packed p = make(rows, cols, 4);
     SKIP_WITHOUT_PACKING(p);
@@ -133,10 +137,30 @@ TEST(Repack, GemmReadsPackedCopyExactly) {
     ThreadPool pool(2);
     MatmulScratch s;
     s.path = MatmulScratch::Path::Gemm;
-    std::vector<float> a(static_cast<size_t>(n * rows)), b(a.size());
-    matmul(p.view, x.data(), cols, n, a.data(), rows, &pool, s);
-    matmul(p.plain, x.data(), cols, n, b.data(), rows, &pool, s);
-    ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    std::vector<float> all(static_cast<size_t>(n * rows));
+    matmul(p.view, x.data(), cols, n, all.data(), rows, &pool, s);
+    std::vector<uint8_t> tmp(row_size(GgmlType::Q8_0, cols));
+    std::vector<float> xd(static_cast<size_t>(cols));
+    for (int64_t t = 0; t < n; ++t) {
+        quantize_row(GgmlType::Q8_0, x.data() + t * cols, tmp.data(), cols);
+        dequantize_row(GgmlType::Q8_0, tmp.data(), xd.data(), cols);
+        for (int64_t r = 0; r < rows; ++r) {
+            double ref = 0, mag = 0;
+            for (int64_t k = 0; k < cols; ++k) {
+                ref += double(p.wd[r * cols + k]) * xd[k];
+                mag += std::fabs(double(p.wd[r * cols + k]) * xd[k]);
+            }
+            ASSERT_NEAR(all[t * rows + r], ref, 1e-5 * mag + 1e-6) << "t=" << t << " r=" << r;
+        }
+    }
+    // The same tokens in other batches: a suffix (other lanes) and one token alone.
+    for (int64_t start : {int64_t{3}, int64_t{20}, int64_t{36}}) {
+        const int64_t m = n - start;
+        std::vector<float> part(static_cast<size_t>(m * rows));
+        ThreadPool one(1);
+        matmul(p.view, x.data() + start * cols, cols, m, part.data(), rows, &one, s);
+        ASSERT_EQ(0, std::memcmp(part.data(), all.data() + start * rows, part.size() * sizeof(float))) << "start=" << start;
+    }
 }
 
 }  // namespace

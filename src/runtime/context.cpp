@@ -35,18 +35,20 @@ Context::Context(const Model& model, ContextParams params)
       pool_(params_.n_threads > 0 ? params_.n_threads : physical_core_count()),
       kv_(model.hparams().n_layer, model.hparams().n_head_kv, model.hparams().head_dim, params_.kv_type,
           params_.n_kv_blocks > 0 ? params_.n_kv_blocks : blocks_for(params_.n_ctx, params_.n_seq, 16), 16) {
-    const HParams& hp = model.hparams();
-    const size_t nb = static_cast<size_t>(params_.n_batch);
+}
+
+void ForwardScratch::ensure(const HParams& hp, size_t nb) {
+    if (x.size() >= nb * static_cast<size_t>(hp.n_embd)) return;
     const size_t d = static_cast<size_t>(hp.n_embd), ff = static_cast<size_t>(hp.n_ff);
-    scratch_.x.resize(nb * d);
-    scratch_.h.resize(nb * d);
-    scratch_.q.resize(nb * static_cast<size_t>(hp.q_dim()));
-    scratch_.k.resize(nb * static_cast<size_t>(hp.kv_dim()));
-    scratch_.v.resize(nb * static_cast<size_t>(hp.kv_dim()));
-    scratch_.attn.resize(nb * static_cast<size_t>(hp.q_dim()));
-    scratch_.gate.resize(nb * ff);
-    scratch_.up.resize(nb * ff * 2);  // room for a fused gate|up output
-    scratch_.ffn.resize(nb * std::max(d, static_cast<size_t>(hp.q_dim() + 2 * hp.kv_dim())));
+    x.resize(nb * d);
+    h.resize(nb * d);
+    q.resize(nb * static_cast<size_t>(hp.q_dim()));
+    k.resize(nb * static_cast<size_t>(hp.kv_dim()));
+    v.resize(nb * static_cast<size_t>(hp.kv_dim()));
+    attn.resize(nb * static_cast<size_t>(hp.q_dim()));
+    gate.resize(nb * ff);
+    up.resize(nb * ff * 2);  // room for a fused gate|up output
+    ffn.resize(nb * std::max(d, static_cast<size_t>(hp.q_dim() + 2 * hp.kv_dim())));
 }
 
 int32_t Context::decode(const Batch& batch) {
@@ -86,6 +88,7 @@ int32_t Context::decode(const Batch& batch) {
     } else {
         logits_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_));
     }
+    scratch_.ensure(model_.hparams(), std::min(n, static_cast<size_t>(params_.n_batch)));
     int32_t out_row = 0;
     for (size_t b = 0; b < n; b += static_cast<size_t>(params_.n_batch)) {
         const size_t e = std::min(n, b + static_cast<size_t>(params_.n_batch));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/batch.h"
+#include "model/hparams.h"
 #include "runtime/kv_cache.h"
 #include "runtime/threadpool.h"
 #include "tensor/matmul.h"
@@ -27,6 +28,9 @@ struct ContextParams {
 // Scratch of the forward pass, sized for n_batch tokens.
 struct ForwardScratch {
     std::vector<float> x, h, q, k, v, attn, gate, up, ffn, rows;
+    // Grows the buffers to hold nb tokens (never shrinks): a context sized for 512-token
+    // batches commits that memory only once a batch that large runs.
+    void ensure(const HParams& hp, size_t nb);
     MatmulScratch mm;
     std::vector<std::vector<float>> per_thread;  // attention accumulators
 };

@@ -131,6 +131,10 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
     using Path = MatmulScratch::Path;
     if (scratch.path == Path::Gemm || (scratch.path == Path::BySize && n_tokens >= kGemmMinTokens)) {
         const GemmFn gemm = gemm_kernel();
+        if (gemm && use_packed(w)) {
+            packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
+            return;
+        }
         if (gemm && kernels(w.type).to_float && (at == GgmlType::F32 || kernels(at).to_float)) {
             matmul_gemm(gemm, w, x, ldx, n_tokens, y, ldy, pool, scratch);
             return;

@@ -29,6 +29,7 @@ namespace hearth::avx512 {
 namespace {
 
 constexpr size_t kGroupBlockBytes = 144;
+constexpr size_t kActBlockBytes = kPackActBlockBytes;
 
 template <int NT>
 HEARTH_VNNI512_INLINE void rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, float* y,
@@ -80,6 +81,57 @@ HEARTH_VNNI512_INLINE void rows(int64_t K, const uint8_t* group, const uint8_t* 
 
 }  // namespace
 
+// ---- Prompt batches: 8 rows x 16 tokens per register block.
+//
+// The group's nibbles are first unpacked to bytes (per block: rows 0-3 elements 0-15, rows
+// 0-3 elements 16-31, then rows 4-7 likewise; 256 bytes) and its scales converted, once for
+// all token blocks. Then each int32 lane is one token: vpdpbusd multiplies 4 consecutive
+// weights of a row, broadcast from memory, with the same 4 elements of 16 tokens' Q8_0
+// activations (see tensor/repack.h for their layout) and sums them exactly; per block the
+// sum less the offset term is scaled by d_w x d_a and accumulated in float.
+
+HEARTH_VNNI512 void q4_0x8_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t i = 0; i < K / 32; ++i) {
+        const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes;
+        _mm256_storeu_ps(dw + 8 * i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b))));
+        const __m512i qa = _mm512_loadu_si512(b + 16), qb = _mm512_loadu_si512(b + 80);
+        uint8_t* o = wu + 256 * i;
+        _mm512_storeu_si512(o, _mm512_and_si512(qa, m4));
+        _mm512_storeu_si512(o + 64, _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4));
+        _mm512_storeu_si512(o + 128, _mm512_and_si512(qb, m4));
+        _mm512_storeu_si512(o + 192, _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4));
+    }
+}
+
+HEARTH_VNNI512 void q4_0x8_gemm_block(int64_t K, const uint8_t* wu, const float* dw, const uint8_t* act, float* out16x8) {
+    __m512 facc[8];
+    for (int r = 0; r < 8; ++r) facc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < K / 32; ++i) {
+        const uint8_t* a = act + static_cast<size_t>(i) * kActBlockBytes;
+        __m512i av[8];
+        for (int g = 0; g < 8; ++g) av[g] = _mm512_loadu_si512(a + 64 * g);
+        const __m512 da = _mm512_loadu_ps(reinterpret_cast<const float*>(a + 512));
+        const __m512i off = _mm512_loadu_si512(a + 576);
+        const uint8_t* w = wu + 256 * i;
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) {
+            // Row r's elements 4g..4g+3 are at w + (r / 4) * 128 + (g / 4) * 64 + (r % 4) * 16 + (g % 4) * 4.
+            const uint8_t* wr = w + (r / 4) * 128 + (r % 4) * 16;
+            __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; ++g) {
+                int32_t w4;
+                __builtin_memcpy(&w4, wr + (g / 4) * 64 + (g % 4) * 4, 4);
+                acc = _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(w4), av[g]);
+            }
+            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(dw[8 * i + r]), da);
+            facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, off)), d, facc[r]);
+        }
+    }
+    for (int r = 0; r < 8; ++r) _mm512_storeu_ps(out16x8 + 16 * r, facc[r]);
+}
+
 bool cpu_has_vnni() {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
@@ -120,6 +172,8 @@ HEARTH_VNNI512 void q4_0x8_rows(int64_t K, const uint8_t* group, const uint8_t* 
 namespace hearth::avx512 {
 bool cpu_has_vnni() { return false; }
 void q4_0x8_rows(int64_t, const uint8_t*, const uint8_t*, size_t, int, float*, int64_t) {}
+void q4_0x8_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
+void q4_0x8_gemm_block(int64_t, const uint8_t*, const float*, const uint8_t*, float*) {}
 }  // namespace hearth::avx512
 
 #endif
