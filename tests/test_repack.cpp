@@ -1,7 +1,6 @@
 // The packed (interleaved) Q4_0 layout and its decode kernel (tensor/repack.h): the packed
 // product matches a double-precision reference, a token's result is bit-identical whatever
-// the number of tokens in the call and the thread count, for decode batches and for prompt
-// batches (the int8 GEMM).
+// the number of tokens in the call, the thread count and the kernel (decode or prompt).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,10 +49,10 @@ Packed make(int64_t rows, int64_t cols, uint32_t seed) {
     if (!(p).view.packed) GTEST_SKIP() << "no packed kernel on this CPU (or HEARTH_REPACK=0)"
 
 TEST(Repack, OnlyQ4_0WithWholeRowGroups) {
-    Packed p = make(16, 64, 1);
+    Packed p = make(32, 64, 1);
     SKIP_WITHOUT_PACKING(p);
     MatrixView odd = p.plain;
-    odd.rows = 12;
+    odd.rows = 24;
     EXPECT_FALSE(repack_wanted(odd));
     MatrixView q8 = p.plain;
     q8.type = GgmlType::Q8_0;
@@ -62,23 +61,24 @@ TEST(Repack, OnlyQ4_0WithWholeRowGroups) {
 }
 
 // Every stored block's scale and quants are in the packed copy, in the layout the kernels
-// read: per 8-row group and block, the 8 scales, then the 8 rows' 16 quant bytes.
+// read: per 16-row group and block, the 16 scales, then 4 vectors of the rows' quant words.
 TEST(Repack, PackedLayoutHoldsEveryBlock) {
-    Packed p = make(24, 352, 2);
+    Packed p = make(32, 352, 2);
     SKIP_WITHOUT_PACKING(p);
     const int64_t nb = 352 / 32;
-    for (int64_t r = 0; r < 24; ++r)
+    for (int64_t r = 0; r < 32; ++r)
         for (int64_t i = 0; i < nb; ++i) {
             const auto& blk = reinterpret_cast<const BlockQ4_0*>(p.plain.row(r))[i];
-            const uint8_t* g = p.packed.data() + static_cast<size_t>((r / 8) * nb + i) * 144;
-            ASSERT_EQ(0, std::memcmp(g + 2 * (r % 8), &blk.d, 2)) << r << "," << i;
-            ASSERT_EQ(0, std::memcmp(g + 16 + 16 * (r % 8), blk.qs, 16)) << r << "," << i;
+            const uint8_t* g = p.packed.data() + static_cast<size_t>((r / 16) * nb + i) * 288;
+            ASSERT_EQ(0, std::memcmp(g + 2 * (r % 16), &blk.d, 2)) << r << "," << i;
+            for (int j = 0; j < 4; ++j)
+                ASSERT_EQ(0, std::memcmp(g + 32 + 64 * j + 4 * (r % 16), blk.qs + 4 * j, 4)) << r << "," << i;
         }
 }
 
 // Decode-size batches (the dot path, which the serving engine pins for generated tokens).
 TEST(Repack, PackedProductMatchesReferenceAndIsBatchAndThreadInvariant) {
-    const int64_t rows = 40, cols = 352;
+    const int64_t rows = 48, cols = 352;
     Packed p = make(rows, cols, 3);
     SKIP_WITHOUT_PACKING(p);
     std::mt19937 rng(7);
@@ -124,8 +124,9 @@ TEST(Repack, PackedProductMatchesReferenceAndIsBatchAndThreadInvariant) {
 }
 
 // Prompt batches (the GEMM path) over a packed matrix take the int8 GEMM: close to the
-// reference, and a token's result is the same bits whatever else is in the batch (the
-// serving engine's batched == solo guarantee), including partial 16-token blocks.
+// reference, the same bits as the decode kernel gives, and the same bits whatever else is
+// in the batch (the serving engine's batched == solo guarantee), including partial
+// 16-token blocks.
 TEST(Repack, PackedGemmMatchesReferenceAndIsBatchInvariant) {
     const int64_t rows = 32, cols = 512, n = 37;
     Packed p = make(rows, cols, 4);
@@ -152,6 +153,16 @@ TEST(Repack, PackedGemmMatchesReferenceAndIsBatchInvariant) {
             }
             ASSERT_NEAR(all[t * rows + r], ref, 1e-5 * mag + 1e-6) << "t=" << t << " r=" << r;
         }
+    }
+    // The decode kernel, one token at a time and 8 at a time: identical.
+    {
+        MatmulScratch d;
+        d.path = MatmulScratch::Path::Dot;
+        std::vector<float> dot(all.size());
+        for (int64_t t = 0; t < n; ++t) matmul(p.view, x.data() + t * cols, cols, 1, dot.data() + t * rows, rows, &pool, d);
+        ASSERT_EQ(0, std::memcmp(dot.data(), all.data(), all.size() * sizeof(float)));
+        matmul(p.view, x.data(), cols, n, dot.data(), rows, &pool, d);
+        ASSERT_EQ(0, std::memcmp(dot.data(), all.data(), all.size() * sizeof(float)));
     }
     // The same tokens in other batches: a suffix (other lanes) and one token alone.
     for (int64_t start : {int64_t{3}, int64_t{20}, int64_t{36}}) {

@@ -74,15 +74,6 @@ GemmFn gemm_kernel() {
 
 void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                          int64_t ldy, ThreadPool* pool) {
-    if (use_packed(w)) {
-        // Groups of 8 rows; 8 groups (64 rows) per chunk keeps threads off each other's lines.
-        auto body = [&](int64_t g0, int64_t g1, int) {
-            packed_matmul_rows(w, act, act_row_bytes, n_tokens, y, ldy, g0 * kPackRows, g1 * kPackRows);
-        };
-        if (pool) pool->parallel_for(w.rows / kPackRows, 8, body);
-        else body(0, w.rows / kPackRows, 0);
-        return;
-    }
     const TypeKernels& k = kernels(w.type);
     if (!k.vec_dot) throw std::invalid_argument(std::string("matmul: no kernels for type ") + type_name(w.type));
     const auto dot = k.vec_dot;
@@ -129,12 +120,13 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
     const TypeTraits& tr = traits(w.type);
     const GgmlType at = tr.vec_dot_type;
     using Path = MatmulScratch::Path;
-    if (scratch.path == Path::Gemm || (scratch.path == Path::BySize && n_tokens >= kGemmMinTokens)) {
+    const bool batched = scratch.path == Path::Gemm || (scratch.path == Path::BySize && n_tokens >= kGemmMinTokens);
+    if (use_packed(w)) {
+        packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, batched && gemm_kernel() != nullptr);
+        return;
+    }
+    if (batched) {
         const GemmFn gemm = gemm_kernel();
-        if (gemm && use_packed(w)) {
-            packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
-            return;
-        }
         if (gemm && kernels(w.type).to_float && (at == GgmlType::F32 || kernels(at).to_float)) {
             matmul_gemm(gemm, w, x, ldx, n_tokens, y, ldy, pool, scratch);
             return;

@@ -38,6 +38,7 @@ struct MatmulScratch {
     enum class Path : int8_t { BySize, Gemm, Dot } path = Path::BySize;
     std::vector<uint8_t> act;
     std::vector<float> act_t;  // batched path: activations in 32-token blocks of [k][token]
+    std::vector<uint8_t> aux;  // packed matrices (tensor/repack.h): per-block activation terms
 };
 
 // y[t * ldy + r] = sum_k W[r][k] * x[t * ldx + k] for t < n_tokens, r < w.rows.

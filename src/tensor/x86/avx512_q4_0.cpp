@@ -1,0 +1,168 @@
+// AVX-512 VNNI kernels for packed Q4_0 (tensor/repack.h): decode (16 rows x up to 8
+// tokens per pass over a row group) and prompt batches (8 rows x 16 tokens per register
+// block), with the same integer sums and float operations per (row, token), so their results
+// are identical. Compiled for baseline x86-64 with target attributes; called only when
+// cpu_has_vnni().
+#include "tensor/repack.h"
+
+#include "tensor/types.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(), which -Wall
+// reports as "may be used uninitialized" in every caller: a known false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define HEARTH_VNNI512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c")))
+#define HEARTH_VNNI512_INLINE __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c"), always_inline)) inline
+
+namespace hearth::avx512 {
+namespace {
+
+constexpr size_t kGroupBlockBytes = 288;
+
+// Decode: int32 lane r is row r. Per block the 16 rows' quants unpack to 8 vectors, vector g
+// holding each row's elements 4g..4g+3 (g < 4: low nibbles of word g, else high nibbles of
+// word g - 4); each multiplies the activation's word g broadcast to all lanes.
+template <int NT>
+HEARTH_VNNI512_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                  const int32_t* off, float* y, int64_t ldy) {
+    const int64_t nb = K / 32;
+    const BlockQ8_0* a[NT];
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        a[t] = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(t) * stride);
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 64, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 128, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 192, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 256, _MM_HINT_T0);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+        __m512i w[8];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+            const __m512i q = _mm512_loadu_si512(b + 32 + 64 * j);
+            w[j] = _mm512_and_si512(q, m4);
+            w[4 + j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+            const int32_t* aw = reinterpret_cast<const int32_t*>(a[t][i].qs);
+            __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; ++g) {
+                int32_t v;
+                __builtin_memcpy(&v, aw + g, 4);
+                s = _mm512_dpbusd_epi32(s, w[g], _mm512_set1_epi32(v));
+            }
+            s = _mm512_sub_epi32(s, _mm512_set1_epi32(off[t * nb + i]));
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(da[t * nb + i]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+}  // namespace
+
+HEARTH_VNNI512 void q4_0x16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                 const int32_t* off, int nt, float* y, int64_t ldy) {
+    const int64_t nb = K / 32;
+    while (nt > 0) {
+        const int k = nt < 8 ? nt : 8;
+        switch (k) {
+            case 1: rows16<1>(K, group, act, stride, da, off, y, ldy); break;
+            case 2: rows16<2>(K, group, act, stride, da, off, y, ldy); break;
+            case 3: rows16<3>(K, group, act, stride, da, off, y, ldy); break;
+            case 4: rows16<4>(K, group, act, stride, da, off, y, ldy); break;
+            case 5: rows16<5>(K, group, act, stride, da, off, y, ldy); break;
+            case 6: rows16<6>(K, group, act, stride, da, off, y, ldy); break;
+            case 7: rows16<7>(K, group, act, stride, da, off, y, ldy); break;
+            default: rows16<8>(K, group, act, stride, da, off, y, ldy); break;
+        }
+        nt -= k;
+        act += static_cast<size_t>(k) * stride;
+        da += k * nb;
+        off += k * nb;
+        y += k * ldy;
+    }
+}
+
+// ---- Prompt batches: int32 lane t is token t of a 16-token block; 8 rows per register block.
+// The row group is first unpacked to bytes in the decode kernel's vectors (per block: for
+// g < 8, 64 bytes holding the 16 rows' elements 4g..4g+3) and its scales converted, once for
+// all token blocks; then each row's word g is broadcast against the tokens' word g.
+
+HEARTH_VNNI512 void q4_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t i = 0; i < K / 32; ++i) {
+        const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes;
+        _mm512_storeu_ps(dw + 16 * i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b))));
+        uint8_t* o = wu + 512 * i;
+        for (int j = 0; j < 4; ++j) {
+            const __m512i q = _mm512_loadu_si512(b + 32 + 64 * j);
+            _mm512_storeu_si512(o + 64 * j, _mm512_and_si512(q, m4));
+            _mm512_storeu_si512(o + 64 * (4 + j), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+        }
+    }
+}
+
+HEARTH_VNNI512 void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act,
+                                       float* out) {
+    __m512 facc[8];
+    for (int r = 0; r < 8; ++r) facc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < K / 32; ++i) {
+        const uint8_t* a = act + static_cast<size_t>(i) * kPackActBlockBytes;
+        __m512i av[8];
+        for (int g = 0; g < 8; ++g) av[g] = _mm512_loadu_si512(a + 64 * g);
+        const __m512 da = _mm512_loadu_ps(reinterpret_cast<const float*>(a + 512));
+        const __m512i off = _mm512_loadu_si512(a + 576);
+        const uint8_t* w = wu + 512 * i + 4 * r0;
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) {
+            __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; ++g) {
+                int32_t v;
+                __builtin_memcpy(&v, w + 64 * g + 4 * r, 4);
+                s = _mm512_dpbusd_epi32(s, _mm512_set1_epi32(v), av[g]);
+            }
+            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(dw[16 * i + r0 + r]), da);
+            facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, off)), d, facc[r]);
+        }
+    }
+    for (int r = 0; r < 8; ++r) _mm512_storeu_ps(out + 16 * r, facc[r]);
+}
+
+bool cpu_has_vnni() {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    if (!(c & (1u << 27)) || !(c & (1u << 29))) return false;  // OSXSAVE, F16C
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xE6u) != 0xE6u) return false;  // XMM, YMM, opmask and ZMM state saved by the OS
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    const bool f = b & (1u << 16), bw = b & (1u << 30), avx2 = b & (1u << 5), vnni = c & (1u << 11);
+    return f && bw && avx2 && vnni;
+}
+
+}  // namespace hearth::avx512
+
+#else
+
+namespace hearth::avx512 {
+bool cpu_has_vnni() { return false; }
+void q4_0x16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
+void q4_0x16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
+void q4_0x16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_t*, float*) {}
+}  // namespace hearth::avx512
+
+#endif
