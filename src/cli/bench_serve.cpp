@@ -611,7 +611,10 @@ CLI::App* add_bench_serve_command(CLI::App& bench) {
     cmd->add_option("--api", a->api, "ollama (/api/generate) or openai (/v1/completions)")
         ->check(CLI::IsMember({"ollama", "openai"}))
         ->capture_default_str();
-    cmd->add_option("--seed", a->seed, "Seed of the prompts and of each request's sampling")->capture_default_str();
+    // Random by default: a fixed seed would repeat the previous run's prompts, which the
+    // daemon's prefix cache still holds, and report cache hits as speed.
+    a->seed = std::random_device{}();
+    cmd->add_option("--seed", a->seed, "Seed of the prompts and of each request's sampling (default: random)");
     cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: the daemon's)")->check(CLI::Range(0.0, 100.0));
     cmd->add_option("--api-key", a->api_key, "Bearer key (default: $HEARTH_API_KEY)");
     cmd->add_option("--timeout", a->timeout, "Seconds to wait for a response")->check(CLI::Range(1.0, 86400.0))->capture_default_str();
