@@ -9,12 +9,16 @@
 
 #include "runtime/threadpool.h"
 #include "tensor/quants.h"
+#include "tensor/scalar/common.h"
 
 namespace hearth {
 namespace {
 
 constexpr int64_t kBlock = 32;                                       // Q4_0 elements per block
 constexpr size_t kGroupBlockBytes = kPackRows * sizeof(BlockQ4_0);  // 288: 16 scales + 16 x 16 quants
+// Q4_K per 256 columns and 16 rows: d, dmin (32 bytes each), scales and mins unpacked to a
+// byte each ([sub-block][row], 128 bytes each), quants [chunk][word][row] (2048 bytes).
+constexpr size_t kGroupSuperBytes = 64 + 256 + 2048;
 
 bool repack_enabled() {
     static const bool on = [] {
@@ -25,7 +29,10 @@ bool repack_enabled() {
     return on;
 }
 
-size_t group_bytes(const MatrixView& w) { return static_cast<size_t>(w.cols / kBlock) * kGroupBlockBytes; }
+size_t group_bytes(const MatrixView& w) {
+    return w.type == GgmlType::Q4_K ? static_cast<size_t>(w.cols / QK_K) * kGroupSuperBytes
+                                    : static_cast<size_t>(w.cols / kBlock) * kGroupBlockBytes;
+}
 
 // The activation terms of one Q8_0 block: its scale and 8 x the sum of its quants (the Q4_0
 // offset: sum((q - 8) * a) = sum(q * a) - 8 * sum(a)).
@@ -39,15 +46,63 @@ void block_terms(const BlockQ8_0& b, float& da, int32_t& off) {
 }  // namespace
 
 bool repack_wanted(const MatrixView& w) {
-    return w.data && w.type == GgmlType::Q4_0 && w.rows > 0 && w.rows % kPackRows == 0 && w.cols % kBlock == 0 &&
-           active_isa() != Isa::Scalar && repack_enabled();
+    const bool type_ok = (w.type == GgmlType::Q4_0 && w.cols % kBlock == 0) || (w.type == GgmlType::Q4_K && w.cols % QK_K == 0);
+    return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar && repack_enabled();
 }
 
 bool use_packed(const MatrixView& w) { return w.packed && active_isa() != Isa::Scalar && repack_enabled(); }
 
 size_t packed_bytes(const MatrixView& w) { return static_cast<size_t>(w.rows / kPackRows) * group_bytes(w); }
 
+namespace {
+
+void repack_groups_q4_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
+    const int64_t nb = w.cols / QK_K;
+    for (int64_t g = g0; g < g1; ++g) {
+        uint8_t* out = dst + static_cast<size_t>(g) * group_bytes(w);
+        for (int64_t i = 0; i < nb; ++i, out += kGroupSuperBytes) {
+            for (int64_t r = 0; r < kPackRows; ++r) {
+                const auto& b = reinterpret_cast<const BlockQ4_K*>(src + static_cast<size_t>((g - g0) * kPackRows + r) * w.row_bytes)[i];
+                std::memcpy(out + 2 * r, &b.d, 2);
+                std::memcpy(out + 32 + 2 * r, &b.dmin, 2);
+                for (int j = 0; j < 8; ++j) scalar::unpack_scale_min_k4(j, b.scales, out[64 + 16 * j + r], out[192 + 16 * j + r]);
+                for (int c = 0; c < 4; ++c)
+                    for (int q = 0; q < 8; ++q) std::memcpy(out + 320 + 64 * (8 * c + q) + 4 * r, b.qs + 32 * c + 4 * q, 4);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void packed_to_float(const MatrixView& w, int64_t r, int64_t k0, int64_t n, float* dst) {
+    // Only Q4_K is read back this way (Q4_0's prompt batches have their own kernel): rebuild
+    // the row's original blocks and let the type's kernel convert them.
+    const uint8_t* grp = w.packed + static_cast<size_t>(r / kPackRows) * group_bytes(w);
+    const int64_t j = r % kPackRows;
+    const auto to_float = kernels(GgmlType::Q4_K).to_float;
+    for (int64_t i = k0 / QK_K; i < (k0 + n) / QK_K; ++i, dst += QK_K) {
+        const uint8_t* in = grp + static_cast<size_t>(i) * kGroupSuperBytes;
+        BlockQ4_K b{};
+        std::memcpy(&b.d, in + 2 * j, 2);
+        std::memcpy(&b.dmin, in + 32 + 2 * j, 2);
+        uint8_t sc[8], m[8];
+        for (int s = 0; s < 8; ++s) {
+            sc[s] = in[64 + 16 * s + j];
+            m[s] = in[192 + 16 * s + j];
+        }
+        scalar::pack_scales_mins_k4(sc, m, b.scales);
+        for (int c = 0; c < 4; ++c)
+            for (int q = 0; q < 8; ++q) std::memcpy(b.qs + 32 * c + 4 * q, in + 320 + 64 * (8 * c + q) + 4 * j, 4);
+        to_float(&b, dst, QK_K);
+    }
+}
+
 void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
+    if (w.type == GgmlType::Q4_K) {
+        repack_groups_q4_k(w, src, dst, g0, g1);
+        return;
+    }
     const int64_t nb = w.cols / kBlock;
     for (int64_t g = g0; g < g1; ++g) {
         uint8_t* out = dst + static_cast<size_t>(g) * group_bytes(w);
@@ -93,6 +148,41 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
                                  y + g * kPackRows, ldy);
     };
     // 4 groups (64 rows) per chunk keeps threads off each other's output lines.
+    if (pool) pool->parallel_for(w.rows / kPackRows, 4, body);
+    else body(0, w.rows / kPackRows, 0);
+}
+
+// Q4_K decode-size batches: activations in Q8_K plus, per super-block, the float scale and
+// the 8 sub-block sums (pairs of Q8_K's 16-element bsums).
+void packed_rows_q4_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
+                      ThreadPool* pool, MatmulScratch& scratch) {
+    const int64_t K = w.cols, nb = K / QK_K;
+    const size_t arow = static_cast<size_t>(nb) * sizeof(BlockQ8_K);
+    if (scratch.act.size() < arow * static_cast<size_t>(n)) scratch.act.resize(arow * static_cast<size_t>(n));
+    const size_t aux_bytes = static_cast<size_t>(n * nb) * 9 * sizeof(int32_t);
+    if (scratch.aux.size() < aux_bytes) scratch.aux.resize(aux_bytes);
+    uint8_t* act = scratch.act.data();
+    float* da = reinterpret_cast<float*>(scratch.aux.data());
+    int32_t* bs = reinterpret_cast<int32_t*>(da + n * nb);
+    const auto quantize = kernels(GgmlType::Q8_K).from_float;
+    auto conv = [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) {
+            auto* q = reinterpret_cast<BlockQ8_K*>(act + static_cast<size_t>(t) * arow);
+            quantize(x + t * ldx, q, K);
+            for (int64_t i = 0; i < nb; ++i) {
+                da[t * nb + i] = q[i].d;
+                for (int j = 0; j < 8; ++j) bs[(t * nb + i) * 8 + j] = q[i].bsums[2 * j] + q[i].bsums[2 * j + 1];
+            }
+        }
+    };
+    if (pool && n > 1) pool->parallel_for(n, 1, conv);
+    else conv(0, n, 0);
+    const size_t gb = group_bytes(w);
+    auto body = [&](int64_t g0, int64_t g1, int) {
+        for (int64_t g = g0; g < g1; ++g)
+            avx512::q4_kx16_rows(K, w.packed + static_cast<size_t>(g) * gb, act, arow, da, bs, static_cast<int>(n),
+                                 y + g * kPackRows, ldy);
+    };
     if (pool) pool->parallel_for(w.rows / kPackRows, 4, body);
     else body(0, w.rows / kPackRows, 0);
 }
@@ -162,7 +252,8 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
 
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                    ThreadPool* pool, MatmulScratch& scratch, bool prompt) {
-    if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
+    if (w.type == GgmlType::Q4_K) packed_rows_q4_k(w, x, ldx, n_tokens, y, ldy, pool, scratch);
+    else if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
     else packed_rows(w, x, ldx, n_tokens, y, ldy, pool, scratch);
 }
 

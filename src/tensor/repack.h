@@ -30,8 +30,8 @@ class ThreadPool;
 // Rows per packed group.
 constexpr int64_t kPackRows = 16;
 
-// Whether `w` can and should be packed on this machine: Q4_0, rows a multiple of 16, the
-// CPU has AVX-512 VNNI, the active ISA is not scalar, and HEARTH_REPACK is not "0".
+// Whether `w` can and should be packed on this machine: Q4_0 or Q4_K, rows a multiple of
+// 16, the CPU has AVX-512 VNNI, the active ISA is not scalar, and HEARTH_REPACK is not "0".
 bool repack_wanted(const MatrixView& w);
 
 // Bytes of w's packed copy.
@@ -46,6 +46,14 @@ void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_
 // with the active ISA).
 bool use_packed(const MatrixView& w);
 
+// Whether w's type has an int8 prompt kernel (Q4_0); others' prompt batches take the f32
+// GEMM, which reads rows through packed_to_float.
+inline bool has_packed_prompt_kernel(const MatrixView& w) { return w.type == GgmlType::Q4_0; }
+
+// Elements [k0, k0 + n) of row r of a packed Q4_K matrix as floats (k0, n multiples of 256),
+// the values dequantize_row gives for the stored row.
+void packed_to_float(const MatrixView& w, int64_t r, int64_t k0, int64_t n, float* dst);
+
 // y[t * ldy + r] = W[r] . x[t] over a packed matrix, for all rows and t < n_tokens, with
 // activations rounded through Q8_0. `prompt` picks the kernel (the results are the same).
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
@@ -58,6 +66,11 @@ bool cpu_has_vnni();  // AVX512F + BW + VNNI, with the OS saving ZMM state
 // per token (nb apart) and block, the activation scale and 8 x the sum of its quants.
 void q4_0x16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, const float* da,
                   const int32_t* off, int nt, float* y, int64_t ldy);
+
+// Q4_K decode kernel: act in Q8_K rows; da / bs: per token (nb super-blocks apart) the
+// super-block's d and its 8 sub-block sums of quants.
+void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, const float* da,
+                  const int32_t* bs, int nt, float* y, int64_t ldy);
 
 // Prompt kernel. Activations per 16-token block and 32-column block (kPackActBlockBytes):
 // 8 x 64 bytes (for g < 8, token t's elements 4g..4g+3 at 64g + 4t), 16 float d_a, 16 int32

@@ -72,6 +72,21 @@ inline void unpack_scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m
     }
 }
 
+// 6-bit scales and mins of the 8 sub-blocks of a Q4_K/Q5_K super-block into 12 bytes
+// (inverse of unpack_scale_min_k4).
+inline void pack_scales_mins_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_t* out) {
+    for (int j = 0; j < 8; ++j) {
+        if (j < 4) {
+            out[j] = ls[j];
+            out[j + 4] = lm[j];
+        } else {
+            out[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+            out[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
+            out[j] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
+        }
+    }
+}
+
 // Unpack the 16 6-bit Q3_K scales (stored biased by 32) into signed values.
 // Bytes 0-7: low nibbles of scales 0-7 (low half) and 8-15 (high half); bytes 8-11:
 // the top 2 bits, scale j at bits 2*(j/4) of byte 8 + j%4.

@@ -225,21 +225,6 @@ void pack_2bit(const uint8_t* L, uint8_t* qs) {
     }
 }
 
-// 6-bit scales and mins of the 8 sub-blocks of a Q4_K/Q5_K super-block into 12 bytes
-// (inverse of unpack_scale_min_k4).
-void pack_scales_mins_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_t* out) {
-    for (int j = 0; j < 8; ++j) {
-        if (j < 4) {
-            out[j] = ls[j];
-            out[j + 4] = lm[j];
-        } else {
-            out[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-            out[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
-            out[j] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
-        }
-    }
-}
-
 // Shared by Q4_K and Q5_K: sub-block search, 6-bit scale/min quantization, and the
 // final levels (0..nmax) computed from the stored scales.
 void quantize_k4_superblock(const float* x, int nmax, float rmin, float rdelta, int nstep, uint8_t* L,

@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels for packed Q4_0 (tensor/repack.h): decode (16 rows x up to 8
+// AVX-512 VNNI kernels for packed Q4_0 and Q4_K (tensor/repack.h). Q4_0: decode (16 rows x up to 8
 // tokens per pass over a row group) and prompt batches (8 rows x 16 tokens per register
 // block), with the same integer sums and float operations per (row, token), so their results
 // are identical. Compiled for baseline x86-64 with target attributes; called only when
@@ -95,6 +95,96 @@ HEARTH_VNNI512 void q4_0x16_rows(int64_t K, const uint8_t* group, const uint8_t*
     }
 }
 
+// ---- Q4_K decode: int32 lane r is row r (layout in tensor/repack.cpp). Per super-block
+// and row: T = sum_j sc_j * (q . a over sub-block j), M = sum_j m_j * sum(a over j), exact in
+// int32; then acc += float(T) * d * d_a - float(M) * dmin * d_a. Up to 4 tokens per pass.
+
+namespace {
+
+constexpr size_t kGroupSuperBytes = 64 + 256 + 2048;
+
+template <int NT>
+HEARTH_VNNI512_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride,
+                                     const float* da, const int32_t* bs, float* y, int64_t ldy) {
+    const int64_t nb = K / 256;
+    const BlockQ8_K* a[NT];
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * stride);
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t* b = group + static_cast<size_t>(i) * kGroupSuperBytes;
+        __m512i T[NT];
+        for (int t = 0; t < NT; ++t) T[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; ++c) {
+            const uint8_t* q = b + 320 + 512 * c;
+            for (int p = 0; p < 8; ++p) _mm_prefetch(reinterpret_cast<const char*>(q) + 4736 + 64 * p, _MM_HINT_T0);
+            const __m512i sc_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64 + 32 * c)));
+            const __m512i sc_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 80 + 32 * c)));
+            __m512i lo[8], hi[8];
+#pragma GCC unroll 8
+            for (int p = 0; p < 8; ++p) {
+                const __m512i v = _mm512_loadu_si512(q + 64 * p);
+                lo[p] = _mm512_and_si512(v, m4);
+                hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* aq = a[t][i].qs + 64 * c;
+                __m512i s_lo = _mm512_setzero_si512(), s_hi = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int p = 0; p < 8; ++p) {
+                    int32_t vl, vh;
+                    __builtin_memcpy(&vl, aq + 4 * p, 4);
+                    __builtin_memcpy(&vh, aq + 32 + 4 * p, 4);
+                    s_lo = _mm512_dpbusd_epi32(s_lo, lo[p], _mm512_set1_epi32(vl));
+                    s_hi = _mm512_dpbusd_epi32(s_hi, hi[p], _mm512_set1_epi32(vh));
+                }
+                T[t] = _mm512_add_epi32(T[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo, sc_lo), _mm512_mullo_epi32(s_hi, sc_hi)));
+            }
+        }
+        const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+        const __m512 dminv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32)));
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t) {
+            const int32_t* s8 = bs + (static_cast<int64_t>(t) * nb + i) * 8;
+            __m512i M = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) {
+                const __m512i mj = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192 + 16 * j)));
+                M = _mm512_add_epi32(M, _mm512_mullo_epi32(mj, _mm512_set1_epi32(s8[j])));
+            }
+            const __m512 dat = _mm512_set1_ps(da[static_cast<int64_t>(t) * nb + i]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(T[t]), _mm512_mul_ps(dv, dat), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(dminv, dat), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+}  // namespace
+
+HEARTH_VNNI512 void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                 const int32_t* bs, int nt, float* y, int64_t ldy) {
+    const int64_t nb = K / 256;
+    while (nt > 0) {
+        const int k = nt < 4 ? nt : 4;
+        switch (k) {
+            case 1: rows16_k4<1>(K, group, act, stride, da, bs, y, ldy); break;
+            case 2: rows16_k4<2>(K, group, act, stride, da, bs, y, ldy); break;
+            case 3: rows16_k4<3>(K, group, act, stride, da, bs, y, ldy); break;
+            default: rows16_k4<4>(K, group, act, stride, da, bs, y, ldy); break;
+        }
+        nt -= k;
+        act += static_cast<size_t>(k) * stride;
+        da += k * nb;
+        bs += k * nb * 8;
+        y += k * ldy;
+    }
+}
+
 // ---- Prompt batches: int32 lane t is token t of a 16-token block; 8 rows per register block.
 // The row group is first unpacked to bytes in the decode kernel's vectors (per block: for
 // g < 8, 64 bytes holding the 16 rows' elements 4g..4g+3) and its scales converted, once for
@@ -162,6 +252,7 @@ namespace hearth::avx512 {
 bool cpu_has_vnni() { return false; }
 void q4_0x16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_0x16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
+void q4_kx16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_0x16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_t*, float*) {}
 }  // namespace hearth::avx512
 
