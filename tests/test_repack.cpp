@@ -48,15 +48,15 @@ Packed make(int64_t rows, int64_t cols, uint32_t seed, GgmlType type = GgmlType:
 #define SKIP_WITHOUT_PACKING(p) \
     if (!(p).view.packed) GTEST_SKIP() << "no packed kernel on this CPU (or HEARTH_REPACK=0)"
 
-TEST(Repack, OnlyQ4_0WithWholeRowGroups) {
+TEST(Repack, OnlySupportedTypesWithWholeRowGroups) {
     Packed p = make(32, 64, 1);
     SKIP_WITHOUT_PACKING(p);
     MatrixView odd = p.plain;
     odd.rows = 24;
     EXPECT_FALSE(repack_wanted(odd));
-    MatrixView q8 = p.plain;
-    q8.type = GgmlType::Q8_0;
-    EXPECT_FALSE(repack_wanted(q8));
+    MatrixView q6 = p.plain;
+    q6.type = GgmlType::Q6_K;
+    EXPECT_FALSE(repack_wanted(q6));
     MatrixView k4 = p.plain;
     k4.type = GgmlType::Q4_K;  // 64 columns: not a whole super-block
     EXPECT_FALSE(repack_wanted(k4));
@@ -80,9 +80,11 @@ TEST(Repack, PackedLayoutHoldsEveryBlock) {
 }
 
 // Decode-size batches (the dot path, which the serving engine pins for generated tokens).
-TEST(Repack, PackedProductMatchesReferenceAndIsBatchAndThreadInvariant) {
+class RepackInt8 : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(RepackInt8, PackedProductMatchesReferenceAndIsBatchAndThreadInvariant) {
     const int64_t rows = 48, cols = 352;
-    Packed p = make(rows, cols, 3);
+    Packed p = make(rows, cols, 3, GetParam());
     SKIP_WITHOUT_PACKING(p);
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -130,9 +132,9 @@ TEST(Repack, PackedProductMatchesReferenceAndIsBatchAndThreadInvariant) {
 // reference, the same bits as the decode kernel gives, and the same bits whatever else is
 // in the batch (the serving engine's batched == solo guarantee), including partial
 // 16-token blocks.
-TEST(Repack, PackedGemmMatchesReferenceAndIsBatchInvariant) {
+TEST_P(RepackInt8, PackedGemmMatchesReferenceAndIsBatchInvariant) {
     const int64_t rows = 32, cols = 512, n = 37;
-    Packed p = make(rows, cols, 4);
+    Packed p = make(rows, cols, 4, GetParam());
     SKIP_WITHOUT_PACKING(p);
     std::mt19937 rng(8);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -176,6 +178,9 @@ TEST(Repack, PackedGemmMatchesReferenceAndIsBatchInvariant) {
         ASSERT_EQ(0, std::memcmp(part.data(), all.data() + start * rows, part.size() * sizeof(float))) << "start=" << start;
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, RepackInt8, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
 
 // Packed Q4_K: the decode kernel (1 to 11 tokens per call, any thread count) matches the
 // reference with Q8_K activations and gives a token the same bits in every batch; prompt

@@ -29,24 +29,30 @@ bool repack_enabled() {
     return on;
 }
 
+constexpr size_t kGroupBlockBytesQ8 = kPackRows * sizeof(BlockQ8_0);  // 544: 16 scales + 16 x 32 quants
+
 size_t group_bytes(const MatrixView& w) {
-    return w.type == GgmlType::Q4_K ? static_cast<size_t>(w.cols / QK_K) * kGroupSuperBytes
-                                    : static_cast<size_t>(w.cols / kBlock) * kGroupBlockBytes;
+    if (w.type == GgmlType::Q4_K) return static_cast<size_t>(w.cols / QK_K) * kGroupSuperBytes;
+    return static_cast<size_t>(w.cols / kBlock) * (w.type == GgmlType::Q8_0 ? kGroupBlockBytesQ8 : kGroupBlockBytes);
 }
 
-// The activation terms of one Q8_0 block: its scale and 8 x the sum of its quants (the Q4_0
-// offset: sum((q - 8) * a) = sum(q * a) - 8 * sum(a)).
-void block_terms(const BlockQ8_0& b, float& da, int32_t& off) {
+// The activation terms of one Q8_0 block: its scale and bias x the sum of its quants, where
+// the kernels multiply unsigned weights q + bias (Q4_0: nibbles, bias 8; Q8_0: bytes stored
+// + 128): sum(q * a) = sum((q + bias) * a) - bias * sum(a).
+void block_terms(const BlockQ8_0& b, int32_t bias, float& da, int32_t& off) {
     da = fp16_to_fp32(b.d);
     int32_t s = 0;
     for (int k = 0; k < kBlock; ++k) s += b.qs[k];
-    off = 8 * s;
+    off = bias * s;
 }
+
+int32_t weight_bias(GgmlType t) { return t == GgmlType::Q8_0 ? 128 : 8; }
 
 }  // namespace
 
 bool repack_wanted(const MatrixView& w) {
-    const bool type_ok = (w.type == GgmlType::Q4_0 && w.cols % kBlock == 0) || (w.type == GgmlType::Q4_K && w.cols % QK_K == 0);
+    const bool type_ok = ((w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && w.cols % kBlock == 0) ||
+                         (w.type == GgmlType::Q4_K && w.cols % QK_K == 0);
     return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar && repack_enabled();
 }
 
@@ -103,6 +109,20 @@ void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_
         repack_groups_q4_k(w, src, dst, g0, g1);
         return;
     }
+    if (w.type == GgmlType::Q8_0) {
+        const int64_t nb = w.cols / kBlock;
+        for (int64_t g = g0; g < g1; ++g) {
+            uint8_t* out = dst + static_cast<size_t>(g) * group_bytes(w);
+            for (int64_t i = 0; i < nb; ++i, out += kGroupBlockBytesQ8)
+                for (int64_t r = 0; r < kPackRows; ++r) {
+                    const auto& b = reinterpret_cast<const BlockQ8_0*>(src + static_cast<size_t>((g - g0) * kPackRows + r) * w.row_bytes)[i];
+                    std::memcpy(out + 2 * r, &b.d, 2);
+                    for (int k = 0; k < kBlock; ++k)
+                        out[32 + 64 * (k / 4) + 4 * r + k % 4] = static_cast<uint8_t>(b.qs[k] ^ static_cast<int8_t>(0x80));
+                }
+        }
+        return;
+    }
     const int64_t nb = w.cols / kBlock;
     for (int64_t g = g0; g < g1; ++g) {
         uint8_t* out = dst + static_cast<size_t>(g) * group_bytes(w);
@@ -131,12 +151,14 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     uint8_t* act = scratch.act.data();
     float* da = reinterpret_cast<float*>(scratch.aux.data());
     int32_t* off = reinterpret_cast<int32_t*>(da + n * nb);
+    const int32_t bias = weight_bias(w.type);
+    const auto rows_kernel = w.type == GgmlType::Q8_0 ? avx512::q8_0x16_rows : avx512::q4_0x16_rows;
     const auto quantize = kernels(GgmlType::Q8_0).from_float;
     auto conv = [&](int64_t t0, int64_t t1, int) {
         for (int64_t t = t0; t < t1; ++t) {
             auto* q = reinterpret_cast<BlockQ8_0*>(act + static_cast<size_t>(t) * arow);
             quantize(x + t * ldx, q, K);
-            for (int64_t i = 0; i < nb; ++i) block_terms(q[i], da[t * nb + i], off[t * nb + i]);
+            for (int64_t i = 0; i < nb; ++i) block_terms(q[i], bias, da[t * nb + i], off[t * nb + i]);
         }
     };
     if (pool && n > 1) pool->parallel_for(n, 1, conv);
@@ -144,8 +166,8 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     const size_t gb = group_bytes(w);
     auto body = [&](int64_t g0, int64_t g1, int) {
         for (int64_t g = g0; g < g1; ++g)
-            avx512::q4_0x16_rows(K, w.packed + static_cast<size_t>(g) * gb, act, arow, da, off, static_cast<int>(n),
-                                 y + g * kPackRows, ldy);
+            rows_kernel(K, w.packed + static_cast<size_t>(g) * gb, act, arow, da, off, static_cast<int>(n),
+                        y + g * kPackRows, ldy);
     };
     // 4 groups (64 rows) per chunk keeps threads off each other's output lines.
     if (pool) pool->parallel_for(w.rows / kPackRows, 4, body);
@@ -195,6 +217,8 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     const size_t tb_bytes = static_cast<size_t>(nb) * kPackActBlockBytes;
     if (scratch.act.size() < tb_bytes * static_cast<size_t>(ntb)) scratch.act.resize(tb_bytes * static_cast<size_t>(ntb));
     uint8_t* act = scratch.act.data();
+    const int32_t bias = weight_bias(w.type);
+    const auto unpack = w.type == GgmlType::Q8_0 ? avx512::q8_0x16_unpack : avx512::q4_0x16_unpack;
     const auto quantize = kernels(GgmlType::Q8_0).from_float;
     auto prep = [&](int64_t tb0, int64_t tb1, int) {
         thread_local std::vector<BlockQ8_0> q;
@@ -210,7 +234,7 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
                     int32_t off = 0;
                     if (tok < n) {
                         for (int g = 0; g < 8; ++g) std::memcpy(blk + 64 * g + 4 * t, q[i].qs + 4 * g, 4);
-                        block_terms(q[i], da, off);
+                        block_terms(q[i], bias, da, off);
                     } else {
                         for (int g = 0; g < 8; ++g) std::memset(blk + 64 * g + 4 * t, 0, 4);
                     }
@@ -232,7 +256,7 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
         if (dw.size() < static_cast<size_t>(nb * kPackRows)) dw.resize(static_cast<size_t>(nb * kPackRows));
         alignas(64) float out[16 * 8];
         for (int64_t g = g0; g < g1; ++g) {
-            avx512::q4_0x16_unpack(K, w.packed + static_cast<size_t>(g) * gb, wu.data(), dw.data());
+            unpack(K, w.packed + static_cast<size_t>(g) * gb, wu.data(), dw.data());
             for (int64_t tb = 0; tb < ntb; ++tb) {
                 const int64_t nt = std::min<int64_t>(16, n - tb * 16);
                 for (int half = 0; half < 2; ++half) {

@@ -30,7 +30,7 @@ class ThreadPool;
 // Rows per packed group.
 constexpr int64_t kPackRows = 16;
 
-// Whether `w` can and should be packed on this machine: Q4_0 or Q4_K, rows a multiple of
+// Whether `w` can and should be packed on this machine: Q4_0, Q8_0 or Q4_K, rows a multiple of
 // 16, the CPU has AVX-512 VNNI, the active ISA is not scalar, and HEARTH_REPACK is not "0".
 bool repack_wanted(const MatrixView& w);
 
@@ -46,9 +46,9 @@ void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_
 // with the active ISA).
 bool use_packed(const MatrixView& w);
 
-// Whether w's type has an int8 prompt kernel (Q4_0); others' prompt batches take the f32
+// Whether w's type has an int8 prompt kernel (Q4_0, Q8_0); Q4_K's prompt batches take the f32
 // GEMM, which reads rows through packed_to_float.
-inline bool has_packed_prompt_kernel(const MatrixView& w) { return w.type == GgmlType::Q4_0; }
+inline bool has_packed_prompt_kernel(const MatrixView& w) { return w.type != GgmlType::Q4_K; }
 
 // Elements [k0, k0 + n) of row r of a packed Q4_K matrix as floats (k0, n multiples of 256),
 // the values dequantize_row gives for the stored row.
@@ -66,6 +66,8 @@ bool cpu_has_vnni();  // AVX512F + BW + VNNI, with the OS saving ZMM state
 // per token (nb apart) and block, the activation scale and 8 x the sum of its quants.
 void q4_0x16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, const float* da,
                   const int32_t* off, int nt, float* y, int64_t ldy);
+void q8_0x16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, const float* da,
+                  const int32_t* off, int nt, float* y, int64_t ldy);
 
 // Q4_K decode kernel: act in Q8_K rows; da / bs: per token (nb super-blocks apart) the
 // super-block's d and its 8 sub-block sums of quants.
@@ -78,6 +80,7 @@ void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t ac
 // q4_0x16_gemm_block gives out[16 * r + t] for rows r of [r0, r0 + 8) and one token block.
 constexpr size_t kPackActBlockBytes = 8 * 64 + 64 + 64;
 void q4_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
+void q8_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
 void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
 }  // namespace avx512
 

@@ -21,12 +21,32 @@
 namespace hearth::avx512 {
 namespace {
 
-constexpr size_t kGroupBlockBytes = 288;
+// Bytes per 32-column block of a 16-row group: 32 of scales, then 256 (Q4_0 nibbles) or
+// 512 (Q8_0 bytes, stored + 128 so they are unsigned).
+template <bool Q8>
+constexpr size_t kGroupBlockBytes = Q8 ? 544 : 288;
+
+// The 8 weight vectors of one block (vector g: every row's elements 4g..4g+3, unsigned).
+template <bool Q8>
+HEARTH_VNNI512_INLINE void block_weights(const uint8_t* b, __m512i (&w)[8]) {
+    if constexpr (Q8) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g) w[g] = _mm512_loadu_si512(b + 32 + 64 * g);
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(0x0f);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+            const __m512i q = _mm512_loadu_si512(b + 32 + 64 * j);
+            w[j] = _mm512_and_si512(q, m4);
+            w[4 + j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        }
+    }
+}
 
 // Decode: int32 lane r is row r. Per block the 16 rows' quants unpack to 8 vectors, vector g
 // holding each row's elements 4g..4g+3 (g < 4: low nibbles of word g, else high nibbles of
 // word g - 4); each multiplies the activation's word g broadcast to all lanes.
-template <int NT>
+template <bool Q8, int NT>
 HEARTH_VNNI512_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
                                   const int32_t* off, float* y, int64_t ldy) {
     const int64_t nb = K / 32;
@@ -36,22 +56,13 @@ HEARTH_VNNI512_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t
         a[t] = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(t) * stride);
         acc[t] = _mm512_setzero_ps();
     }
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes;
-        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 64, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 128, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 192, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(b) + 2304 + 256, _MM_HINT_T0);
+        const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes<Q8>;
+        for (size_t p = 0; p < kGroupBlockBytes<Q8>; p += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(b) + 8 * kGroupBlockBytes<Q8> + p, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
         __m512i w[8];
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) {
-            const __m512i q = _mm512_loadu_si512(b + 32 + 64 * j);
-            w[j] = _mm512_and_si512(q, m4);
-            w[4 + j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-        }
+        block_weights<Q8>(b, w);
 #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
             const int32_t* aw = reinterpret_cast<const int32_t*>(a[t][i].qs);
@@ -72,20 +83,21 @@ HEARTH_VNNI512_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t
 
 }  // namespace
 
-HEARTH_VNNI512 void q4_0x16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
-                                 const int32_t* off, int nt, float* y, int64_t ldy) {
+template <bool Q8>
+HEARTH_VNNI512_INLINE void rows16_any(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride,
+                                      const float* da, const int32_t* off, int nt, float* y, int64_t ldy) {
     const int64_t nb = K / 32;
     while (nt > 0) {
         const int k = nt < 8 ? nt : 8;
         switch (k) {
-            case 1: rows16<1>(K, group, act, stride, da, off, y, ldy); break;
-            case 2: rows16<2>(K, group, act, stride, da, off, y, ldy); break;
-            case 3: rows16<3>(K, group, act, stride, da, off, y, ldy); break;
-            case 4: rows16<4>(K, group, act, stride, da, off, y, ldy); break;
-            case 5: rows16<5>(K, group, act, stride, da, off, y, ldy); break;
-            case 6: rows16<6>(K, group, act, stride, da, off, y, ldy); break;
-            case 7: rows16<7>(K, group, act, stride, da, off, y, ldy); break;
-            default: rows16<8>(K, group, act, stride, da, off, y, ldy); break;
+            case 1: rows16<Q8, 1>(K, group, act, stride, da, off, y, ldy); break;
+            case 2: rows16<Q8, 2>(K, group, act, stride, da, off, y, ldy); break;
+            case 3: rows16<Q8, 3>(K, group, act, stride, da, off, y, ldy); break;
+            case 4: rows16<Q8, 4>(K, group, act, stride, da, off, y, ldy); break;
+            case 5: rows16<Q8, 5>(K, group, act, stride, da, off, y, ldy); break;
+            case 6: rows16<Q8, 6>(K, group, act, stride, da, off, y, ldy); break;
+            case 7: rows16<Q8, 7>(K, group, act, stride, da, off, y, ldy); break;
+            default: rows16<Q8, 8>(K, group, act, stride, da, off, y, ldy); break;
         }
         nt -= k;
         act += static_cast<size_t>(k) * stride;
@@ -93,6 +105,15 @@ HEARTH_VNNI512 void q4_0x16_rows(int64_t K, const uint8_t* group, const uint8_t*
         off += k * nb;
         y += k * ldy;
     }
+}
+
+HEARTH_VNNI512 void q4_0x16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                 const int32_t* off, int nt, float* y, int64_t ldy) {
+    rows16_any<false>(K, group, act, stride, da, off, nt, y, ldy);
+}
+HEARTH_VNNI512 void q8_0x16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                 const int32_t* off, int nt, float* y, int64_t ldy) {
+    rows16_any<true>(K, group, act, stride, da, off, nt, y, ldy);
 }
 
 // ---- Q4_K decode: int32 lane r is row r (layout in tensor/repack.cpp). Per super-block
@@ -190,18 +211,22 @@ HEARTH_VNNI512 void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t*
 // g < 8, 64 bytes holding the 16 rows' elements 4g..4g+3) and its scales converted, once for
 // all token blocks; then each row's word g is broadcast against the tokens' word g.
 
-HEARTH_VNNI512 void q4_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
+template <bool Q8>
+HEARTH_VNNI512_INLINE void unpack_any(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
     for (int64_t i = 0; i < K / 32; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes;
+        const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes<Q8>;
         _mm512_storeu_ps(dw + 16 * i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b))));
-        uint8_t* o = wu + 512 * i;
-        for (int j = 0; j < 4; ++j) {
-            const __m512i q = _mm512_loadu_si512(b + 32 + 64 * j);
-            _mm512_storeu_si512(o + 64 * j, _mm512_and_si512(q, m4));
-            _mm512_storeu_si512(o + 64 * (4 + j), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
-        }
+        __m512i w[8];
+        block_weights<Q8>(b, w);
+        for (int g = 0; g < 8; ++g) _mm512_storeu_si512(wu + 512 * i + 64 * g, w[g]);
     }
+}
+
+HEARTH_VNNI512 void q4_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+    unpack_any<false>(K, group, wu, dw);
+}
+HEARTH_VNNI512 void q8_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+    unpack_any<true>(K, group, wu, dw);
 }
 
 HEARTH_VNNI512 void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act,
@@ -252,6 +277,8 @@ namespace hearth::avx512 {
 bool cpu_has_vnni() { return false; }
 void q4_0x16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_0x16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
+void q8_0x16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
+void q8_0x16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_kx16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_0x16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_t*, float*) {}
 }  // namespace hearth::avx512
