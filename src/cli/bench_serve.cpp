@@ -597,7 +597,9 @@ void bench_serve(ServeBenchArgs a) {
 CLI::App* add_bench_serve_command(CLI::App& bench) {
     auto a = std::make_shared<ServeBenchArgs>();
     CLI::App* cmd = bench.add_subcommand("serve", "Benchmark a running daemon over HTTP (like `vllm bench serve`)");
-    cmd->add_option("--url", a->url, "Daemon address")->capture_default_str();
+    // Default: the daemon the other commands talk to (HEARTH_HOST).
+    if (const char* h = std::getenv("HEARTH_HOST"); h && *h) a->url = h;
+    cmd->add_option("--url", a->url, "Daemon address (default: HEARTH_HOST)")->capture_default_str();
     cmd->add_option("-m,--model", a->model, "Model name, as the daemon knows it")->required();
     cmd->add_option("--concurrency", a->concurrency, "Requests in flight, one run per level")
         ->delimiter(',')
