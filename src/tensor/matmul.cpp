@@ -122,13 +122,8 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
     using Path = MatmulScratch::Path;
     const bool batched = scratch.path == Path::Gemm || (scratch.path == Path::BySize && n_tokens >= kGemmMinTokens);
     if (use_packed(w)) {
-        const bool gemm = batched && gemm_kernel() != nullptr;
-        // Packed Q4_K has no int8 prompt kernel yet: its prompt batches take the f32 GEMM,
-        // which reads the packed copy (packed_to_float).
-        if (!(gemm && !has_packed_prompt_kernel(w))) {
-            packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, gemm);
-            return;
-        }
+        packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, batched && gemm_kernel() != nullptr);
+        return;
     }
     if (batched) {
         const GemmFn gemm = gemm_kernel();

@@ -81,29 +81,6 @@ void repack_groups_q4_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, i
 
 }  // namespace
 
-void packed_to_float(const MatrixView& w, int64_t r, int64_t k0, int64_t n, float* dst) {
-    // Only Q4_K is read back this way (Q4_0's prompt batches have their own kernel): rebuild
-    // the row's original blocks and let the type's kernel convert them.
-    const uint8_t* grp = w.packed + static_cast<size_t>(r / kPackRows) * group_bytes(w);
-    const int64_t j = r % kPackRows;
-    const auto to_float = kernels(GgmlType::Q4_K).to_float;
-    for (int64_t i = k0 / QK_K; i < (k0 + n) / QK_K; ++i, dst += QK_K) {
-        const uint8_t* in = grp + static_cast<size_t>(i) * kGroupSuperBytes;
-        BlockQ4_K b{};
-        std::memcpy(&b.d, in + 2 * j, 2);
-        std::memcpy(&b.dmin, in + 32 + 2 * j, 2);
-        uint8_t sc[8], m[8];
-        for (int s = 0; s < 8; ++s) {
-            sc[s] = in[64 + 16 * s + j];
-            m[s] = in[192 + 16 * s + j];
-        }
-        scalar::pack_scales_mins_k4(sc, m, b.scales);
-        for (int c = 0; c < 4; ++c)
-            for (int q = 0; q < 8; ++q) std::memcpy(b.qs + 32 * c + 4 * q, in + 320 + 64 * (8 * c + q) + 4 * j, 4);
-        to_float(&b, dst, QK_K);
-    }
-}
-
 void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
     if (w.type == GgmlType::Q4_K) {
         repack_groups_q4_k(w, src, dst, g0, g1);
@@ -209,37 +186,53 @@ void packed_rows_q4_k(const MatrixView& w, const float* x, int64_t ldx, int64_t 
     else body(0, w.rows / kPackRows, 0);
 }
 
-// Prompt batches: activations transposed into 16-token blocks (see avx512::kPackActBlockBytes).
+// Prompt batches: activations transposed into 16-token blocks (see avx512::kPackActBlockBytes
+// and kPackActSuperBytes), each token through the same quantization as the decode path.
 void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, ThreadPool* pool,
                  MatmulScratch& scratch) {
-    using avx512::kPackActBlockBytes;
-    const int64_t K = w.cols, nb = K / kBlock, ntb = (n + 15) / 16;
-    const size_t tb_bytes = static_cast<size_t>(nb) * kPackActBlockBytes;
+    const bool k4 = w.type == GgmlType::Q4_K;
+    const int64_t K = w.cols, blk = k4 ? QK_K : kBlock, nb = K / blk, ntb = (n + 15) / 16;
+    const size_t blk_bytes = k4 ? avx512::kPackActSuperBytes : avx512::kPackActBlockBytes;
+    const size_t tb_bytes = static_cast<size_t>(nb) * blk_bytes;
     if (scratch.act.size() < tb_bytes * static_cast<size_t>(ntb)) scratch.act.resize(tb_bytes * static_cast<size_t>(ntb));
     uint8_t* act = scratch.act.data();
     const int32_t bias = weight_bias(w.type);
-    const auto unpack = w.type == GgmlType::Q8_0 ? avx512::q8_0x16_unpack : avx512::q4_0x16_unpack;
-    const auto quantize = kernels(GgmlType::Q8_0).from_float;
+    const int words = static_cast<int>(blk / 4);
+    const auto quantize = kernels(k4 ? GgmlType::Q8_K : GgmlType::Q8_0).from_float;
+    const size_t qrow = row_size(k4 ? GgmlType::Q8_K : GgmlType::Q8_0, K);
     auto prep = [&](int64_t tb0, int64_t tb1, int) {
-        thread_local std::vector<BlockQ8_0> q;
-        if (q.size() < static_cast<size_t>(nb)) q.resize(static_cast<size_t>(nb));
+        thread_local std::vector<uint8_t> qbuf;
+        if (qbuf.size() < qrow) qbuf.resize(qrow);
         for (int64_t tb = tb0; tb < tb1; ++tb) {
             uint8_t* base = act + static_cast<size_t>(tb) * tb_bytes;
             for (int64_t t = 0; t < 16; ++t) {
                 const int64_t tok = tb * 16 + t;
-                if (tok < n) quantize(x + tok * ldx, q.data(), K);
+                const bool real = tok < n;
+                if (real) quantize(x + tok * ldx, qbuf.data(), K);
                 for (int64_t i = 0; i < nb; ++i) {
-                    uint8_t* blk = base + static_cast<size_t>(i) * kPackActBlockBytes;
+                    uint8_t* o = base + static_cast<size_t>(i) * blk_bytes;
+                    const int8_t* qs;
                     float da = 0.0f;
-                    int32_t off = 0;
-                    if (tok < n) {
-                        for (int g = 0; g < 8; ++g) std::memcpy(blk + 64 * g + 4 * t, q[i].qs + 4 * g, 4);
-                        block_terms(q[i], bias, da, off);
+                    if (k4) {
+                        const auto& q = reinterpret_cast<const BlockQ8_K*>(qbuf.data())[i];
+                        qs = q.qs;
+                        if (real) da = q.d;
+                        for (int j = 0; j < 8; ++j) {
+                            const int32_t v = real ? q.bsums[2 * j] + q.bsums[2 * j + 1] : 0;
+                            std::memcpy(o + 4096 + 64 + 64 * j + 4 * t, &v, 4);
+                        }
                     } else {
-                        for (int g = 0; g < 8; ++g) std::memset(blk + 64 * g + 4 * t, 0, 4);
+                        const auto& q = reinterpret_cast<const BlockQ8_0*>(qbuf.data())[i];
+                        qs = q.qs;
+                        int32_t off = 0;
+                        if (real) block_terms(q, bias, da, off);
+                        std::memcpy(o + 576 + 4 * t, &off, 4);
                     }
-                    std::memcpy(blk + 512 + 4 * t, &da, 4);
-                    std::memcpy(blk + 576 + 4 * t, &off, 4);
+                    for (int g = 0; g < words; ++g) {
+                        if (real) std::memcpy(o + 64 * g + 4 * t, qs + 4 * g, 4);
+                        else std::memset(o + 64 * g + 4 * t, 0, 4);
+                    }
+                    std::memcpy(o + 64 * words + 4 * t, &da, 4);
                 }
             }
         }
@@ -247,20 +240,24 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     if (pool) pool->parallel_for(ntb, 1, prep);
     else prep(0, ntb, 0);
 
+    const auto unpack = k4 ? avx512::q4_kx16_unpack : w.type == GgmlType::Q8_0 ? avx512::q8_0x16_unpack : avx512::q4_0x16_unpack;
+    const auto block = k4 ? avx512::q4_kx16_gemm_block : avx512::q4_0x16_gemm_block;
+    const size_t wu_bytes = k4 ? static_cast<size_t>(nb) * avx512::kPackUnpackedSuperBytes : static_cast<size_t>(K * kPackRows);
+    const size_t dw_floats = static_cast<size_t>(nb) * (k4 ? 2 * kPackRows : kPackRows);
     const size_t gb = group_bytes(w);
     auto body = [&](int64_t g0, int64_t g1, int) {
-        // Per-thread unpacked row group (K * 16 bytes and K / 2 scales), grown once.
+        // Per-thread unpacked row group, grown once.
         thread_local std::vector<uint8_t> wu;
         thread_local std::vector<float> dw;
-        if (wu.size() < static_cast<size_t>(K * kPackRows)) wu.resize(static_cast<size_t>(K * kPackRows));
-        if (dw.size() < static_cast<size_t>(nb * kPackRows)) dw.resize(static_cast<size_t>(nb * kPackRows));
+        if (wu.size() < wu_bytes) wu.resize(wu_bytes);
+        if (dw.size() < dw_floats) dw.resize(dw_floats);
         alignas(64) float out[16 * 8];
         for (int64_t g = g0; g < g1; ++g) {
             unpack(K, w.packed + static_cast<size_t>(g) * gb, wu.data(), dw.data());
             for (int64_t tb = 0; tb < ntb; ++tb) {
                 const int64_t nt = std::min<int64_t>(16, n - tb * 16);
                 for (int half = 0; half < 2; ++half) {
-                    avx512::q4_0x16_gemm_block(K, wu.data(), dw.data(), 8 * half, act + static_cast<size_t>(tb) * tb_bytes, out);
+                    block(K, wu.data(), dw.data(), 8 * half, act + static_cast<size_t>(tb) * tb_bytes, out);
                     float* yb = y + tb * 16 * ldy + g * kPackRows + 8 * half;
                     for (int64_t t = 0; t < nt; ++t)
                         for (int r = 0; r < 8; ++r) yb[t * ldy + r] = out[16 * r + t];
@@ -276,8 +273,8 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
 
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                    ThreadPool* pool, MatmulScratch& scratch, bool prompt) {
-    if (w.type == GgmlType::Q4_K) packed_rows_q4_k(w, x, ldx, n_tokens, y, ldy, pool, scratch);
-    else if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
+    if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
+    else if (w.type == GgmlType::Q4_K) packed_rows_q4_k(w, x, ldx, n_tokens, y, ldy, pool, scratch);
     else packed_rows(w, x, ldx, n_tokens, y, ldy, pool, scratch);
 }
 

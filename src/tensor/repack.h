@@ -46,14 +46,6 @@ void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_
 // with the active ISA).
 bool use_packed(const MatrixView& w);
 
-// Whether w's type has an int8 prompt kernel (Q4_0, Q8_0); Q4_K's prompt batches take the f32
-// GEMM, which reads rows through packed_to_float.
-inline bool has_packed_prompt_kernel(const MatrixView& w) { return w.type != GgmlType::Q4_K; }
-
-// Elements [k0, k0 + n) of row r of a packed Q4_K matrix as floats (k0, n multiples of 256),
-// the values dequantize_row gives for the stored row.
-void packed_to_float(const MatrixView& w, int64_t r, int64_t k0, int64_t n, float* dst);
-
 // y[t * ldy + r] = W[r] . x[t] over a packed matrix, for all rows and t < n_tokens, with
 // activations rounded through Q8_0. `prompt` picks the kernel (the results are the same).
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
@@ -80,6 +72,15 @@ void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t ac
 // q4_0x16_gemm_block gives out[16 * r + t] for rows r of [r0, r0 + 8) and one token block.
 constexpr size_t kPackActBlockBytes = 8 * 64 + 64 + 64;
 void q4_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
+// Q4_K: activations per 16-token block and super-block (kPackActSuperBytes): 64 words x 64
+// bytes (token t's elements 4w..4w+3 at 64w + 4t), 16 float d_a, then 8 x 16 int32
+// sub-block sums. Unpacked group per super-block (kPackUnpackedSuperBytes): the 64 weight
+// words as 16-row vectors, then the scales and mins as packed; dw: per super-block 16 d then
+// 16 dmin.
+constexpr size_t kPackActSuperBytes = 4096 + 64 + 512;
+constexpr size_t kPackUnpackedSuperBytes = 4096 + 256;
+void q4_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
+void q4_kx16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
 void q8_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
 void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
 }  // namespace avx512

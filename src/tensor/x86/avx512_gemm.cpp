@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "tensor/quants.h"
-#include "tensor/repack.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -107,10 +106,7 @@ HEARTH_AVX512 void gemm_f32(const MatrixView& w, const float* act_t, int64_t /*n
             const int R = static_cast<int>(std::min<int64_t>(kRows, r1 - rb));
             for (int64_t k0 = 0; k0 < K; k0 += kc_len) {
                 const size_t off = static_cast<size_t>(k0 / kc_len) * chunk_bytes;
-                if (w.packed)
-                    for (int r = 0; r < R; ++r) packed_to_float(w, rb + r, k0, kc_len, wbuf + r * kc_len);
-                else
-                    for (int r = 0; r < R; ++r) kern.to_float(w.row(rb + r) + off, wbuf + r * kc_len, kc_len);
+                for (int r = 0; r < R; ++r) kern.to_float(w.row(rb + r) + off, wbuf + r * kc_len, kc_len);
                 table[static_cast<size_t>(R - 1)](wbuf, kc_len, act_t + (t0 / kTokBlock) * K * kTokBlock + k0 * kTokBlock,
                                                   K * kTokBlock, ntv, kc_len, cbuf, kMaxTok, k0 == 0);
             }

@@ -5,6 +5,8 @@
 // cpu_has_vnni().
 #include "tensor/repack.h"
 
+#include <cstring>
+
 #include "tensor/types.h"
 
 #if defined(__x86_64__)
@@ -256,6 +258,67 @@ HEARTH_VNNI512 void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float
     for (int r = 0; r < 8; ++r) _mm512_storeu_ps(out + 16 * r, facc[r]);
 }
 
+// ---- Q4_K prompt batches: lane t is token t of a 16-token block, 8 rows per register block,
+// the same integers T and M and the same float operations per (row, token) as q4_kx16_rows.
+
+HEARTH_VNNI512 void q4_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t i = 0; i < K / 256; ++i) {
+        const uint8_t* b = group + static_cast<size_t>(i) * kGroupSuperBytes;
+        uint8_t* o = wu + static_cast<size_t>(i) * kPackUnpackedSuperBytes;
+        _mm512_storeu_ps(dw + 32 * i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b))));
+        _mm512_storeu_ps(dw + 32 * i + 16, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32))));
+        for (int c = 0; c < 4; ++c)
+            for (int q = 0; q < 8; ++q) {
+                const __m512i v = _mm512_loadu_si512(b + 320 + 64 * (8 * c + q));
+                _mm512_storeu_si512(o + 64 * (16 * c + q), _mm512_and_si512(v, m4));
+                _mm512_storeu_si512(o + 64 * (16 * c + 8 + q), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+            }
+        std::memcpy(o + 4096, b + 64, 256);  // scales and mins, [sub-block][row]
+    }
+}
+
+HEARTH_VNNI512 void q4_kx16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act,
+                                       float* out) {
+    __m512 facc[8];
+    for (int r = 0; r < 8; ++r) facc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < K / 256; ++i) {
+        const uint8_t* a = act + static_cast<size_t>(i) * kPackActSuperBytes;
+        const uint8_t* w = wu + static_cast<size_t>(i) * kPackUnpackedSuperBytes + 4 * r0;
+        const uint8_t* sc = wu + static_cast<size_t>(i) * kPackUnpackedSuperBytes + 4096 + r0;
+        __m512i T[8];
+        for (int r = 0; r < 8; ++r) T[r] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) {
+            __m512i sj[8];
+            for (int r = 0; r < 8; ++r) sj[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; ++q) {
+                const int word = 8 * j + q;
+                const __m512i av = _mm512_loadu_si512(a + 64 * word);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; ++r) {
+                    int32_t v;
+                    __builtin_memcpy(&v, w + 64 * word + 4 * r, 4);
+                    sj[r] = _mm512_dpbusd_epi32(sj[r], _mm512_set1_epi32(v), av);
+                }
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; ++r) T[r] = _mm512_add_epi32(T[r], _mm512_mullo_epi32(sj[r], _mm512_set1_epi32(sc[16 * j + r])));
+        }
+        const __m512 da = _mm512_loadu_ps(reinterpret_cast<const float*>(a + 4096));
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) {
+            __m512i M = _mm512_setzero_si512();
+            for (int j = 0; j < 8; ++j)
+                M = _mm512_add_epi32(M, _mm512_mullo_epi32(_mm512_set1_epi32(sc[128 + 16 * j + r]),
+                                                           _mm512_loadu_si512(a + 4160 + 64 * j)));
+            facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(T[r]), _mm512_mul_ps(_mm512_set1_ps(dw[32 * i + r0 + r]), da), facc[r]);
+            facc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(_mm512_set1_ps(dw[32 * i + 16 + r0 + r]), da), facc[r]);
+        }
+    }
+    for (int r = 0; r < 8; ++r) _mm512_storeu_ps(out + 16 * r, facc[r]);
+}
+
 bool cpu_has_vnni() {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
@@ -280,6 +343,8 @@ void q4_0x16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
 void q8_0x16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
 void q8_0x16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_kx16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
+void q4_kx16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
+void q4_kx16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_t*, float*) {}
 void q4_0x16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_t*, float*) {}
 }  // namespace hearth::avx512
 
