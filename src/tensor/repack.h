@@ -1,21 +1,21 @@
 // Load-time repacking of weight matrices into interleaved row groups, and the matmuls over
-// them.
+// them (Q4_0, Q8_0, Q4_K).
 //
-// GGUF stores Q4_0 row by row in 18-byte blocks (an fp16 scale, then 16 bytes of nibbles),
-// so a SIMD kernel that wants several rows at once has to gather scales and quants from
-// separate rows, and a kernel that walks one row converts a scale and reduces a register
-// every 32 weights. Packed, each group of 16 rows stores, per 32-column block, the 16 scales
-// (32 bytes) then the quants as 4 vectors of 64 bytes, vector j holding bytes 4j..4j+3 of
-// each row's 16 quant bytes (288 bytes, as many as the 16 original blocks).
+// GGUF stores these types row by row in small blocks (Q4_0: an fp16 scale, then 16 bytes of
+// nibbles), so a SIMD kernel that wants several rows at once has to gather scales and
+// quants from separate rows, and a kernel that walks one row converts a scale and reduces a
+// register every 32 weights. Packed, each group of 16 rows stores, per block, the 16 rows'
+// scales and then their quants as 64-byte vectors, vector g holding word g (4 bytes) of
+// every row: as many bytes as the original blocks (Q4_K: scales/mins unpacked to bytes, +3%),
+// streamed in one pass. Q8_0 bytes are stored + 128 so every kernel multiplies unsigned
+// weights (vpdpbusd) and subtracts bias x sum(activations).
 //
-// Both kernels (AVX-512 VNNI) sum each block's 32 products exactly in int32 and then do,
-// per (row, token) and block in column order, acc = fma(float(sum - 8 * sum(a)), d_w * d_a,
-// acc): the decode kernel with one int32 lane per row (weights as stored, one activation
-// word broadcast), the prompt kernel with one lane per token (activations transposed, one
-// weight word broadcast). Same integers, same float operations in the same order: a
-// token's result is bit-identical whichever kernel computes it and whatever else is in its
-// batch. Matrices are only packed where these kernels run; elsewhere matmul reads the rows
-// as stored.
+// Each type has a decode kernel (one int32 lane per row, activation words broadcast) and a
+// prompt kernel (one lane per token of a 16-token block, weight words broadcast). Both sum
+// every block exactly in int32 and then do the same float operations per (row, token) in
+// the same order, so a token's result is bit-identical whichever kernel computes it and
+// whatever else is in its batch. Matrices are only packed where these kernels run (AVX-512
+// VNNI); elsewhere matmul reads the rows as stored.
 #pragma once
 
 #include <cstddef>
