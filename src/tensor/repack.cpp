@@ -94,8 +94,12 @@ void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_
                 for (int64_t r = 0; r < kPackRows; ++r) {
                     const auto& b = reinterpret_cast<const BlockQ8_0*>(src + static_cast<size_t>((g - g0) * kPackRows + r) * w.row_bytes)[i];
                     std::memcpy(out + 2 * r, &b.d, 2);
-                    for (int k = 0; k < kBlock; ++k)
-                        out[32 + 64 * (k / 4) + 4 * r + k % 4] = static_cast<uint8_t>(b.qs[k] ^ static_cast<int8_t>(0x80));
+                    for (int g = 0; g < 8; ++g) {
+                        uint32_t v;
+                        std::memcpy(&v, b.qs + 4 * g, 4);
+                        v ^= 0x80808080u;  // signed byte -> byte + 128
+                        std::memcpy(out + 32 + 64 * g + 4 * r, &v, 4);
+                    }
                 }
         }
         return;
