@@ -70,6 +70,9 @@ float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + 0.044715f * x * x)));
 }
 
+// KV blocks attention() prefetches ahead of the one it works on.
+constexpr int32_t kPrefetchBlocks = 4;
+
 void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
                const float* q, float* out, int32_t window, ThreadPool& pool) {
     const int32_t hd = hp.head_dim, n_kv = hp.n_head_kv, group = hp.n_head / hp.n_head_kv;
@@ -79,12 +82,14 @@ void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch&
     const TypeKernels& kk = kernels(kt);
     const TypeKernels& qk = kernels(qt);
     const AttnKernel& ak = attn_kernel(hd);
+    const bool f16_fast = kt == GgmlType::F16 && ak.load_f16 != nullptr;
     const size_t q_bytes = row_size(qt, hd);
     const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
     const float cap = hp.attn_softcap;
     const size_t pos_stride = kv.pos_stride(), head_bytes = kv.head_row_bytes();
     const size_t g = static_cast<size_t>(group), d = static_cast<size_t>(hd), qd = static_cast<size_t>(hp.q_dim());
     const size_t tile = static_cast<size_t>(kAttnTile);
+    auto first_pos = [window](int32_t p) { return window > 0 ? std::max(0, p - window + 1) : 0; };
 
     // Work item = a run of up to `run_max` consecutive batch tokens of one sequence, times
     // one KV head: each K/V tile is converted to f32 (and K packed) once for the run, then
@@ -135,11 +140,25 @@ void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch&
                     ls[j] = 0.0f;
                 }
                 std::fill(acc, acc + g * d, 0.0f);
-                const int32_t p = batch.pos[t], lo = window > 0 ? std::max(0, p - window + 1) : 0;
-                lo_all = std::min(lo_all, lo);
-                hi_all = std::max(hi_all, p);
+                lo_all = std::min(lo_all, first_pos(batch.pos[t]));
+                hi_all = std::max(hi_all, batch.pos[t]);
             }
-            for (int32_t b = lo_all / bs; b <= hi_all / bs; ++b) {
+            // Blocks of one layer are n_layer blocks apart in the pool, beyond the hardware
+            // prefetcher's reach: fetch this head's rows a few blocks ahead.
+            const int32_t b_first = lo_all / bs, b_last = hi_all / bs;
+            auto prefetch = [&](int32_t b) {
+                if (b > b_last) return;
+                const uint8_t* kb = kv.k_block(layer, seq, b) + static_cast<size_t>(kvh) * head_bytes;
+                const uint8_t* vb = kv.v_block(layer, seq, b) + static_cast<size_t>(kvh) * head_bytes;
+                for (int32_t i = 0; i < bs; ++i)
+                    for (size_t o = 0; o < head_bytes; o += 64) {
+                        __builtin_prefetch(kb + static_cast<size_t>(i) * pos_stride + o);
+                        __builtin_prefetch(vb + static_cast<size_t>(i) * pos_stride + o);
+                    }
+            };
+            for (int32_t b = b_first; b < b_first + kPrefetchBlocks; ++b) prefetch(b);
+            for (int32_t b = b_first; b <= b_last; ++b) {
+                prefetch(b + kPrefetchBlocks);
                 const uint8_t* kb = kv.k_block(layer, seq, b) + static_cast<size_t>(kvh) * head_bytes;
                 const uint8_t* vb = kv.v_block(layer, seq, b) + static_cast<size_t>(kvh) * head_bytes;
                 for (int32_t s0 = 0; s0 < bs; s0 += kAttnTile) {
@@ -147,7 +166,7 @@ void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch&
                     // Tile positions [u0, u1) any token of the run needs.
                     int32_t u0 = kAttnTile, u1 = 0;
                     for (size_t r = 0; r < nt; ++r) {
-                        const int32_t p = batch.pos[t0 + r], lo = window > 0 ? std::max(0, p - window + 1) : 0;
+                        const int32_t p = batch.pos[t0 + r], lo = first_pos(p);
                         const int32_t a = std::max(lo - base, 0), e = std::min(p - base + 1, n_pos);
                         if (a < e) {
                             u0 = std::min(u0, a);
@@ -155,14 +174,19 @@ void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch&
                         }
                     }
                     if (u0 >= u1) continue;
-                    for (int32_t i = u0; i < u1; ++i) {
-                        const size_t off = static_cast<size_t>(s0 + i) * pos_stride;
-                        kk.to_float(kb + off, kf + static_cast<size_t>(i) * d, hd);
-                        kk.to_float(vb + off, vf + static_cast<size_t>(i) * d, hd);
+                    const size_t off0 = static_cast<size_t>(s0) * pos_stride;
+                    if (f16_fast) {
+                        ak.load_f16(kb + off0, vb + off0, pos_stride, hd, u0, u1, kp, vf);
+                    } else {
+                        for (int32_t i = u0; i < u1; ++i) {
+                            const size_t off = off0 + static_cast<size_t>(i) * pos_stride;
+                            kk.to_float(kb + off, kf + static_cast<size_t>(i) * d, hd);
+                            kk.to_float(vb + off, vf + static_cast<size_t>(i) * d, hd);
+                        }
+                        ak.pack_k(kf, hd, u0, u1, kp);
                     }
-                    ak.pack_k(kf, hd, u0, u1, kp);
                     for (size_t r = 0; r < nt; ++r) {
-                        const int32_t p = batch.pos[t0 + r], lo = window > 0 ? std::max(0, p - window + 1) : 0;
+                        const int32_t p = batch.pos[t0 + r], lo = first_pos(p);
                         const int32_t a = std::max(lo - base, 0), e = std::min(p - base + 1, n_pos);
                         if (a >= e) continue;
                         float* qs = st + r * state;

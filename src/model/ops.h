@@ -29,8 +29,10 @@ inline float softcap(float x, float cap) { return cap * __builtin_tanhf(x / cap)
 
 // Attention for tokens [begin, end) of `batch` at layer `layer`: q is [n][q_dim] (already
 // roped), out is [n][q_dim]. Keys/values come from the cache: positions 0..pos of the
-// token's sequence, or the last `window` of them when `window` > 0. Streams K/V block by
-// block with an online softmax, so memory does not grow with the context.
+// token's sequence, or the last `window` of them when `window` > 0. Streams K/V in tiles of
+// 16 positions, converted to f32 once per tile for a run of consecutive tokens of a sequence,
+// through an online softmax (tensor/attention.h's per-ISA kernels), so memory does not grow
+// with the context. A token's result does not depend on the rest of the batch or on threads.
 void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
                const float* q, float* out, int32_t window, ThreadPool& pool);
 

@@ -9,6 +9,7 @@
 // q, its K/V and the tile order (ascending positions), never on other tokens or threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace hearth {
@@ -28,10 +29,16 @@ struct AttnKernel {
     // v[i * d ..] of tile position i; only rows in [i0, i1) are read. i0 < i1 required.
     void (*block)(const float* q, int64_t g, int64_t d, const float* kt, const float* v, int i0, int i1, float scale,
                   float cap, float* m, float* l, float* acc);
+    // Optional fast path for an F16 cache (nullptr: use the type's to_float, then pack_k):
+    // K rows at k + i * stride (d halves each) packed into kt as pack_k would, V rows
+    // converted to v[i * d ..], for tile positions i in [i0, i1). Same values as to_float.
+    void (*load_f16)(const uint8_t* k, const uint8_t* v, size_t stride, int64_t d, int i0, int i1, float* kt,
+                     float* vf);
 };
 
 // The kernel for head_dim d on this CPU: AVX-512 when the CPU has it, the active ISA is not
-// scalar, HEARTH_ATTN != 0 and d is a multiple of 16; the portable scalar one otherwise.
+// scalar and d is a multiple of 16; else AVX2 when the active ISA is AVX2 and d is a multiple
+// of 8; else the portable scalar one. HEARTH_ATTN=0 in the environment forces scalar.
 const AttnKernel& attn_kernel(int64_t d);
 
 namespace scalar {
@@ -43,5 +50,9 @@ extern const AttnKernel attn;  // d % 16 == 0 only; all-null off x86-64
 // exp on 16 lanes as used by the kernel (exposed for tests; off x86-64 falls back to std::exp).
 void attn_exp16(const float* x, float* y);
 }  // namespace avx512
+namespace avx2 {
+extern const AttnKernel attn;  // d % 8 == 0 only; all-null off x86-64
+void attn_exp8(const float* x, float* y);  // the kernel's exp on 8 lanes (tests)
+}  // namespace avx2
 
 }  // namespace hearth

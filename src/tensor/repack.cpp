@@ -1,5 +1,5 @@
-// The packed Q4_0 layout (see repack.h): packing, and the two matmul drivers around the ISA
-// kernels (activation preparation, the split of row groups across threads).
+// The packed layouts (see repack.h): packing Q4_0, Q8_0 and Q4_K row groups, and the matmul
+// drivers around the ISA kernels (activation preparation, row groups split across threads).
 #include "tensor/repack.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // The portable attention tile kernel (tensor/attention.h) and the dispatch that picks the
-// kernel for a head_dim: plain loops with std::exp, in the same order as the AVX-512 kernel's
+// kernel for a head_dim (attn_kernel): plain loops with std::exp, in the same order as the AVX-512 kernel's
 // structure (scores, block max, rescale, weights, P.V), for any head_dim.
 #include "tensor/attention.h"
 
@@ -56,17 +56,19 @@ void block_scalar(const float* q, int64_t g, int64_t d, const float* kt, const f
 }  // namespace
 
 namespace scalar {
-const AttnKernel attn{&pack_k_scalar, &block_scalar};
+const AttnKernel attn{&pack_k_scalar, &block_scalar, nullptr};
 }
 
 const AttnKernel& attn_kernel(int64_t d) {
-    static const bool usable = [] {
+    static const bool avx512_ok = avx512::cpu_supported() && avx512::attn.block != nullptr;
+    static const bool enabled = [] {
         const char* env = std::getenv("HEARTH_ATTN");
-        if (env && std::strcmp(env, "0") == 0) return false;
-        return avx512::cpu_supported() && avx512::attn.block != nullptr;
+        return !(env && std::strcmp(env, "0") == 0);
     }();
-    if (!usable || active_isa() == Isa::Scalar || d % 16 != 0) return scalar::attn;
-    return avx512::attn;
+    if (!enabled || active_isa() != Isa::Avx2) return scalar::attn;
+    if (avx512_ok && d % 16 == 0) return avx512::attn;
+    if (avx2::attn.block != nullptr && d % 8 == 0) return avx2::attn;
+    return scalar::attn;
 }
 
 }  // namespace hearth

@@ -12,6 +12,11 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// GCC 12's AVX-512 intrinsics (max, min, roundscale, scalef, reductions) start from
+// _mm512_undefined_ps(), which -Wuninitialized reports once inlined: a false positive.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #define HEARTH_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 #define HEARTH_AVX512_INLINE __attribute__((target("avx512f,avx2,fma,f16c"), always_inline)) inline
 
@@ -81,20 +86,42 @@ HEARTH_AVX512 void pack_k(const float* k, int64_t d, int i0, int i1, float* kt) 
     }
 }
 
+HEARTH_AVX512 void load_f16(const uint8_t* k, const uint8_t* v, size_t stride, int64_t d, int i0, int i1, float* kt,
+                            float* vf) {
+    for (int64_t c0 = 0; c0 < d; c0 += 16) {
+        __m512 r[16];
+        for (int i = 0; i < 16; ++i)
+            r[i] = (i >= i0 && i < i1)
+                       ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i * stride) + c0 / 16))
+                       : _mm512_setzero_ps();
+        transpose16(r);
+        for (int i = 0; i < 16; ++i) _mm512_storeu_ps(kt + (c0 + i) * kAttnTile, r[i]);
+    }
+    for (int i = i0; i < i1; ++i)
+        for (int64_t c0 = 0; c0 < d; c0 += 16)
+            _mm512_storeu_ps(vf + i * d + c0, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                                  reinterpret_cast<const __m256i*>(v + i * stride) + c0 / 16)));
+}
+
 // Scores of G heads: s[j] = sum_c q[j][c] * kt[c], in S interleaved partial sums per head
 // (c mod S) so that few heads still keep enough FMAs in flight; d is a multiple of 16.
 template <int G>
 HEARTH_AVX512_INLINE void scores(const float* q, int64_t d, const float* kt, __m512 (&s)[G]) {
     constexpr int S = G >= 8 ? 1 : G >= 4 ? 2 : 4;
     __m512 acc[G][S];
+#pragma GCC unroll 8
     for (int j = 0; j < G; ++j)
+#pragma GCC unroll 8
         for (int u = 0; u < S; ++u) acc[j][u] = _mm512_setzero_ps();
     for (int64_t c = 0; c < d; c += S) {
+#pragma GCC unroll 8
         for (int u = 0; u < S; ++u) {
             const __m512 kv = _mm512_loadu_ps(kt + (c + u) * kAttnTile);
+#pragma GCC unroll 8
             for (int j = 0; j < G; ++j) acc[j][u] = _mm512_fmadd_ps(_mm512_set1_ps(q[j * d + c + u]), kv, acc[j][u]);
         }
     }
+#pragma GCC unroll 8
     for (int j = 0; j < G; ++j) {
         if constexpr (S == 1) s[j] = acc[j][0];
         else if constexpr (S == 2) s[j] = _mm512_add_ps(acc[j][0], acc[j][1]);
@@ -108,18 +135,25 @@ template <int G, int NC>
 HEARTH_AVX512_INLINE void pv(const float* p, const float* rs, const float* v, int64_t d, int64_t c0, int i0, int i1,
                              float* acc) {
     __m512 a[G][NC];
+#pragma GCC unroll 8
     for (int j = 0; j < G; ++j)
+#pragma GCC unroll 8
         for (int u = 0; u < NC; ++u)
             a[j][u] = _mm512_mul_ps(_mm512_loadu_ps(acc + j * d + c0 + 16 * u), _mm512_set1_ps(rs[j]));
     for (int i = i0; i < i1; ++i) {
         __m512 vv[NC];
+#pragma GCC unroll 8
         for (int u = 0; u < NC; ++u) vv[u] = _mm512_loadu_ps(v + i * d + c0 + 16 * u);
+#pragma GCC unroll 8
         for (int j = 0; j < G; ++j) {
             const __m512 w = _mm512_set1_ps(p[j * kAttnTile + i]);
+#pragma GCC unroll 8
             for (int u = 0; u < NC; ++u) a[j][u] = _mm512_fmadd_ps(w, vv[u], a[j][u]);
         }
     }
+#pragma GCC unroll 8
     for (int j = 0; j < G; ++j)
+#pragma GCC unroll 8
         for (int u = 0; u < NC; ++u) _mm512_storeu_ps(acc + j * d + c0 + 16 * u, a[j][u]);
 }
 
@@ -133,6 +167,7 @@ HEARTH_AVX512 void block_g(const float* q, int64_t d, const float* kt, const flo
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     alignas(64) float p[G * kAttnTile];
     float rs[G];
+#pragma GCC unroll 8
     for (int j = 0; j < G; ++j) {
         __m512 x = _mm512_mul_ps(s[j], _mm512_set1_ps(scale));
         if (cap > 0) {
@@ -184,7 +219,7 @@ HEARTH_AVX512 void exp16_store(const float* x, float* y) { _mm512_storeu_ps(y, e
 
 }  // namespace
 
-const AttnKernel attn{&pack_k, &block};
+const AttnKernel attn{&pack_k, &block, &load_f16};
 
 void attn_exp16(const float* x, float* y) { exp16_store(x, y); }
 
