@@ -4,7 +4,8 @@
 // heads (8 independent accumulators). Softmax uses a polynomial exp (exp16) on whole
 // vectors; P.V keeps up to 8 heads' accumulators for one 16-wide slice of d in registers.
 // Compiled for baseline x86-64 with per-function target attributes; used only when CPUID
-// and XCR0 report AVX-512 state (avx512::cpu_supported in avx512_gemm.cpp).
+// and XCR0 report AVX-512 state (avx512::cpu_supported in avx512_gemm.cpp). Built at the
+// project's -O2: GCC 12 at -O3 spills the score accumulators (about 1.5x slower).
 #include "tensor/attention.h"
 
 #include <cmath>
