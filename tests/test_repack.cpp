@@ -4,14 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "model/model.h"
 #include "runtime/threadpool.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"
 #include "tensor/repack.h"
+#include "support/paths.h"
 
 namespace hearth {
 namespace {
@@ -227,6 +230,42 @@ TEST(Repack, PackedQ4_KDecodeAndGemm) {
         std::vector<float> a(static_cast<size_t>((n - start) * rows));
         matmul(p.view, x.data() + start * cols, cols, n - start, a.data(), rows, &pool, g);
         ASSERT_EQ(0, std::memcmp(a.data(), solo.data() + start * rows, a.size() * sizeof(float))) << "start=" << start;
+    }
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// A model loaded from a file holds every layer matrix outside the file mapping (packed, or
+// copied as stored), and a copied matrix holds the file's bytes.
+TEST(Repack, LoadedModelCopiesOrPacksItsMatrices) {
+    const char* env = std::getenv("HEARTH_REPACK");
+    if (env && std::strcmp(env, "0") == 0) GTEST_SKIP() << "HEARTH_REPACK=0";
+    for (const char* name : {"models/synthetic/llama-f32.gguf", "models/synthetic/qwen2-q4_k_m.gguf"}) {
+        SCOPED_TRACE(name);
+        auto m = Model::load(test::shared_path(name));
+        const uint8_t* file_lo = m->file().bytes();
+        const uint8_t* file_hi = file_lo + m->file().file_size();
+        int copied = 0;
+        for (const LayerWeights& L : m->weights().layers)
+            for (const MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+                if (!v->data) continue;
+                if (v->packed) continue;  // packed: the kernels read the interleaved copy
+                EXPECT_FALSE(v->data >= file_lo && v->data < file_hi) << "matrix still read from the file mapping";
+                ++copied;
+            }
+        EXPECT_GT(copied, 0);
+        EXPECT_GT(m->packed_bytes(), 0u);
+        // Bytes as stored: the copy of the first layer's wq equals the tensor in the file.
+        const gguf::TensorInfo* t = m->file().tensor("blk.0.attn_q.weight");
+        ASSERT_NE(t, nullptr);
+        const MatrixView& wq = m->weights().layers[0].wq;
+        if (!wq.packed) {
+            EXPECT_EQ(std::memcmp(wq.data, t->data, t->nbytes), 0);
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 
@@ -57,21 +59,47 @@ void PackedUnmap::operator()(uint8_t* p) const {
     if (p) ::munmap(p, size);
 }
 
+namespace {
+
+// HEARTH_REPACK=0 keeps every matrix where the file mapping has it.
+bool weight_copy_enabled() {
+    static const bool on = [] {
+        const char* env = std::getenv("HEARTH_REPACK");
+        return !(env && std::strcmp(env, "0") == 0);
+    }();
+    return on;
+}
+
+}  // namespace
+
 void Model::pack_weights() {
-    std::vector<MatrixView*> views;
+    // Matrices packed into the interleaved layout, and (from a file) the other matrices,
+    // copied as stored: both then live in anonymous memory backed by huge pages, so streaming
+    // the weights every token costs few TLB misses (4 KiB page-cache pages cost ~25% of F16
+    // decode and prefill speed on this design's reference machine).
+    struct Target {
+        MatrixView* view;
+        bool pack;
+    };
+    std::vector<Target> targets;
+    const bool from_file = !file_.path().empty();
     auto want = [&](MatrixView& v) {
-        if (repack_wanted(v)) views.push_back(&v);
+        if (repack_wanted(v)) targets.push_back({&v, true});
+        else if (v.data && from_file && weight_copy_enabled()) targets.push_back({&v, false});
     };
     for (LayerWeights& L : w_.layers)
         for (MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.w_gate_up}) want(*v);
     // A tied output matrix is also the embedding table, read by rows: it stays as stored.
     if (w_.output.data != w_.tok_embd.data) want(w_.output);
-    if (views.empty()) return;
+    if (targets.empty()) return;
+    auto bytes_of = [](const Target& t) {
+        return t.pack ? hearth::packed_bytes(*t.view) : static_cast<size_t>(t.view->rows) * t.view->row_bytes;
+    };
     size_t total = 0;
     std::vector<size_t> offsets;
-    for (const MatrixView* v : views) {
+    for (const Target& t : targets) {
         offsets.push_back(total);
-        total += (hearth::packed_bytes(*v) + 63) / 64 * 64;
+        total += (bytes_of(t) + 63) / 64 * 64;
     }
     void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) return;  // not fatal: matmul reads the rows as stored
@@ -79,41 +107,53 @@ void Model::pack_weights() {
     packed_ = std::unique_ptr<uint8_t, PackedUnmap>(static_cast<uint8_t*>(mem), PackedUnmap{total});
     packed_size_ = total;
 
-    // Work items of 64 row groups over all matrices, shared by a few threads.
+    // Work items of 64 row groups (packed) or ~4 MiB of rows (copied), shared by a few threads.
     struct Item {
-        size_t view;
-        int64_t g0, g1;
+        size_t target;
+        int64_t r0, r1;  // rows
     };
     std::vector<Item> items;
-    for (size_t i = 0; i < views.size(); ++i) {
-        const int64_t groups = views[i]->rows / kPackRows;
-        for (int64_t g = 0; g < groups; g += 64) items.push_back({i, g, std::min(groups, g + 64)});
+    for (size_t i = 0; i < targets.size(); ++i) {
+        const MatrixView& v = *targets[i].view;
+        const int64_t step = targets[i].pack ? 64 * kPackRows
+                                             : std::max<int64_t>(1, static_cast<int64_t>((4u << 20) / std::max<size_t>(1, v.row_bytes)));
+        for (int64_t r = 0; r < v.rows; r += step) items.push_back({i, r, std::min(v.rows, r + step)});
     }
     // The stored rows are read with pread() rather than through the mapping: pages faulted in
-    // through the mapping would stay resident beside the packed copy (the weights twice), and
+    // through the mapping would stay resident beside the copy (the weights twice), and
     // dropping them again (madvise) costs more than the copy. A model without a file (tests)
     // reads its mapping.
-    const int fd = file_.path().empty() ? -1 : ::open(file_.path().c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = from_file ? ::open(file_.path().c_str(), O_RDONLY | O_CLOEXEC) : -1;
+    // Reads rows [r0, r1) of v into dst; false if the file could not be read.
+    auto read_rows = [&](const MatrixView& v, int64_t r0, int64_t r1, uint8_t* dst) {
+        if (fd < 0) return false;
+        const size_t len = static_cast<size_t>(r1 - r0) * v.row_bytes;
+        const off_t off = static_cast<off_t>(v.row(r0) - file_.bytes());
+        size_t got = 0;
+        while (got < len) {
+            const ssize_t r = ::pread(fd, dst + got, len - got, off + static_cast<off_t>(got));
+            if (r <= 0) break;
+            got += static_cast<size_t>(r);
+        }
+        return got == len;
+    };
     std::atomic<size_t> next{0};
     auto work = [&] {
         std::vector<uint8_t> buf;
         for (size_t k; (k = next.fetch_add(1)) < items.size();) {
             const Item& it = items[k];
-            const MatrixView& v = *views[it.view];
-            const uint8_t* src = v.row(it.g0 * kPackRows);
-            const size_t len = static_cast<size_t>((it.g1 - it.g0) * kPackRows) * v.row_bytes;
-            if (fd >= 0) {
-                buf.resize(len);
-                const off_t off = static_cast<off_t>(src - file_.bytes());
-                size_t got = 0;
-                while (got < len) {
-                    const ssize_t r = ::pread(fd, buf.data() + got, len - got, off + static_cast<off_t>(got));
-                    if (r <= 0) break;
-                    got += static_cast<size_t>(r);
-                }
-                if (got == len) src = buf.data();
+            const MatrixView& v = *targets[it.target].view;
+            uint8_t* base = packed_.get() + offsets[it.target];
+            if (!targets[it.target].pack) {
+                uint8_t* dst = base + static_cast<size_t>(it.r0) * v.row_bytes;
+                if (!read_rows(v, it.r0, it.r1, dst))
+                    std::memcpy(dst, v.row(it.r0), static_cast<size_t>(it.r1 - it.r0) * v.row_bytes);
+                continue;
             }
-            repack_groups(v, src, packed_.get() + offsets[it.view], it.g0, it.g1);
+            const uint8_t* src = v.row(it.r0);
+            buf.resize(static_cast<size_t>(it.r1 - it.r0) * v.row_bytes);
+            if (read_rows(v, it.r0, it.r1, buf.data())) src = buf.data();
+            repack_groups(v, src, base, it.r0 / kPackRows, it.r1 / kPackRows);
         }
     };
     const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
@@ -123,7 +163,10 @@ void Model::pack_weights() {
     for (std::thread& t : threads) t.join();
     if (fd >= 0) ::close(fd);
 
-    for (size_t i = 0; i < views.size(); ++i) views[i]->packed = packed_.get() + offsets[i];
+    for (size_t i = 0; i < targets.size(); ++i) {
+        if (targets[i].pack) targets[i].view->packed = packed_.get() + offsets[i];
+        else targets[i].view->data = packed_.get() + offsets[i];
+    }
 }
 
 uint64_t Model::weight_bytes() const {
