@@ -25,6 +25,7 @@ struct BenchArgs {
     std::vector<int> n_prompt{128};
     std::vector<int> n_gen{64};
     std::vector<int> depth{0};
+    std::vector<int> parallel{1};
     int reps = 5;
     std::string output = "md";
     bool profile = false;
@@ -32,7 +33,7 @@ struct BenchArgs {
 };
 
 struct BenchResult {
-    int n_prompt, n_gen, depth;
+    int n_prompt, n_gen, depth, n_seq;
     std::vector<double> ns;  // per repetition
 };
 
@@ -49,25 +50,27 @@ double stddev(const std::vector<double>& v) {
     return std::sqrt(s / double(v.size() - 1));
 }
 
-// Fills positions [0, n) of sequence 0 with random tokens in n_batch chunks.
-void prefill(Context& ctx, int n, int start, std::mt19937& rng) {
+// Fills positions [start, start + n) of sequence `seq` with random tokens in n_batch chunks.
+void prefill(Context& ctx, int n, int start, std::mt19937& rng, int seq = 0) {
     const Model& m = ctx.model();
     std::uniform_int_distribution<int32_t> pick(0, m.hparams().n_vocab - 1);
     Batch b;
     for (int i = 0; i < n; ++i) {
         const int32_t tok = (start + i == 0 && m.tokenizer().bos() >= 0) ? m.tokenizer().bos() : pick(rng);
-        b.add(tok, start + i, 0, i == n - 1);
+        b.add(tok, start + i, seq, i == n - 1);
     }
     ctx.decode(b);
 }
 
-void generate_tokens(Context& ctx, int n, int start, std::mt19937& rng) {
+// n decode steps; each step is one forward pass with one new token of each of n_seq
+// sequences (what a serving engine runs for n_seq concurrent requests).
+void generate_tokens(Context& ctx, int n, int start, std::mt19937& rng, int n_seq = 1) {
     std::uniform_int_distribution<int32_t> pick(0, ctx.model().hparams().n_vocab - 1);
     Batch b;
     int32_t tok = ctx.model().tokenizer().bos() >= 0 ? ctx.model().tokenizer().bos() : 0;
     for (int i = 0; i < n; ++i) {
         b.clear();
-        b.add(tok, start + i, 0, true);
+        for (int s = 0; s < n_seq; ++s) b.add(s == 0 ? tok : pick(rng), start + i, s, true);
         ctx.decode(b);
         tok = pick(rng);
     }
@@ -105,6 +108,11 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt lengths (pp tests)")->delimiter(',')->capture_default_str();
     cmd->add_option("-n,--n-gen", a->n_gen, "Generation lengths (tg tests)")->delimiter(',')->capture_default_str();
     cmd->add_option("-d,--n-depth", a->depth, "Tokens already in the context")->delimiter(',')->capture_default_str();
+    cmd->add_option("--parallel", a->parallel,
+                    "Sequences decoding together in tg tests (one token each per forward pass; t/s is their sum)")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
     cmd->add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
     cmd->add_flag("--profile", a->profile, "Also print the time per op kind of one prefill and of decode steps");
     cmd->add_flag("!--no-bandwidth", a->bandwidth, "Skip measuring the read bandwidth (the decode speed limit)");
@@ -120,17 +128,20 @@ void add_bench_command(CLI::App& app) {
             for (int g : a->n_gen) max_ctx = std::max(max_ctx, d + g + 1);
         EngineArgs e = a->engine;
         if (e.ctx == 0) e.ctx = max_ctx;
-        Context ctx(*model, e.context_params());
+        const int max_seq = *std::max_element(a->parallel.begin(), a->parallel.end());
+        Context ctx(*model, e.context_params(max_seq));
         std::mt19937 rng(42);
         std::vector<BenchResult> results;
-        auto run = [&](int np, int ng, int depth) {
-            BenchResult r{np, ng, depth, {}};
+        auto run = [&](int np, int ng, int depth, int n_seq) {
+            BenchResult r{np, ng, depth, n_seq, {}};
             for (int rep = -1; rep < a->reps; ++rep) {  // rep -1: warm-up
-                ctx.clear(0);
-                if (depth > 0) prefill(ctx, depth, 0, rng);
+                for (int s = 0; s < n_seq; ++s) {
+                    ctx.clear(s);
+                    if (depth > 0) prefill(ctx, depth, 0, rng, s);
+                }
                 const auto t0 = std::chrono::steady_clock::now();
                 if (np > 0) prefill(ctx, np, depth, rng);
-                if (ng > 0) generate_tokens(ctx, ng, depth, rng);
+                if (ng > 0) generate_tokens(ctx, ng, depth, rng, n_seq);
                 const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
                 if (rep >= 0) r.ns.push_back(ns);
             }
@@ -138,9 +149,10 @@ void add_bench_command(CLI::App& app) {
         };
         for (int d : a->depth) {
             for (int p : a->n_prompt)
-                if (p > 0) run(p, 0, d);
+                if (p > 0) run(p, 0, d, 1);
             for (int g : a->n_gen)
-                if (g > 0) run(0, g, d);
+                if (g > 0)
+                    for (int n_seq : a->parallel) run(0, g, d, n_seq);
         }
         const std::string type = model_type(*model);
         const uint64_t size = std::filesystem::file_size(model->path());
@@ -153,16 +165,16 @@ void add_bench_command(CLI::App& app) {
         if (a->output == "json") {
             nlohmann::json arr = nlohmann::json::array();
             for (const auto& r : results) {
-                const int n_tokens = r.n_prompt + r.n_gen;
+                const int n_tokens = r.n_prompt + r.n_gen * r.n_seq;
                 std::vector<double> ts;
                 for (double ns : r.ns) ts.push_back(1e9 * n_tokens / ns);
                 arr.push_back({{"build_commit", "hearth"}, {"model_filename", model->path()}, {"model_type", type},
                                {"model_size", size}, {"model_n_params", n_params}, {"n_batch", e.batch},
                                {"n_ubatch", e.batch}, {"n_threads", ctx.n_threads()}, {"type_k", e.kv_type},
-                               {"type_v", e.kv_type}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"n_depth", r.depth},
+                               {"type_v", e.kv_type}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"n_depth", r.depth}, {"n_parallel", r.n_seq},
                                {"avg_ns", static_cast<uint64_t>(mean(r.ns))}, {"stddev_ns", static_cast<uint64_t>(stddev(r.ns))},
                                {"avg_ts", mean(ts)}, {"stddev_ts", stddev(ts)}, {"samples_ns", r.ns}, {"samples_ts", ts}});
-                if (r.n_gen > 0 && limit > 0) {
+                if (r.n_gen > 0 && r.n_seq == 1 && limit > 0) {
                     arr.back()["read_bandwidth_gbs"] = bw;
                     arr.back()["tg_limit_ts"] = limit;
                     arr.back()["fraction_of_limit"] = mean(ts) / limit;
@@ -174,10 +186,11 @@ void add_bench_command(CLI::App& app) {
         std::printf("| model | size | params | backend | threads | test | t/s |\n");
         std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
         for (const auto& r : results) {
-            const int n_tokens = r.n_prompt + r.n_gen;
+            const int n_tokens = r.n_prompt + r.n_gen * r.n_seq;
             std::vector<double> ts;
             for (double ns : r.ns) ts.push_back(1e9 * n_tokens / ns);
             std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+            if (r.n_seq > 1) test += " x" + std::to_string(r.n_seq);
             if (r.depth > 0) test += " @ d" + std::to_string(r.depth);
             std::printf("| %s | %.2f MiB | %.2f %s | CPU | %d | %s | %.2f ± %.2f |\n", type.c_str(), double(size) / 1048576.0,
                         n_params >= 1000000000ull ? double(n_params) / 1e9 : double(n_params) / 1e6,
@@ -187,14 +200,17 @@ void add_bench_command(CLI::App& app) {
             std::printf("\nRead bandwidth: %.1f GB/s with %d threads; decode limit for this %.2f GB file: %.1f t/s\n", bw,
                         ctx.n_threads(), double(size) / 1e9, limit);
             for (const auto& r : results) {
-                if (r.n_gen == 0) continue;
+                if (r.n_gen == 0 || r.n_seq > 1) continue;
                 std::vector<double> ts;
                 for (double ns : r.ns) ts.push_back(1e9 * r.n_gen / ns);
                 std::printf("tg%d%s: %.1f%% of the limit\n", r.n_gen, r.depth ? (" @ d" + std::to_string(r.depth)).c_str() : "",
                             100.0 * mean(ts) / limit);
             }
         }
-        if (a->profile) print_profile(ctx, a->n_prompt.empty() ? 0 : a->n_prompt.front(), a->n_gen.empty() ? 0 : a->n_gen.front());
+        if (a->profile)
+            for (int n_seq : a->parallel)
+                print_profile(ctx, n_seq == a->parallel.front() && !a->n_prompt.empty() ? a->n_prompt.front() : 0,
+                              a->n_gen.empty() ? 0 : a->n_gen.front(), n_seq);
     });
 }
 

@@ -106,7 +106,7 @@ void print_table(const char* title, double divisor, const char* unit) {
 
 }  // namespace
 
-void print_profile(Context& ctx, int n_prompt, int n_gen) {
+void print_profile(Context& ctx, int n_prompt, int n_gen, int n_seq) {
     const Model& m = ctx.model();
     std::mt19937 rng(7);
     std::uniform_int_distribution<int32_t> pick(0, m.hparams().n_vocab - 1);
@@ -124,29 +124,38 @@ void print_profile(Context& ctx, int n_prompt, int n_gen) {
         print_table(title, 1.0, "ms");
     }
     if (n_gen > 0) {
-        ctx.clear(0);
+        for (int s = 0; s < n_seq; ++s) ctx.clear(s);
         SamplingParams sp;
-        Sampler sampler(sp);
+        std::vector<Sampler> samplers;
+        for (int s = 0; s < n_seq; ++s) samplers.emplace_back(sp);
         std::vector<float> logits(static_cast<size_t>(ctx.n_vocab()));
-        int32_t tok = pick(rng);
+        std::vector<int32_t> tok(static_cast<size_t>(n_seq));
+        for (int32_t& t : tok) t = pick(rng);
         Batch b;
         prof::reset();
         for (int i = 0; i < n_gen; ++i) {
             b.clear();
-            b.add(tok, i, 0, true);
+            for (int s = 0; s < n_seq; ++s) b.add(tok[static_cast<size_t>(s)], i, s, true);
             ctx.decode(b);
             const uint64_t t0 = prof::now_ns();
-            std::memcpy(logits.data(), ctx.logits(0), logits.size() * sizeof(float));
-            tok = sampler.sample(logits.data(), ctx.n_vocab()).id;
+            for (int s = 0; s < n_seq; ++s) {
+                std::memcpy(logits.data(), ctx.logits(s), logits.size() * sizeof(float));
+                tok[static_cast<size_t>(s)] = samplers[static_cast<size_t>(s)].sample(logits.data(), ctx.n_vocab()).id;
+            }
             prof::add(prof::Op::Sampling, prof::now_ns() - t0);
         }
-        char title[96];
-        std::snprintf(title, sizeof title, "Profile: one decode step, average of %d (%d threads, Ollama's default sampling)",
-                      n_gen, ctx.n_threads());
-        print_table(title, double(n_gen), "ms/token");
+        char title[128];
+        if (n_seq == 1)
+            std::snprintf(title, sizeof title, "Profile: one decode step, average of %d (%d threads, Ollama's default sampling)",
+                          n_gen, ctx.n_threads());
+        else
+            std::snprintf(title, sizeof title,
+                          "Profile: one decode step of %d sequences (a token each), average of %d (%d threads)", n_seq,
+                          n_gen, ctx.n_threads());
+        print_table(title, double(n_gen), n_seq == 1 ? "ms/token" : "ms/step");
     }
     prof::set_enabled(false);
-    ctx.clear(0);
+    for (int s = 0; s < n_seq; ++s) ctx.clear(s);
 }
 
 }  // namespace hearth::cli

@@ -17,6 +17,6 @@ double measure_read_bandwidth(int threads);
 
 // Prints, as markdown, the time per op kind of one prefill of `n_prompt` tokens and the
 // average of `n_gen` decode steps (with sampling), using ctx's sequence 0.
-void print_profile(Context& ctx, int n_prompt, int n_gen);
+void print_profile(Context& ctx, int n_prompt, int n_gen, int n_seq = 1);
 
 }  // namespace hearth::cli

@@ -9,6 +9,7 @@
 #include "runtime/context.h"
 #include "runtime/profile.h"
 #include "runtime/threadpool.h"
+#include "tensor/activation.h"
 #include "tensor/quants.h"
 
 namespace hearth {
@@ -153,7 +154,10 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
             const float* g = L.w_gate_up.data ? up + i * up_stride : gate + i * ff;
             const float* u = L.w_gate_up.data ? up + i * up_stride + ff : up + i * ff;
             float* o = gate + i * ff;
-            for (size_t j = 0; j < ff; ++j) o[j] = (gelu ? gelu_tanh(g[j]) : silu(g[j])) * u[j];
+            if (gelu)
+                for (size_t j = 0; j < ff; ++j) o[j] = gelu_tanh(g[j]) * u[j];
+            else
+                swiglu(g, u, o, static_cast<int64_t>(ff));
         });
         lap(prof::Op::Activation);
         matmul(L.w_down, gate, static_cast<int64_t>(ff), static_cast<int64_t>(n), ffn, static_cast<int64_t>(d), &pool, S.mm);
