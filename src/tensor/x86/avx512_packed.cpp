@@ -60,8 +60,9 @@ HEARTH_VNNI512_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t
     }
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t* b = group + static_cast<size_t>(i) * kGroupBlockBytes<Q8>;
+        // ~4.5 KiB ahead (measured best for both types; Q4_K uses the same distance).
         for (size_t p = 0; p < kGroupBlockBytes<Q8>; p += 64)
-            _mm_prefetch(reinterpret_cast<const char*>(b) + 8 * kGroupBlockBytes<Q8> + p, _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(b) + (Q8 ? 8 : 16) * kGroupBlockBytes<Q8> + p, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
         __m512i w[8];
         block_weights<Q8>(b, w);
