@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "model/model.h"
@@ -57,9 +58,17 @@ TEST(Repack, OnlySupportedTypesWithWholeRowGroups) {
     MatrixView odd = p.plain;
     odd.rows = 24;
     EXPECT_FALSE(repack_wanted(odd));
+    MatrixView q5 = p.plain;
+    q5.type = GgmlType::Q5_K;  // no packed kernels
+    q5.cols = 256;
+    EXPECT_FALSE(repack_wanted(q5));
     MatrixView q6 = p.plain;
-    q6.type = GgmlType::Q6_K;
+    q6.type = GgmlType::Q6_K;  // 64 columns: not a whole super-block
     EXPECT_FALSE(repack_wanted(q6));
+    q6.cols = 512;
+    q6.row_bytes = row_size(GgmlType::Q6_K, 512);
+    EXPECT_TRUE(repack_wanted(q6));
+    EXPECT_EQ(packed_bytes(q6), static_cast<size_t>(q6.rows) * q6.row_bytes);  // Q6_K packs to its stored size
     MatrixView k4 = p.plain;
     k4.type = GgmlType::Q4_K;  // 64 columns: not a whole super-block
     EXPECT_FALSE(repack_wanted(k4));
@@ -185,12 +194,14 @@ TEST_P(RepackInt8, PackedGemmMatchesReferenceAndIsBatchInvariant) {
 INSTANTIATE_TEST_SUITE_P(Types, RepackInt8, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
-// Packed Q4_K: the decode kernel (1 to 11 tokens per call, any thread count) matches the
-// reference with Q8_K activations and gives a token the same bits in every batch, and the
-// prompt kernel gives the same bits as the decode kernel.
-TEST(Repack, PackedQ4_KDecodeAndGemm) {
+// Packed K-quants (Q4_K, Q6_K): the decode kernel (1 to 11 tokens per call, any thread
+// count) matches the reference with Q8_K activations and gives a token the same bits in
+// every batch, and the prompt kernel gives the same bits as the decode kernel.
+class RepackK : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(RepackK, PackedDecodeAndGemm) {
     const int64_t rows = 32, cols = 768, n = 11;
-    Packed p = make(rows, cols, 5, GgmlType::Q4_K);
+    Packed p = make(rows, cols, 5, GetParam());
     SKIP_WITHOUT_PACKING(p);
     std::mt19937 rng(9);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -233,6 +244,9 @@ TEST(Repack, PackedQ4_KDecodeAndGemm) {
     }
 }
 
+INSTANTIATE_TEST_SUITE_P(Types, RepackK, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K),
+                         [](const ::testing::TestParamInfo<GgmlType>& i) { return std::string(type_name(i.param)); });
+
 }  // namespace
 }  // namespace hearth
 
@@ -249,15 +263,21 @@ TEST(Repack, LoadedModelCopiesOrPacksItsMatrices) {
         auto m = Model::load(test::shared_path(name));
         const uint8_t* file_lo = m->file().bytes();
         const uint8_t* file_hi = file_lo + m->file().file_size();
-        int copied = 0;
+        int copied = 0, packed = 0;
         for (const LayerWeights& L : m->weights().layers)
             for (const MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
                 if (!v->data) continue;
-                if (v->packed) continue;  // packed: the kernels read the interleaved copy
+                if (v->packed) {  // packed: the kernels read the interleaved copy
+                    ++packed;
+                    continue;
+                }
                 EXPECT_FALSE(v->data >= file_lo && v->data < file_hi) << "matrix still read from the file mapping";
                 ++copied;
             }
-        EXPECT_GT(copied, 0);
+        EXPECT_GT(copied + packed, 0);
+        if (std::string(name).find("f32") != std::string::npos) {
+            EXPECT_GT(copied, 0);  // F32 has no packed layout
+        }
         EXPECT_GT(m->packed_bytes(), 0u);
         // Bytes as stored: the copy of the first layer's wq equals the tensor in the file.
         const gguf::TensorInfo* t = m->file().tensor("blk.0.attn_q.weight");

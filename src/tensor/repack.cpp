@@ -1,4 +1,4 @@
-// The packed layouts (see repack.h): packing Q4_0, Q8_0 and Q4_K row groups, and the matmul
+// The packed layouts (see repack.h): packing Q4_0, Q8_0, Q4_K and Q6_K row groups, and the matmul
 // drivers around the ISA kernels (activation preparation, row groups split across threads).
 #include "tensor/repack.h"
 
@@ -33,6 +33,7 @@ constexpr size_t kGroupBlockBytesQ8 = kPackRows * sizeof(BlockQ8_0);  // 544: 16
 
 size_t group_bytes(const MatrixView& w) {
     if (w.type == GgmlType::Q4_K) return static_cast<size_t>(w.cols / QK_K) * kGroupSuperBytes;
+    if (w.type == GgmlType::Q6_K) return static_cast<size_t>(w.cols / QK_K) * avx512::kPackQ6SuperBytes;
     return static_cast<size_t>(w.cols / kBlock) * (w.type == GgmlType::Q8_0 ? kGroupBlockBytesQ8 : kGroupBlockBytes);
 }
 
@@ -52,7 +53,7 @@ int32_t weight_bias(GgmlType t) { return t == GgmlType::Q8_0 ? 128 : 8; }
 
 bool repack_wanted(const MatrixView& w) {
     const bool type_ok = ((w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && w.cols % kBlock == 0) ||
-                         (w.type == GgmlType::Q4_K && w.cols % QK_K == 0);
+                         ((w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K) && w.cols % QK_K == 0);
     return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar && repack_enabled();
 }
 
@@ -79,11 +80,41 @@ void repack_groups_q4_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, i
     }
 }
 
+// Q6_K: the 6-bit values q (element value = q - 32) split into a nibble vector and a 2-bit
+// vector per word as the kernels read them (layout in x86/avx512_packed_q6k.cpp).
+void repack_groups_q6_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
+    const int64_t nb = w.cols / QK_K;
+    int8_t v[QK_K];
+    for (int64_t g = g0; g < g1; ++g) {
+        uint8_t* out = dst + static_cast<size_t>(g) * group_bytes(w);
+        for (int64_t i = 0; i < nb; ++i, out += avx512::kPackQ6SuperBytes) {
+            for (int64_t r = 0; r < kPackRows; ++r) {
+                const auto& b = reinterpret_cast<const BlockQ6_K*>(src + static_cast<size_t>((g - g0) * kPackRows + r) * w.row_bytes)[i];
+                std::memcpy(out + 2 * r, &b.d, 2);
+                for (int j = 0; j < 16; ++j) out[32 + 16 * j + r] = static_cast<uint8_t>(b.scales[j]);
+                scalar::unpack_q6(b, v);
+                auto q = [&](int word, int k) { return static_cast<uint8_t>(v[4 * word + k] + 32); };
+                for (int p = 0; p < 32; ++p)
+                    for (int k = 0; k < 4; ++k)
+                        out[288 + 64 * p + 4 * r + k] = static_cast<uint8_t>((q(p, k) & 0xF) | ((q(p + 32, k) & 0xF) << 4));
+                for (int h = 0; h < 16; ++h)
+                    for (int k = 0; k < 4; ++k)
+                        out[2336 + 64 * h + 4 * r + k] = static_cast<uint8_t>((q(h, k) >> 4) | ((q(h + 16, k) >> 4) << 2) |
+                                                                              ((q(h + 32, k) >> 4) << 4) | ((q(h + 48, k) >> 4) << 6));
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
     if (w.type == GgmlType::Q4_K) {
         repack_groups_q4_k(w, src, dst, g0, g1);
+        return;
+    }
+    if (w.type == GgmlType::Q6_K) {
+        repack_groups_q6_k(w, src, dst, g0, g1);
         return;
     }
     if (w.type == GgmlType::Q8_0) {
@@ -155,9 +186,10 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     else body(0, w.rows / kPackRows, 0);
 }
 
-// Q4_K decode-size batches: activations in Q8_K plus, per super-block, the float scale and
-// the 8 sub-block sums (pairs of Q8_K's 16-element bsums).
-void packed_rows_q4_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
+// Q4_K / Q6_K decode-size batches: activations in Q8_K plus (Q4_K), per super-block, the
+// float scale and the 8 sub-block sums (pairs of Q8_K's 16-element bsums); the Q6_K kernel
+// reads d and the bsums from the Q8_K rows themselves.
+void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                       ThreadPool* pool, MatmulScratch& scratch) {
     const int64_t K = w.cols, nb = K / QK_K;
     const size_t arow = static_cast<size_t>(nb) * sizeof(BlockQ8_K);
@@ -181,10 +213,13 @@ void packed_rows_q4_k(const MatrixView& w, const float* x, int64_t ldx, int64_t 
     if (pool && n > 1) pool->parallel_for(n, 1, conv);
     else conv(0, n, 0);
     const size_t gb = group_bytes(w);
+    const bool q6 = w.type == GgmlType::Q6_K;
     auto body = [&](int64_t g0, int64_t g1, int) {
-        for (int64_t g = g0; g < g1; ++g)
-            avx512::q4_kx16_rows(K, w.packed + static_cast<size_t>(g) * gb, act, arow, da, bs, static_cast<int>(n),
-                                 y + g * kPackRows, ldy);
+        for (int64_t g = g0; g < g1; ++g) {
+            const uint8_t* group = w.packed + static_cast<size_t>(g) * gb;
+            if (q6) avx512::q6_kx16_rows(K, group, act, arow, static_cast<int>(n), y + g * kPackRows, ldy);
+            else avx512::q4_kx16_rows(K, group, act, arow, da, bs, static_cast<int>(n), y + g * kPackRows, ldy);
+        }
     };
     if (pool) pool->parallel_for(w.rows / kPackRows, 4, body);
     else body(0, w.rows / kPackRows, 0);
@@ -194,9 +229,10 @@ void packed_rows_q4_k(const MatrixView& w, const float* x, int64_t ldx, int64_t 
 // and kPackActSuperBytes), each token through the same quantization as the decode path.
 void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, ThreadPool* pool,
                  MatmulScratch& scratch) {
-    const bool k4 = w.type == GgmlType::Q4_K;
+    const bool q6 = w.type == GgmlType::Q6_K;
+    const bool k4 = w.type == GgmlType::Q4_K || q6;  // super-blocks of 256 with Q8_K activations
     const int64_t K = w.cols, blk = k4 ? QK_K : kBlock, nb = K / blk, ntb = (n + 15) / 16;
-    const size_t blk_bytes = k4 ? avx512::kPackActSuperBytes : avx512::kPackActBlockBytes;
+    const size_t blk_bytes = q6 ? avx512::kPackActQ6SuperBytes : k4 ? avx512::kPackActSuperBytes : avx512::kPackActBlockBytes;
     const size_t tb_bytes = static_cast<size_t>(nb) * blk_bytes;
     if (scratch.act.size() < tb_bytes * static_cast<size_t>(ntb)) scratch.act.resize(tb_bytes * static_cast<size_t>(ntb));
     uint8_t* act = scratch.act.data();
@@ -221,9 +257,16 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
                         const auto& q = reinterpret_cast<const BlockQ8_K*>(qbuf.data())[i];
                         qs = q.qs;
                         if (real) da = q.d;
-                        for (int j = 0; j < 8; ++j) {
-                            const int32_t v = real ? q.bsums[2 * j] + q.bsums[2 * j + 1] : 0;
-                            std::memcpy(o + 4096 + 64 + 64 * j + 4 * t, &v, 4);
+                        if (q6) {
+                            for (int j = 0; j < 16; ++j) {
+                                const int32_t v = real ? q.bsums[j] : 0;
+                                std::memcpy(o + 4096 + 64 + 64 * j + 4 * t, &v, 4);
+                            }
+                        } else {
+                            for (int j = 0; j < 8; ++j) {
+                                const int32_t v = real ? q.bsums[2 * j] + q.bsums[2 * j + 1] : 0;
+                                std::memcpy(o + 4096 + 64 + 64 * j + 4 * t, &v, 4);
+                            }
                         }
                     } else {
                         const auto& q = reinterpret_cast<const BlockQ8_0*>(qbuf.data())[i];
@@ -244,10 +287,13 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     if (pool) pool->parallel_for(ntb, 1, prep);
     else prep(0, ntb, 0);
 
-    const auto unpack = k4 ? avx512::q4_kx16_unpack : w.type == GgmlType::Q8_0 ? avx512::q8_0x16_unpack : avx512::q4_0x16_unpack;
-    const auto block = k4 ? avx512::q4_kx16_gemm_block : avx512::q4_0x16_gemm_block;
+    const auto unpack = q6   ? avx512::q6_kx16_unpack
+                        : k4 ? avx512::q4_kx16_unpack
+                        : w.type == GgmlType::Q8_0 ? avx512::q8_0x16_unpack
+                                                   : avx512::q4_0x16_unpack;
+    const auto block = q6 ? avx512::q6_kx16_gemm_block : k4 ? avx512::q4_kx16_gemm_block : avx512::q4_0x16_gemm_block;
     const size_t wu_bytes = k4 ? static_cast<size_t>(nb) * avx512::kPackUnpackedSuperBytes : static_cast<size_t>(K * kPackRows);
-    const size_t dw_floats = static_cast<size_t>(nb) * (k4 ? 2 * kPackRows : kPackRows);
+    const size_t dw_floats = static_cast<size_t>(nb) * (k4 && !q6 ? 2 * kPackRows : kPackRows);
     const size_t gb = group_bytes(w);
     auto body = [&](int64_t g0, int64_t g1, int) {
         // Per-thread unpacked row group, grown once.
@@ -278,7 +324,7 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                    ThreadPool* pool, MatmulScratch& scratch, bool prompt) {
     if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
-    else if (w.type == GgmlType::Q4_K) packed_rows_q4_k(w, x, ldx, n_tokens, y, ldy, pool, scratch);
+    else if (w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K) packed_rows_k(w, x, ldx, n_tokens, y, ldy, pool, scratch);
     else packed_rows(w, x, ldx, n_tokens, y, ldy, pool, scratch);
 }
 

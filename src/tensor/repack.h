@@ -1,12 +1,13 @@
 // Load-time repacking of weight matrices into interleaved row groups, and the matmuls over
-// them (Q4_0, Q8_0, Q4_K).
+// them (Q4_0, Q8_0, Q4_K, Q6_K).
 //
 // GGUF stores these types row by row in small blocks (Q4_0: an fp16 scale, then 16 bytes of
 // nibbles), so a SIMD kernel that wants several rows at once has to gather scales and
 // quants from separate rows, and a kernel that walks one row converts a scale and reduces a
 // register every 32 weights. Packed, each group of 16 rows stores, per block, the 16 rows'
 // scales and then their quants as 64-byte vectors, vector g holding word g (4 bytes) of
-// every row: as many bytes as the original blocks (Q4_K: scales/mins unpacked to bytes, +3%),
+// every row: as many bytes as the original blocks (Q4_K: scales/mins unpacked to bytes, +3%;
+// Q6_K: nibbles and 2-bit parts in separate vectors, see x86/avx512_packed_q6k.cpp),
 // streamed in one pass. Q8_0 bytes are stored + 128 so every kernel multiplies unsigned
 // weights (vpdpbusd) and subtracts bias x sum(activations).
 //
@@ -30,7 +31,7 @@ class ThreadPool;
 // Rows per packed group.
 constexpr int64_t kPackRows = 16;
 
-// Whether `w` can and should be packed on this machine: Q4_0, Q8_0 or Q4_K, rows a multiple of
+// Whether `w` can and should be packed on this machine: Q4_0, Q8_0, Q4_K or Q6_K, rows a multiple of
 // 16, the CPU has AVX-512 VNNI, the active ISA is not scalar, and HEARTH_REPACK is not "0".
 bool repack_wanted(const MatrixView& w);
 
@@ -83,6 +84,18 @@ void q4_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
 void q4_kx16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
 void q8_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
 void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
+
+// Q6_K: packed super-block of a group (kPackQ6SuperBytes, the stored size). Decode: act in
+// Q8_K rows (d and bsums read from them), up to 4 tokens per pass. Prompt: activations per
+// 16-token block and super-block (kPackActQ6SuperBytes): 64 words x 64 bytes, 16 float d_a,
+// 16 x 16 int32 bsums; unpacked like Q4_K (kPackUnpackedSuperBytes: 64 word vectors, then
+// int8 scales [sub-block][row]); dw: 16 d per super-block.
+constexpr size_t kPackQ6SuperBytes = 32 + 256 + 2048 + 1024;
+constexpr size_t kPackActQ6SuperBytes = 4096 + 64 + 1024;
+void q6_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, int nt, float* y,
+                  int64_t ldy);
+void q6_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
+void q6_kx16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
 }  // namespace avx512
 
 }  // namespace hearth

@@ -87,6 +87,21 @@ inline void pack_scales_mins_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_
     }
 }
 
+// Signed 6-bit values (q - 32) of a Q6_K super-block.
+inline void unpack_q6(const BlockQ6_K& b, int8_t* out) {
+    for (int half = 0; half < 2; ++half) {
+        const uint8_t* ql = b.ql + 64 * half;
+        const uint8_t* qh = b.qh + 32 * half;
+        int8_t* o = out + 128 * half;
+        for (int l = 0; l < 32; ++l) {
+            o[l] = static_cast<int8_t>(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+            o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
 // Unpack the 16 6-bit Q3_K scales (stored biased by 32) into signed values.
 // Bytes 0-7: low nibbles of scales 0-7 (low half) and 8-15 (high half); bytes 8-11:
 // the top 2 bits, scale j at bits 2*(j/4) of byte 8 + j%4.

@@ -29,6 +29,7 @@ namespace {
 
 using scalar::half_to_float;
 using scalar::unpack_q3k_scales;
+using scalar::unpack_q6;
 using scalar::unpack_scale_min_k4;
 
 constexpr int kLanes = 8;
@@ -60,21 +61,6 @@ inline void unpack_4bit(const uint8_t* qs, int8_t* out) {
         for (int l = 0; l < 32; ++l) {
             out[c * 64 + l] = static_cast<int8_t>(qs[c * 32 + l] & 0xF);
             out[c * 64 + 32 + l] = static_cast<int8_t>(qs[c * 32 + l] >> 4);
-        }
-    }
-}
-
-// Signed 6-bit values (q - 32) of a Q6_K super-block.
-inline void unpack_q6(const BlockQ6_K& b, int8_t* out) {
-    for (int half = 0; half < 2; ++half) {
-        const uint8_t* ql = b.ql + 64 * half;
-        const uint8_t* qh = b.qh + 32 * half;
-        int8_t* o = out + 128 * half;
-        for (int l = 0; l < 32; ++l) {
-            o[l] = static_cast<int8_t>(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
-            o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-            o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-            o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
         }
     }
 }
