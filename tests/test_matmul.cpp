@@ -3,9 +3,12 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/threadpool.h"
+#include "tensor/gemm.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"
 
@@ -143,6 +146,64 @@ TEST(Matmul, StridedInputAndOutput) {
             EXPECT_FLOAT_EQ(y[t * ldy + r], float(ref));
         }
         for (int64_t r = rows; r < ldy; ++r) EXPECT_EQ(y[t * ldy + r], -7.0f) << "wrote past the row";
+    }
+}
+
+// Each GEMM kernel this CPU can run (AVX-512, AVX2), called directly on the documented
+// activation layout: every row range (partial register blocks, several 96-row panels,
+// ranges that start mid-panel), token counts off the 16/32-token blocks and past one
+// 512-token pass, weight types with 32- and 256-element blocks, against a double product.
+TEST(Gemm, KernelsMatchReferenceOnEveryRowRange) {
+    struct Kernel {
+        const char* name;
+        GemmFn fn;
+        bool usable;
+    };
+    const Kernel kernels_here[] = {{"avx512", &avx512::gemm_f32, avx512::cpu_supported()},
+                                   {"avx2", &avx2::gemm_f32, detected_isa() == Isa::Avx2}};
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q6_K}) {
+        const int64_t cols = traits(type).block_size == 256 ? 512 : 320, rows = 203;
+        std::vector<float> wf(static_cast<size_t>(rows * cols)), wd(wf.size());
+        for (float& v : wf) v = nd(rng);
+        const size_t rb = row_size(type, cols);
+        std::vector<uint8_t> wq(rb * static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+            quantize_row(type, wf.data() + r * cols, wq.data() + static_cast<size_t>(r) * rb, cols);
+            dequantize_row(type, wq.data() + static_cast<size_t>(r) * rb, wd.data() + r * cols, cols);
+        }
+        const MatrixView w{type, rows, cols, wq.data(), rb};
+        for (int64_t n : {int64_t{5}, int64_t{16}, int64_t{47}, int64_t{530}}) {
+            const int64_t ntp = (n + kTokBlock - 1) / kTokBlock * kTokBlock;
+            std::vector<float> x(static_cast<size_t>(n * cols)), at(static_cast<size_t>(ntp * cols), 0.0f);
+            for (float& v : x) v = nd(rng);
+            for (int64_t t = 0; t < n; ++t)
+                for (int64_t k = 0; k < cols; ++k) at[(t / kTokBlock) * cols * kTokBlock + k * kTokBlock + t % kTokBlock] = x[t * cols + k];
+            for (const Kernel& kern : kernels_here) {
+                if (!kern.usable) continue;
+                for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {7, 101}, {96, 203}, {200, 203}}) {
+                    SCOPED_TRACE(std::string(kern.name) + " " + type_name(type) + " n=" + std::to_string(n) + " rows " +
+                                 std::to_string(r0) + ".." + std::to_string(r1));
+                    const int64_t ldy = rows + 3;
+                    std::vector<float> y(static_cast<size_t>(n * ldy), -7.0f);
+                    kern.fn(w, at.data(), ntp, n, y.data(), ldy, r0, r1);
+                    for (int64_t t = 0; t < n; t += (t < 20 ? 1 : 13))
+                        for (int64_t r = 0; r < ldy; ++r) {
+                            if (r < r0 || r >= r1) {
+                                ASSERT_EQ(y[t * ldy + r], -7.0f) << "wrote outside its rows: t=" << t << " r=" << r;
+                                continue;
+                            }
+                            double ref = 0, mag = 0;
+                            for (int64_t k = 0; k < cols; ++k) {
+                                ref += double(wd[r * cols + k]) * x[t * cols + k];
+                                mag += std::fabs(double(wd[r * cols + k]) * x[t * cols + k]);
+                            }
+                            ASSERT_NEAR(y[t * ldy + r], ref, 1e-5 * mag) << "t=" << t << " r=" << r;
+                        }
+                }
+            }
+        }
     }
 }
 

@@ -26,9 +26,23 @@ constexpr int64_t kTokBlock = 32;
 using GemmFn = void (*)(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy,
                         int64_t r0, int64_t r1);
 
-// The GEMM for this CPU (AVX-512F), or null: then matmul uses the per-row dot kernels.
-// Null too when the active ISA is scalar or HEARTH_GEMM=0 is set in the environment.
+// The GEMM for this CPU (AVX-512F, else AVX2+FMA), or null: then matmul uses the per-row dot
+// kernels. Null when the active ISA is scalar or HEARTH_GEMM=0 is set in the environment;
+// HEARTH_GEMM=avx2 picks the AVX2 kernel on an AVX-512 CPU (for comparisons).
 GemmFn gemm_kernel();
+
+// The ISA-neutral loop around a GEMM kernel's register blocks. A thread's rows [r0, r1) are
+// walked in panels of kGemmPanelRows whose outputs stay in L2: per 256-column chunk the
+// activations are read once per panel, each block of `block_rows` rows is dequantized into
+// an L1 buffer (the type's to_float) while the next block's bytes are prefetched, and the
+// results go out as contiguous runs of a token's rows. table[R - 1] computes R rows:
+// c[r * ldc + t] (+)= sum_k wb[r * ldw + k] * at[(t / 32) * blk + k * 32 + t % 32] for
+// t < nt (a multiple of 16, padding tokens zero), k < kc; `first` starts from zero.
+using GemmRowBlockFn = void (*)(const float* wb, int64_t ldw, const float* at, int64_t blk, int64_t nt, int64_t kc,
+                                float* c, int64_t ldc, bool first);
+constexpr int64_t kGemmPanelRows = 96;
+void gemm_panels(const MatrixView& w, const float* act_t, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
+                 int64_t r1, int block_rows, const GemmRowBlockFn* table);
 
 // Smallest batch for which matmul takes the GEMM path.
 constexpr int64_t kGemmMinTokens = 16;
@@ -38,5 +52,10 @@ bool cpu_supported();
 void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
               int64_t r1);
 }  // namespace avx512
+namespace avx2 {
+// Needs AVX2+FMA (detected_isa() == Isa::Avx2).
+void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
+              int64_t r1);
+}  // namespace avx2
 
 }  // namespace hearth

@@ -62,16 +62,6 @@ void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, 
 
 }  // namespace
 
-GemmFn gemm_kernel() {
-    static const bool usable = [] {
-        const char* env = std::getenv("HEARTH_GEMM");
-        if (env && std::strcmp(env, "0") == 0) return false;
-        return avx512::cpu_supported();
-    }();
-    if (!usable || active_isa() == Isa::Scalar) return nullptr;
-    return &avx512::gemm_f32;
-}
-
 void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                          int64_t ldy, ThreadPool* pool) {
     const TypeKernels& k = kernels(w.type);
