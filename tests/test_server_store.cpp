@@ -234,6 +234,39 @@ TEST_F(ServerStore, CreateFromBlobThenTagsShowAndGenerate) {
     EXPECT_EQ(g["response"], reference_text("Once upon a time", 5));
 }
 
+TEST_F(ServerStore, TagsReadOnlyManifestsAndConfigBlobs) {
+    const store::Digest blob = upload_stories();
+    ASSERT_EQ(create({{"model", "listed"},
+                      {"files", {{"m.gguf", blob.str()}}},
+                      {"template", kSystemOnly},
+                      {"system", "Once upon a time"},
+                      {"parameters", {{"num_predict", 5}}}})
+                  .first,
+              200);
+    const json before = tag("listed:latest");
+    ASSERT_FALSE(before.is_null()) << tags().dump();
+    EXPECT_EQ(before["details"]["family"], "llama");
+    EXPECT_EQ(before["details"]["quantization_level"], "F32");
+
+    // Damage every blob but the config: the GGUF is no longer one, the system layer is gone,
+    // the template and params layers hold junk. Listing reads none of them.
+    const store::Manifest m = store_->read_manifest(store::ModelName::parse("listed"));
+    for (const store::Layer& l : m.layers) {
+        const fs::path p = store_->blob_path(l.digest);
+        fs::remove(p);
+        if (l.media_type == store::media_type::kSystem) continue;
+        std::ofstream(p, std::ios::binary) << "{% not json, not a template, not GGUF";
+    }
+    const json after = tag("listed:latest");
+    ASSERT_FALSE(after.is_null()) << tags().dump();
+    EXPECT_EQ(after, before);
+    EXPECT_EQ(after["digest"], store::Digest::of(store_->read_manifest_bytes(store::ModelName::parse("listed"))).hex);
+    EXPECT_EQ(after["size"], m.total_size());
+    EXPECT_EQ(after["details"]["format"], "gguf");
+    EXPECT_EQ(after["details"]["families"], json::array({"llama"}));
+    EXPECT_FALSE(after["details"]["parameter_size"].get<std::string>().empty());
+}
+
 TEST_F(ServerStore, LegacyModelfileFromPathWithMessages) {
     const std::string path = test::shared_path(kStories);
     const std::string modelfile = "FROM " + path + "\nTEMPLATE \"\"\"" + kAllContent +

@@ -42,7 +42,7 @@ void warn_ignored_template(const StoredModel& m) {
 
 }  // namespace
 
-json StoredModel::details_json() const {
+json config_details_json(const store::ModelConfig& config) {
     json families = config.model_families.empty() ? json(nullptr) : json(config.model_families);
     return {{"parent_model", ""},
             {"format", config.model_format},
@@ -50,6 +50,13 @@ json StoredModel::details_json() const {
             {"families", families},
             {"parameter_size", config.model_type},
             {"quantization_level", config.file_type}};
+}
+
+json StoredModel::details_json() const { return config_details_json(config); }
+
+store::ModelConfig read_model_config(const store::Store& store, const store::Manifest& manifest) {
+    if (!store.has_blob(manifest.config.digest)) return {};
+    return store::ModelConfig::parse(store.read_blob_text(manifest.config.digest, kMaxTextLayer));
 }
 
 std::optional<StoredModel> load_stored_model(const store::Store& store, const store::ModelName& name) {
@@ -67,8 +74,7 @@ std::optional<StoredModel> load_stored_model(const store::Store& store, const st
     std::error_code ec;
     const auto mtime = fs::last_write_time(store.manifest_path(m.name), ec);
     m.modified = ec ? std::chrono::system_clock::now() : to_system(mtime);
-    if (store.has_blob(m.manifest.config.digest))
-        m.config = store::ModelConfig::parse(store.read_blob_text(m.manifest.config.digest, kMaxTextLayer));
+    m.config = read_model_config(store, m.manifest);
 
     auto text = [&](const store::Layer& l) { return store.read_blob_text(l.digest, kMaxTextLayer); };
     for (const store::Layer& l : m.manifest.layers) {
@@ -146,21 +152,23 @@ ModelResolver store_resolver(store::Store& store_ref, std::string legacy_dir) {
     };
     r.list = [store, legacy]() {
         std::vector<ModelEntry> out;
+        // Only the manifests (Store::list reads them) and the config blobs: the details are
+        // the config's, so no text layer or GGUF is read.
         for (const store::ModelInfo& info : store.list()) {
-            std::optional<StoredModel> m;
+            store::ModelConfig config;
             try {
-                m = load_stored_model(store, info.name);
+                config = read_model_config(store, info.manifest);
             } catch (const std::exception&) {
                 continue;  // unreadable: left out, as Store::list leaves out invalid manifests
             }
-            if (!m) continue;
             ModelEntry e;
             e.name = info.name.display();
-            e.path = m->model_path;
+            if (const store::Layer* model = info.manifest.find(store::media_type::kModel))
+                e.path = store.blob_path(model->digest).string();
             e.size = info.size;
-            e.modified = m->modified;
+            e.modified = to_system(info.modified);
             e.digest = info.digest.hex;
-            e.details = m->details_json();
+            e.details = config_details_json(config);
             out.push_back(std::move(e));
         }
         for (ModelEntry& e : legacy.list()) out.push_back(std::move(e));

@@ -42,6 +42,12 @@ struct StoredModel {
     nlohmann::json details_json() const;
 };
 
+// Ollama's `details` object from a config blob (parent_model left empty, as /api/tags).
+nlohmann::json config_details_json(const store::ModelConfig& config);
+// The config blob of `manifest` (defaults when the blob is absent); throws StoreError when it
+// is unreadable or not JSON.
+store::ModelConfig read_model_config(const store::Store& store, const store::Manifest& manifest);
+
 // Reads the model `name` names (after Store::resolve). nullopt when the store has no such
 // model; throws StoreError when its manifest or a small layer is unreadable or corrupt.
 std::optional<StoredModel> load_stored_model(const store::Store& store, const store::ModelName& name);
@@ -50,8 +56,8 @@ std::optional<StoredModel> load_stored_model(const store::Store& store, const st
 // order: an existing `.gguf` path, a store model, then `<legacy_dir>/<name>.gguf` when
 // legacy_dir is set. A template layer that is not Jinja (e.g. a Go template from Ollama's
 // registry) is ignored with a one-line warning on stderr (once per template blob), so the
-// GGUF's own template applies. `list` gives the store's models, newest first, then the legacy
-// folder's files.
+// GGUF's own template applies. `list` gives the store's models, newest first (read from the
+// manifests and config blobs only), then the legacy folder's files.
 ModelResolver store_resolver(store::Store& store, std::string legacy_dir);
 
 }  // namespace hearth::server

@@ -259,7 +259,8 @@ std::vector<ModelInfo> Store::list() const {
         std::error_code ec;
         auto mtime = fs::last_write_time(e.path, ec);
         if (ec) continue;
-        out.push_back(ModelInfo{std::move(e.name), Digest::of(bytes), m.total_size(), mtime});
+        const uint64_t size = m.total_size();
+        out.push_back(ModelInfo{std::move(e.name), Digest::of(bytes), size, mtime, std::move(m)});
     }
     std::sort(out.begin(), out.end(), [](const ModelInfo& a, const ModelInfo& b) {
         if (a.modified != b.modified) return a.modified > b.modified;

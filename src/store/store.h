@@ -105,6 +105,7 @@ struct ModelInfo {
     Digest digest;    // sha256 of the manifest file's bytes
     uint64_t size = 0;  // layers + config
     std::filesystem::file_time_type modified;  // the manifest file's mtime
+    Manifest manifest;  // as parsed by list() (so listing needs no second read)
     std::string id() const { return digest.short_id(); }  // `ollama list` ID column
 };
 
