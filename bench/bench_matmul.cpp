@@ -1,9 +1,11 @@
 // Microbenchmarks of the matmul kernels: GB/s of weight bytes for matrix x vector (decode,
 // memory-bound) and GFLOP/s for matrix x matrix (prefill, compute-bound; matmat8 is an
-// 8-token decode step through the dot path), per weight type and ISA.
+// 8-token decode step through the dot path), per weight type and ISA; and the thread pool's
+// cost per job (threadpool/*).
 // Run: build/hearth_microbench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <random>
 #include <vector>
@@ -76,7 +78,25 @@ void run(benchmark::State& state, GgmlType type, Isa isa, int64_t n_tokens,
     state.SetLabel(std::string(type_name(type)) + "/" + isa_name(isa));
 }
 
+// The thread pool's cost per job: one run() of an empty job (a forward pass syncs ~10 times
+// per layer), and one parallel_for over a decode-sized row range with no work per row.
+void pool_run(benchmark::State& state) {
+    ThreadPool pool(static_cast<int>(state.range(0)));
+    std::atomic<int> sink{0};
+    for (auto _ : state) pool.run([&](int ith, int) { sink.fetch_add(ith, std::memory_order_relaxed); });
+    benchmark::DoNotOptimize(sink.load());
+}
+void pool_parallel_for(benchmark::State& state) {
+    ThreadPool pool(static_cast<int>(state.range(0)));
+    std::vector<int64_t> out(static_cast<size_t>(pool.size()) * 16);
+    for (auto _ : state)
+        pool.parallel_for(5632, 64, [&](int64_t r0, int64_t r1, int ith) { out[static_cast<size_t>(ith) * 16] += r1 - r0; });
+    benchmark::DoNotOptimize(out.data());
+}
+
 void register_all() {
+    benchmark::RegisterBenchmark("threadpool/run", pool_run)->Arg(1)->Arg(2)->UseRealTime();
+    benchmark::RegisterBenchmark("threadpool/parallel_for", pool_parallel_for)->Arg(1)->Arg(2)->UseRealTime();
     for (GgmlType t : kTypes) {
         for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
             const std::string base = std::string(type_name(t)) + "/" + isa_name(isa);
