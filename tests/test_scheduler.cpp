@@ -122,6 +122,36 @@ TEST(PrefixCache, FindsTheLongestRunOfWholeBlocks) {
     EXPECT_TRUE(pc.lookup(shifted, 10).empty());
 }
 
+// Registering a sequence's blocks one at a time with the carried chain key caches the
+// same prefix as registering them all at once: a lookup finds the whole run, and a
+// sequence that diverges in the last block finds all but it.
+TEST(PrefixCache, IncrementalInsertWithChainKeyEqualsOneInsert) {
+    KvCache kv(1, 1, 32, GgmlType::F16, 8);
+    PrefixCache pc(kv);
+    const std::vector<int32_t> a = iota_tokens(64);
+    ASSERT_TRUE(kv.reserve(0, 64));
+    uint64_t chain = 0;
+    EXPECT_TRUE(pc.lookup(a, 4, &chain).empty());
+    EXPECT_EQ(chain, PrefixCache::kRootKey);
+    for (int32_t b = 0; b < 4; ++b) {
+        pc.insert(a, kv.table(0), b, b + 1, &chain);
+        EXPECT_NE(chain, 0u);
+    }
+    EXPECT_EQ(pc.size(), 4);
+    const std::vector<int32_t> table0 = kv.table(0);
+    uint64_t found = 0;
+    EXPECT_EQ(pc.lookup(a, 4, &found), table0);
+    EXPECT_EQ(found, chain);  // the key carried along is the lookup's last key
+    std::vector<int32_t> b = a;
+    b[60] = 7;
+    EXPECT_EQ(pc.lookup(b, 4).size(), 3u);
+    // A wrong carried key would cache blocks under the wrong parent: lookups would miss them.
+    PrefixCache other(kv);
+    uint64_t fresh = 0;  // unknown: hashed from block 0
+    other.insert(a, table0, 2, 4, &fresh);
+    EXPECT_EQ(fresh, chain);
+}
+
 TEST(PrefixCache, EvictsOnlyUnusedBlocksLeastRecentlyUsedLeavesFirst) {
     KvCache kv(1, 1, 32, GgmlType::F16, 8);
     PrefixCache pc(kv);

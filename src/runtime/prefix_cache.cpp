@@ -8,7 +8,7 @@ namespace hearth {
 
 namespace {
 
-constexpr uint64_t kRoot = 0x9E3779B97F4A7C15ull;  // the parent key of a sequence's first block
+constexpr uint64_t kRoot = PrefixCache::kRootKey;  // the parent key of a sequence's first block
 
 uint64_t mix(uint64_t h, uint64_t v) {
     h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
@@ -28,7 +28,7 @@ uint64_t PrefixCache::block_key(uint64_t parent, const int32_t* ids, int32_t n) 
 
 void PrefixCache::touch(Entry& e) { lru_.splice(lru_.begin(), lru_, e.lru); }
 
-std::vector<int32_t> PrefixCache::lookup(const std::vector<int32_t>& tokens, int32_t max_blocks) {
+std::vector<int32_t> PrefixCache::lookup(const std::vector<int32_t>& tokens, int32_t max_blocks, uint64_t* chain) {
     std::vector<int32_t> out;
     const int32_t bs = kv_.block_size();
     const int32_t n = std::min(max_blocks, static_cast<int32_t>(tokens.size()) / bs);
@@ -43,15 +43,22 @@ std::vector<int32_t> PrefixCache::lookup(const std::vector<int32_t>& tokens, int
         out.push_back(it->second.block);
         parent = key;
     }
+    if (chain) *chain = parent;
     return out;
 }
 
 void PrefixCache::insert(const std::vector<int32_t>& tokens, const std::vector<int32_t>& table, int32_t from_block,
-                         int32_t to_block) {
+                         int32_t to_block, uint64_t* chain) {
     const int32_t bs = kv_.block_size();
     to_block = std::min({to_block, static_cast<int32_t>(table.size()), static_cast<int32_t>(tokens.size()) / bs});
     uint64_t parent = kRoot;
-    for (int32_t b = 0; b < to_block; ++b) {
+    int32_t b0 = 0;
+    if (chain && *chain != 0 && from_block > 0) {
+        parent = *chain;  // the key of block from_block - 1
+        b0 = from_block;
+    }
+    if (chain) *chain = 0;
+    for (int32_t b = b0; b < to_block; ++b) {
         const int32_t* ids = tokens.data() + static_cast<size_t>(b) * static_cast<size_t>(bs);
         const uint64_t key = block_key(parent, ids, bs);
         if (b >= from_block) {
@@ -70,11 +77,12 @@ void PrefixCache::insert(const std::vector<int32_t>& tokens, const std::vector<i
             } else if (it->second.parent == parent && std::equal(ids, ids + bs, it->second.tokens.begin())) {
                 touch(it->second);
             } else {
-                return;  // a hash collision: cache nothing past it
+                return;  // a hash collision: cache nothing past it (chain stays 0)
             }
         }
         parent = key;
     }
+    if (chain) *chain = parent;
 }
 
 void PrefixCache::erase(std::unordered_map<uint64_t, Entry>::iterator it) {

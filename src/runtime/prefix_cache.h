@@ -23,15 +23,24 @@ public:
     PrefixCache(const PrefixCache&) = delete;
     PrefixCache& operator=(const PrefixCache&) = delete;
 
+    // The key before a sequence's first block; 0 is never a key a caller can pass on.
+    static constexpr uint64_t kRootKey = 0x9E3779B97F4A7C15ull;
+
     // The physical blocks of the longest cached prefix of `tokens` made of whole blocks, at
     // most `max_blocks` of them (in order). Marks them recently used. Takes no reference.
-    std::vector<int32_t> lookup(const std::vector<int32_t>& tokens, int32_t max_blocks);
+    // `chain` (optional) receives the key of the last block returned (kRootKey if none).
+    std::vector<int32_t> lookup(const std::vector<int32_t>& tokens, int32_t max_blocks, uint64_t* chain = nullptr);
 
     // Remembers the full blocks [from_block, to_block) of a sequence: `tokens` are its
     // tokens (at least to_block * block_size), `table` its block table. Blocks whose content
     // is already cached (under another physical block) are skipped. Takes a reference on
-    // each newly cached block.
-    void insert(const std::vector<int32_t>& tokens, const std::vector<int32_t>& table, int32_t from_block, int32_t to_block);
+    // each newly cached block. `chain` (optional, in/out): the key of block from_block - 1
+    // (kRootKey for block 0) from the previous call, so only the new blocks are hashed (a
+    // sequence registers its blocks one at a time as they fill); 0 means unknown (hash from
+    // block 0). On return it holds the key of block to_block - 1, or 0 after a hash
+    // collision (nothing past one is cached).
+    void insert(const std::vector<int32_t>& tokens, const std::vector<int32_t>& table, int32_t from_block, int32_t to_block,
+                uint64_t* chain = nullptr);
 
     // Drops up to `n` blocks that only the cache holds, least recently used first; returns
     // how many went back to the pool.

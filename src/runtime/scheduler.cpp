@@ -33,6 +33,7 @@ struct Scheduler::Seq {
     int32_t n_prompt;
     int32_t n_computed = 0;       // positions whose K/V are in the cache
     int32_t n_registered = 0;     // leading full blocks handed to the prefix cache
+    uint64_t chain_key = 0;       // prefix-cache key of block n_registered - 1 (0: unknown)
     int32_t step_n = 0;           // tokens scheduled in the current step
     Sampler sampler;
     StopMatcher stops;
@@ -104,13 +105,14 @@ void Scheduler::release(Seq& s) {
     KvCache& kv = ctx_.kv();
     if (params_.prefix_cache) {
         const int32_t full = s.n_computed / kv.block_size();
-        if (full > s.n_registered) cache_.insert(s.tokens, kv.table(s.slot), s.n_registered, full);
+        if (full > s.n_registered) cache_.insert(s.tokens, kv.table(s.slot), s.n_registered, full, &s.chain_key);
     }
     kv.release(s.slot);
     free_slots_.push_back(s.slot);
     s.slot = -1;
     s.n_computed = 0;
     s.n_registered = 0;
+    s.chain_key = 0;
 }
 
 void Scheduler::emit_tail(Seq& s) {
@@ -174,7 +176,7 @@ void Scheduler::admit() {
         int32_t cached = 0;
         if (params_.prefix_cache) {
             const int32_t max_blocks = (static_cast<int32_t>(s.tokens.size()) - 1) / bs;
-            const std::vector<int32_t> blocks = cache_.lookup(s.tokens, max_blocks);
+            const std::vector<int32_t> blocks = cache_.lookup(s.tokens, max_blocks, &s.chain_key);
             kv.attach(slot, blocks);
             cached = static_cast<int32_t>(blocks.size());
         }
@@ -335,7 +337,7 @@ bool Scheduler::run_pass(bool prompt) {
         if (params_.prefix_cache) {
             const int32_t full = s.n_computed / bs;
             if (full > s.n_registered) {
-                cache_.insert(s.tokens, kv.table(s.slot), s.n_registered, full);
+                cache_.insert(s.tokens, kv.table(s.slot), s.n_registered, full, &s.chain_key);
                 s.n_registered = full;
             }
         }
