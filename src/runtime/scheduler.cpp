@@ -99,14 +99,21 @@ bool Scheduler::ensure_blocks(int32_t slot, int32_t n_pos) {
     return kv.reserve(slot, n_pos);
 }
 
+// Hands the sequence's newly full computed blocks to the prefix cache.
+void Scheduler::register_full_blocks(Seq& s) {
+    if (!params_.prefix_cache || s.slot < 0) return;
+    KvCache& kv = ctx_.kv();
+    const int32_t full = s.n_computed / kv.block_size();
+    if (full <= s.n_registered) return;
+    cache_.insert(s.tokens, kv.table(s.slot), s.n_registered, full, &s.chain_key);
+    s.n_registered = full;
+}
+
 // Gives the sequence's slot back; its full computed blocks stay in the prefix cache.
 void Scheduler::release(Seq& s) {
     if (s.slot < 0) return;
     KvCache& kv = ctx_.kv();
-    if (params_.prefix_cache) {
-        const int32_t full = s.n_computed / kv.block_size();
-        if (full > s.n_registered) cache_.insert(s.tokens, kv.table(s.slot), s.n_registered, full, &s.chain_key);
-    }
+    register_full_blocks(s);
     kv.release(s.slot);
     free_slots_.push_back(s.slot);
     s.slot = -1;
@@ -299,8 +306,6 @@ bool Scheduler::step() {
 // One forward pass over the scheduled tokens of one kind, then the cache bookkeeping and
 // sampling of the sequences whose last known token was in it. False when decode failed.
 bool Scheduler::run_pass(bool prompt) {
-    KvCache& kv = ctx_.kv();
-    const int32_t bs = kv.block_size();
     batch_.clear();
     row_of_.assign(running_.size(), -1);
     pass_n_.assign(running_.size(), 0);
@@ -334,13 +339,7 @@ bool Scheduler::run_pass(bool prompt) {
         if (pass_n_[i] == 0) continue;
         s.n_computed += pass_n_[i];
         s.step_n -= pass_n_[i];
-        if (params_.prefix_cache) {
-            const int32_t full = s.n_computed / bs;
-            if (full > s.n_registered) {
-                cache_.insert(s.tokens, kv.table(s.slot), s.n_registered, full, &s.chain_key);
-                s.n_registered = full;
-            }
-        }
+        register_full_blocks(s);
         if (row_of_[i] >= 0) sample(s, row_of_[i]);
     }
     return true;

@@ -99,6 +99,7 @@ private:
     void preempt(SeqPtr& s);
     bool preempt_newest(const Seq* except);
     void finish(Seq& s, const std::string& reason);
+    void register_full_blocks(Seq& s);
     void release(Seq& s);
     void fail_all(const std::string& message);
     bool run_pass(bool prompt);
