@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels for packed Q4_0 and Q4_K (tensor/repack.h). Q4_0: decode (16 rows x up to 8
+// AVX-512 VNNI kernels for packed Q4_0, Q8_0 and Q4_K (tensor/repack.h; Q6_K: avx512_packed_q6k.cpp): decode (16 rows x up to 8
 // tokens per pass over a row group) and prompt batches (8 rows x 16 tokens per register
 // block), with the same integer sums and float operations per (row, token), so their results
 // are identical. Compiled for baseline x86-64 with target attributes; called only when
@@ -11,14 +11,8 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-#include <immintrin.h>
 
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(), which -Wall
-// reports as "may be used uninitialized" in every caller: a known false positive.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-#define HEARTH_VNNI512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c")))
-#define HEARTH_VNNI512_INLINE __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c"), always_inline)) inline
+#include "tensor/x86/avx512_vnni.h"
 
 namespace hearth::avx512 {
 namespace {

@@ -14,12 +14,7 @@
 #include "tensor/types.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-#define HEARTH_VNNI512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c")))
-#define HEARTH_VNNI512_INLINE __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c"), always_inline)) inline
+#include "tensor/x86/avx512_vnni.h"
 
 namespace hearth::avx512 {
 namespace {
