@@ -441,6 +441,11 @@ TEST_F(ServerStore, GoTemplateLayerFallsBackToTheGgufTemplate) {
     EXPECT_FALSE(resolved->template_override.has_value());
     EXPECT_EQ(resolved->name, "gotmpl:latest");
     EXPECT_EQ(resolved->path, store_->blob_path(model.digest).string());
+    // The manifest as read while resolving (what /api/show uses, without reading it again).
+    ASSERT_TRUE(resolved->stored);
+    EXPECT_EQ(resolved->stored->digest.hex, resolved->digest);
+    EXPECT_EQ(resolved->stored->template_text, go_template);
+    EXPECT_FALSE(resolved->stored->template_is_jinja);
 
     auto r = post("/api/chat", {{"model", "gotmpl"},
                                 {"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 namespace hearth::server {
+
+struct StoredModel;  // store_resolver.h
 
 struct ResolvedModel {
     std::string name;  // canonical name: the manager's key and what /api/ps shows
@@ -24,6 +27,7 @@ struct ResolvedModel {
     nlohmann::json options = nlohmann::json::object();  // default request options (Ollama names)
     nlohmann::json messages = nlohmann::json::array();  // MESSAGE turns put before the chat's own
     std::string digest;  // store models: the manifest's sha256 (hex); empty for plain .gguf files
+    std::shared_ptr<const StoredModel> stored;  // store models: the manifest read into its parts
 };
 
 struct ModelEntry {

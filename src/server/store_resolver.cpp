@@ -145,6 +145,7 @@ ModelResolver store_resolver(store::Store& store_ref, std::string legacy_dir) {
                 out.options = m->params;
                 out.messages = m->messages;
                 out.digest = m->digest.hex;
+                out.stored = std::make_shared<const StoredModel>(std::move(*m));
                 return out;
             }
         }

@@ -115,11 +115,9 @@ void show(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
     out["model_info"] = metadata_json(*f, verbose);
     out["capabilities"] = capabilities(*f, tmpl);
     out["modified_at"] = file_modified(m.path);
-    // A store model: what its manifest says (Ollama's show for a stored model).
-    std::optional<StoredModel> stored;
-    if (!m.digest.empty() && env.store)
-        if (auto name = store::ModelName::try_parse(m.name)) stored = load_stored_model(*env.store, *name);
-    if (stored) {
+    // A store model: what its manifest says (Ollama's show for a stored model), as the
+    // resolver read it.
+    if (const StoredModel* stored = m.stored.get()) {
         std::string license;
         for (const std::string& l : stored->licenses) license += (license.empty() ? "" : "\n") + l;
         if (!stored->licenses.empty()) out["license"] = license;
