@@ -1,7 +1,7 @@
-// AVX-512 VNNI kernels for packed Q4_0, Q8_0 and Q4_K (tensor/repack.h; Q6_K: avx512_packed_q6k.cpp): decode (16 rows x up to 8
-// tokens per pass over a row group) and prompt batches (8 rows x 16 tokens per register
-// block), with the same integer sums and float operations per (row, token), so their results
-// are identical. Compiled for baseline x86-64 with target attributes; called only when
+// AVX-512 VNNI kernels for packed Q4_0, Q8_0 and Q4_K (tensor/repack.h; Q6_K is in
+// avx512_packed_q6k.cpp): decode (16 rows x up to 8 tokens per pass over a row group) and
+// prompt batches (8 rows x 16 tokens per register block), with the same integer sums and
+// float operations per (row, token), so their results are identical. Compiled for baseline x86-64 with target attributes; called only when
 // cpu_has_vnni().
 #include "tensor/repack.h"
 
