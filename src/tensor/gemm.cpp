@@ -41,6 +41,12 @@ GemmFn gemm_kernel() {
     return chosen;
 }
 
+GemmFn gemm_kernel(GgmlType t) {
+    const GemmFn g = gemm_kernel();
+    if (g == &avx2::gemm_f32 && t != GgmlType::F32 && t != GgmlType::F16 && t != GgmlType::BF16) return nullptr;
+    return g;
+}
+
 void gemm_panels(const MatrixView& w, const float* act_t, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
                  int64_t r1, int block_rows, const GemmRowBlockFn* table) {
     const TypeKernels& kern = kernels(w.type);

@@ -30,6 +30,10 @@ using GemmFn = void (*)(const MatrixView& w, const float* act_t, int64_t ntp, in
 // kernels. Null when the active ISA is scalar or HEARTH_GEMM=0 is set in the environment;
 // HEARTH_GEMM=avx2 picks the AVX2 kernel on an AVX-512 CPU (for comparisons).
 GemmFn gemm_kernel();
+// The GEMM for batches of type `t`, or null (use the per-row kernels): the AVX2 GEMM only
+// takes F32/F16/BF16 weights; for quantized types the int8 multi-token dot kernels
+// (vec_dot_multi) measured as fast or faster on AVX2.
+GemmFn gemm_kernel(GgmlType t);
 
 // The ISA-neutral loop around a GEMM kernel's register blocks. A thread's rows [r0, r1) are
 // walked in panels of kGemmPanelRows whose outputs stay in L2: per 256-column chunk the

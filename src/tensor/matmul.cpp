@@ -116,7 +116,7 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
         return;
     }
     if (batched) {
-        const GemmFn gemm = gemm_kernel();
+        const GemmFn gemm = gemm_kernel(w.type);
         if (gemm && kernels(w.type).to_float && (at == GgmlType::F32 || kernels(at).to_float)) {
             matmul_gemm(gemm, w, x, ldx, n_tokens, y, ldy, pool, scratch);
             return;
