@@ -267,6 +267,49 @@ TEST_F(ServerStore, TagsReadOnlyManifestsAndConfigBlobs) {
     EXPECT_FALSE(after["details"]["parameter_size"].get<std::string>().empty());
 }
 
+TEST_F(ServerStore, RequestsReuseTheManifestsLayersUntilItChanges) {
+    const store::Digest blob = upload_stories();
+    ASSERT_EQ(create({{"model", "cached"}, {"files", {{"m.gguf", blob.str()}}}, {"template", kSystemOnly}, {"system", "first"}}).first,
+              200);
+    const ModelResolver resolver = store_resolver(*store_, "");
+    auto first = resolver.resolve("cached");
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->system, "first");
+
+    // The system blob changes on disk behind the store's back: the manifest did not change,
+    // so its layers are not read again.
+    const fs::path system_blob = store_->blob_path(store::Digest::of("first"));
+    fs::remove(system_blob);
+    std::ofstream(system_blob, std::ios::binary) << "tampered";
+    auto again = resolver.resolve("cached");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->system, "first");
+    EXPECT_EQ(again->stored, first->stored);  // the very same read
+    const json g = generate({{"model", "cached"}, {"prompt", "x"}, {"stream", false}, {"options", {{"num_predict", 1}}}});
+    EXPECT_EQ(g["done"], true);
+
+    // A copy has the same manifest: its own name, the same layers.
+    auto r = post("/api/copy", {{"source", "cached"}, {"destination", "cached-copy"}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    auto copy = resolver.resolve("cached-copy");
+    ASSERT_TRUE(copy);
+    EXPECT_EQ(copy->name, "cached-copy:latest");
+    EXPECT_EQ(copy->stored->name.display(), "cached-copy:latest");
+    EXPECT_EQ(copy->system, "first");
+    EXPECT_EQ(resolver.resolve("cached")->name, "cached:latest");
+
+    // A new manifest (a new digest) is read afresh.
+    ASSERT_EQ(create({{"model", "cached"}, {"from", "cached"}, {"system", "second"}}).first, 200);
+    auto changed = resolver.resolve("cached");
+    ASSERT_TRUE(changed);
+    EXPECT_EQ(changed->system, "second");
+    EXPECT_NE(changed->digest, first->digest);
+    r = post("/api/show", {{"model", "cached"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body)["system"], "second");
+}
+
 TEST_F(ServerStore, LegacyModelfileFromPathWithMessages) {
     const std::string path = test::shared_path(kStories);
     const std::string modelfile = "FROM " + path + "\nTEMPLATE \"\"\"" + kAllContent +

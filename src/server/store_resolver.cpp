@@ -1,8 +1,10 @@
 // The store-backed ModelResolver (see store_resolver.h).
 #include "server/store_resolver.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <system_error>
@@ -59,21 +61,44 @@ store::ModelConfig read_model_config(const store::Store& store, const store::Man
     return store::ModelConfig::parse(store.read_blob_text(manifest.config.digest, kMaxTextLayer));
 }
 
-std::optional<StoredModel> load_stored_model(const store::Store& store, const store::ModelName& name) {
-    StoredModel m;
-    m.name = store.resolve(name);
-    std::string bytes;
-    try {
-        bytes = store.read_manifest_bytes(m.name);
-    } catch (const store::StoreError& e) {
-        if (e.kind() == store::StoreErrorKind::NotFound) return std::nullopt;
-        throw;
+namespace {
+
+// Store models read into their parts, keyed by store root and manifest digest. A manifest's
+// layers are content-addressed blobs, so what they say cannot change while the manifest's
+// digest stays the same: a request then reads only its manifest, and a changed manifest (a
+// new digest) is read afresh. Least recently used entries go beyond kCapacity.
+class StoredModelCache {
+public:
+    std::shared_ptr<const StoredModel> find(const std::string& key) {
+        std::lock_guard lk(mu_);
+        for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+            if (it->first != key) continue;
+            std::rotate(entries_.begin(), it, it + 1);  // to the front
+            return entries_.front().second;
+        }
+        return nullptr;
     }
-    m.manifest = store::Manifest::parse(bytes);
-    m.digest = store::Digest::of(bytes);
-    std::error_code ec;
-    const auto mtime = fs::last_write_time(store.manifest_path(m.name), ec);
-    m.modified = ec ? std::chrono::system_clock::now() : to_system(mtime);
+    void put(const std::string& key, std::shared_ptr<const StoredModel> m) {
+        std::lock_guard lk(mu_);
+        std::erase_if(entries_, [&](const Entry& e) { return e.first == key; });
+        entries_.insert(entries_.begin(), Entry{key, std::move(m)});
+        if (entries_.size() > kCapacity) entries_.pop_back();
+    }
+
+private:
+    static constexpr size_t kCapacity = 16;
+    using Entry = std::pair<std::string, std::shared_ptr<const StoredModel>>;
+    std::mutex mu_;
+    std::vector<Entry> entries_;  // most recently used first
+};
+
+StoredModelCache& stored_model_cache() {
+    static StoredModelCache cache;
+    return cache;
+}
+
+// Reads the layers of `m.manifest` (name, digest and modified already set).
+void read_layers(const store::Store& store, StoredModel& m) {
     m.config = read_model_config(store, m.manifest);
 
     auto text = [&](const store::Layer& l) { return store.read_blob_text(l.digest, kMaxTextLayer); };
@@ -118,6 +143,42 @@ std::optional<StoredModel> load_stored_model(const store::Store& store, const st
             m.template_error = e.what();
         }
     }
+}
+
+}  // namespace
+
+std::shared_ptr<const StoredModel> load_stored_model(const store::Store& store, const store::ModelName& name) {
+    const store::ModelName resolved = store.resolve(name);
+    std::string bytes;
+    try {
+        bytes = store.read_manifest_bytes(resolved);
+    } catch (const store::StoreError& e) {
+        if (e.kind() == store::StoreErrorKind::NotFound) return nullptr;
+        throw;
+    }
+    const store::Digest digest = store::Digest::of(bytes);
+    std::error_code ec;
+    const auto mtime = fs::last_write_time(store.manifest_path(resolved), ec);
+    const auto modified = ec ? std::chrono::system_clock::now() : to_system(mtime);
+
+    const std::string key = store.root().string() + '\n' + digest.hex;
+    StoredModelCache& cache = stored_model_cache();
+    if (std::shared_ptr<const StoredModel> hit = cache.find(key)) {
+        if (hit->name == resolved && hit->modified == modified) return hit;
+        // The same manifest under another name (a copy) or written again: only those differ.
+        auto m = std::make_shared<StoredModel>(*hit);
+        m->name = resolved;
+        m->modified = modified;
+        cache.put(key, m);
+        return m;
+    }
+    auto m = std::make_shared<StoredModel>();
+    m->name = resolved;
+    m->manifest = store::Manifest::parse(bytes);
+    m->digest = digest;
+    m->modified = modified;
+    read_layers(store, *m);
+    cache.put(key, m);
     return m;
 }
 
@@ -133,7 +194,7 @@ ModelResolver store_resolver(store::Store& store_ref, std::string legacy_dir) {
             if (fs::is_regular_file(requested, ec)) return legacy.resolve(requested);
         }
         if (auto name = store::ModelName::try_parse(requested)) {
-            if (std::optional<StoredModel> m = load_stored_model(store, *name)) {
+            if (std::shared_ptr<const StoredModel> m = load_stored_model(store, *name)) {
                 if (m->model_path.empty())
                     throw std::runtime_error("model \"" + requested + "\" has no model layer in its manifest");
                 if (m->template_text && !m->template_is_jinja) warn_ignored_template(*m);
@@ -145,7 +206,7 @@ ModelResolver store_resolver(store::Store& store_ref, std::string legacy_dir) {
                 out.options = m->params;
                 out.messages = m->messages;
                 out.digest = m->digest.hex;
-                out.stored = std::make_shared<const StoredModel>(std::move(*m));
+                out.stored = std::move(m);
                 return out;
             }
         }

@@ -5,6 +5,7 @@
 // resolve as with directory_resolver().
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,9 +49,12 @@ nlohmann::json config_details_json(const store::ModelConfig& config);
 // is unreadable or not JSON.
 store::ModelConfig read_model_config(const store::Store& store, const store::Manifest& manifest);
 
-// Reads the model `name` names (after Store::resolve). nullopt when the store has no such
-// model; throws StoreError when its manifest or a small layer is unreadable or corrupt.
-std::optional<StoredModel> load_stored_model(const store::Store& store, const store::ModelName& name);
+// Reads the model `name` names (after Store::resolve). nullptr when the store has no such
+// model; throws StoreError when its manifest or a small layer is unreadable or corrupt. The
+// manifest is read every time; its layers only when its digest is not among the last few read
+// (a process-wide cache keyed by store root and manifest digest: blobs are content-addressed,
+// so a changed manifest is a new digest and is read afresh).
+std::shared_ptr<const StoredModel> load_stored_model(const store::Store& store, const store::ModelName& name);
 
 // The resolver over `store` (copied: copies share pins and locks). Names resolve in this
 // order: an existing `.gguf` path, a store model, then `<legacy_dir>/<name>.gguf` when

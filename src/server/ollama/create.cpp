@@ -141,7 +141,7 @@ struct CreateSpec {
     store::ModelName name;
     BaseKind base_kind = BaseKind::Model;
     std::string base_text;                  // as given (messages)
-    std::optional<StoredModel> base_model;  // BaseKind::Model
+    std::shared_ptr<const StoredModel> base_model;  // BaseKind::Model
     fs::path base_file;                     // BaseKind::File
     store::Digest base_blob;                // BaseKind::Blob
     std::string source_type;                // the base GGUF's quantization ("F16")
