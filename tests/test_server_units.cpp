@@ -160,5 +160,31 @@ TEST(ServerRequest, KeepAliveForms) {
     EXPECT_THROW(parse_keep_alive(json{{"keep_alive", true}}), ApiError);
 }
 
+TEST(ServerRequest, ModelNameOrLegacyName) {
+    using nlohmann::json;
+    auto status_of = [](const json& body) -> std::string {
+        try {
+            return "ok " + get_model_name(body);
+        } catch (const ApiError& e) {
+            return std::to_string(e.status()) + " " + e.what();
+        }
+    };
+    EXPECT_EQ(status_of({{"model", "a"}, {"name", "b"}}), "ok a");
+    EXPECT_EQ(status_of({{"name", "b"}}), "ok b");
+    EXPECT_EQ(status_of({{"model", ""}, {"name", "b"}}), "ok b");
+    EXPECT_EQ(status_of({{"model", nullptr}, {"name", "b"}}), "ok b");
+    EXPECT_EQ(status_of(json::object()), "ok ");
+    EXPECT_EQ(status_of({{"model", 5}, {"name", "b"}}), "400 model must be a string");
+    EXPECT_EQ(status_of({{"model", ""}, {"name", true}}), "400 name must be a string");
+    ModelResolver none;
+    try {
+        resolve_model(none, json::object());
+        ADD_FAILURE();
+    } catch (const ApiError& e) {
+        EXPECT_EQ(e.status(), 400);
+        EXPECT_STREQ(e.what(), "model is required");
+    }
+}
+
 }  // namespace
 }  // namespace hearth::server

@@ -63,14 +63,19 @@ std::optional<double> get_number(const nlohmann::json& obj, const char* key, con
     return d;
 }
 
+std::string get_model_name(const nlohmann::json& body) {
+    std::string name = get_string(body, "model", "model").value_or("");
+    if (name.empty()) name = get_string(body, "name", "name").value_or("");  // older clients
+    return name;
+}
+
 ResolvedModel resolve_model(const ModelResolver& resolver, const nlohmann::json& body) {
-    std::optional<std::string> name = get_string(body, "model", "model");
-    if (!name || name->empty()) name = get_string(body, "name", "name");  // older clients
-    if (!name || name->empty()) throw ApiError(400, "model is required");
+    const std::string name = get_model_name(body);
+    if (name.empty()) throw ApiError(400, "model is required");
     std::optional<ResolvedModel> m;
-    if (resolver.resolve) m = resolver.resolve(*name);
-    if (!m) throw ApiError(404, "model \"" + *name + "\" not found, try pulling it first");
-    return *m;
+    if (resolver.resolve) m = resolver.resolve(name);
+    if (!m) throw ApiError(404, "model \"" + name + "\" not found, try pulling it first");
+    return std::move(*m);
 }
 
 GenerateJob default_generate_job() {

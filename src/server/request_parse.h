@@ -25,7 +25,11 @@ std::optional<int64_t> get_int(const nlohmann::json& obj, const char* key, const
 std::optional<double> get_number(const nlohmann::json& obj, const char* key, const std::string& name,
                                  double limit = 1e6);
 
-// The model named by body["model"] (400 when missing, 404 `model "x" not found, try pulling
+// The model a request names: body["model"], else the legacy body["name"] (older clients);
+// "" when neither names one. A non-string is ApiError(400) naming the field.
+std::string get_model_name(const nlohmann::json& body);
+
+// The model named by body["model"] (or "name"; 400 when missing, 404 `model "x" not found, try pulling
 // it first` when the resolver does not know it).
 ResolvedModel resolve_model(const ModelResolver& resolver, const nlohmann::json& body);
 

@@ -320,8 +320,7 @@ bool valid_relative_path(const std::string& p) {
 CreateSpec parse_create(ApiEnv& env, const json& body) {
     store::Store& s = require_store(env);
     CreateSpec spec;
-    std::string name = get_string(body, "model", "model").value_or("");
-    if (name.empty()) name = get_string(body, "name", "name").value_or("");
+    const std::string name = get_model_name(body);
     if (name.empty()) throw ApiError(400, "model is required");
     std::string why;
     auto parsed = store::ModelName::try_parse(name, &why);

@@ -11,6 +11,7 @@
 
 #include "server/http_util.h"
 #include "server/ollama/ollama.h"
+#include "server/request_parse.h"
 #include "store/registry_client.h"
 #include "store/store.h"
 
@@ -50,23 +51,12 @@ int status_of(const std::exception& e) {
 std::string line(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
 
 void handle(ApiEnv& env, const httplib::Request& req, httplib::Response& res, bool push) {
-    if (!env.store) throw ApiError(500, "no model store configured");
+    require_store(env);
     const json body = parse_json_object(req.body, env.config.max_json_depth);
-    std::string model;
-    for (const char* key : {"model", "name"}) {
-        if (!body.contains(key) || body[key].is_null()) continue;
-        if (!body[key].is_string()) throw ApiError(400, std::string("invalid ") + key + ": expected a string");
-        model = body[key].get<std::string>();
-        if (!model.empty()) break;
-    }
+    const std::string model = get_model_name(body);
     if (model.empty()) throw ApiError(400, "model is required");
-    auto flag = [&](const char* key, bool dflt) {
-        if (!body.contains(key) || body[key].is_null()) return dflt;
-        if (!body[key].is_boolean()) throw ApiError(400, std::string("invalid ") + key + ": expected a boolean");
-        return body[key].get<bool>();
-    };
-    const bool insecure = flag("insecure", false);
-    const bool stream = flag("stream", true);
+    const bool insecure = get_bool(body, "insecure", "insecure").value_or(false);
+    const bool stream = get_bool(body, "stream", "stream").value_or(true);
     std::string why;
     const auto name = store::ModelName::try_parse(model, &why);
     if (!name) throw ApiError(400, "invalid model name \"" + model.substr(0, 200) + "\": " + why);

@@ -44,8 +44,7 @@ void copy(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
 void remove(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
     store::Store& s = require_store(env);
     const json body = parse_json_object(req.body, env.config.max_json_depth);
-    std::string name = get_string(body, "model", "model").value_or("");
-    if (name.empty()) name = get_string(body, "name", "name").value_or("");
+    const std::string name = get_model_name(body);
     std::string why;
     auto n = store::ModelName::try_parse(name, &why);
     if (!n) throw ApiError(400, "name \"" + name + "\" is invalid: " + why);
