@@ -14,12 +14,14 @@
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cli/client.h"
 #include "cli/commands.h"
 
 namespace hearth::cli {
@@ -82,15 +84,7 @@ std::unique_ptr<httplib::Client> make_client(const Endpoint& ep, const ServeBenc
 
 // The message of an error reply in either API's shape, else the body itself.
 std::string error_message(const std::string& body) {
-    try {
-        const json j = json::parse(body);
-        if (j.contains("error")) {
-            const json& e = j["error"];
-            if (e.is_string()) return e.get<std::string>();
-            if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
-        }
-    } catch (const std::exception&) {
-    }
+    if (std::optional<std::string> m = error_body_message(body)) return *m;
     return body.size() > 200 ? body.substr(0, 200) + "..." : body;
 }
 

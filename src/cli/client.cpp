@@ -31,16 +31,7 @@ struct DaemonClient::Impl {
     std::unique_ptr<httplib::Client> http;
 };
 
-namespace {
-
-std::string env_or(const char* name, const std::string& fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? std::string(v) : fallback;
-}
-
-// The message of an `{"error": …}` body (Ollama's shape; OpenAI's nested one too), else the
-// body itself, else the status line.
-std::string error_message(int status, const std::string& body) {
+std::optional<std::string> error_body_message(const std::string& body) {
     try {
         const json j = json::parse(body);
         if (j.is_object() && j.contains("error")) {
@@ -51,6 +42,20 @@ std::string error_message(int status, const std::string& body) {
         }
     } catch (const json::exception&) {
     }
+    return std::nullopt;
+}
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : fallback;
+}
+
+// The message of an `{"error": …}` body (error_body_message), else the body itself, else the
+// status line.
+std::string error_message(int status, const std::string& body) {
+    if (std::optional<std::string> m = error_body_message(body)) return *m;
     std::string trimmed = body;
     while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) trimmed.pop_back();
     if (!trimmed.empty() && trimmed.size() < 500) return trimmed;

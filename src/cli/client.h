@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -73,6 +74,11 @@ private:
     int port_ = 0;
     std::string api_key_;
 };
+
+// The message of an error answer's body: `{"error": "…"}` (Ollama's shape) or
+// `{"error": {"message": "…"}}` (OpenAI's); another `error` value as its JSON text. nullopt
+// when the body is not such an object.
+std::optional<std::string> error_body_message(const std::string& body);
 
 // Where an autostarted daemon's output goes (see the top of this file).
 std::string daemon_log_path();
