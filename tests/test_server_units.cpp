@@ -30,6 +30,10 @@ TEST(ServerConfig, ParsesHostForms) {
     hp = parse_host("[::1]:5000");
     EXPECT_EQ(hp.host, "::1");
     EXPECT_EQ(hp.port, 5000);
+    // What the CLI client relies on: never brackets, never an empty host.
+    EXPECT_EQ(parse_host("").host, "127.0.0.1");
+    EXPECT_EQ(parse_host("[]:5000").host, "127.0.0.1");
+    EXPECT_EQ(parse_host("http://[::]:5000").host, "::");
     EXPECT_THROW(parse_host("host:99999"), std::invalid_argument);
     EXPECT_THROW(parse_host("host:abc"), std::invalid_argument);
     EXPECT_THROW(parse_host("https://host:1"), std::invalid_argument);

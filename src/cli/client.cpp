@@ -81,10 +81,9 @@ DaemonClient::DaemonClient() : impl_(std::make_unique<Impl>()) {
     } catch (const std::exception& e) {
         throw ClientError(0, std::string("HEARTH_HOST: ") + e.what());
     }
-    // Brackets belong to the URL form, not to the address we connect to.
-    if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']') host_ = host_.substr(1, host_.size() - 2);
+    // parse_host drops the brackets of "[v6]:port" and gives 127.0.0.1 for an empty host.
     // A wildcard listen address is reached through loopback.
-    if (host_ == "0.0.0.0" || host_.empty()) host_ = "127.0.0.1";
+    if (host_ == "0.0.0.0") host_ = "127.0.0.1";
     if (host_ == "::") host_ = "::1";
     api_key_ = env_or("HEARTH_API_KEY", "");
     impl_->http = std::make_unique<httplib::Client>(host_, port_);
