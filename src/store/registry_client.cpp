@@ -256,8 +256,7 @@ private:
 RegistryClient::RegistryClient(Store store, RegistryOptions options) : store_(std::move(store)), opts_(std::move(options)) {}
 
 std::string RegistryClient::repository_url(const ModelName& name) const {
-    name.validate();
-    return std::string(opts_.insecure ? "http://" : "https://") + name.host + "/v2/" + name.ns + "/" + name.model;
+    return detail::repository_url(name, opts_.insecure);
 }
 
 PullResult RegistryClient::pull(const ModelName& name, const RegistryProgressFn& progress,

@@ -54,10 +54,14 @@ bool retryable_status(int status) { return status >= 500 || status == 429; }
 
 }  // namespace
 
+std::string repository_url(const ModelName& name, bool insecure) {
+    name.validate();
+    return std::string(insecure ? "http://" : "https://") + name.host + "/v2/" + name.ns + "/" + name.model;
+}
+
 Session::Session(const ModelName& name, const RegistryOptions& opts, const std::atomic<bool>* cancel)
     : opts_(opts), cancel_(cancel), host_(name.host) {
-    name.validate();
-    repo_url_ = std::string(opts.insecure ? "http://" : "https://") + name.host + "/v2/" + name.ns + "/" + name.model;
+    repo_url_ = repository_url(name, opts.insecure);
     origin_ = url_origin(repo_url_);
     creds_ = opts.credentials ? opts.credentials : credentials_from_env(name.host);
 }

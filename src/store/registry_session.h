@@ -14,6 +14,9 @@
 
 namespace hearth::store::detail {
 
+// `http[s]://host/v2/<ns>/<name>` (http:// when `insecure`); validates the name first.
+std::string repository_url(const ModelName& name, bool insecure);
+
 class Session {
 public:
     Session(const ModelName& name, const RegistryOptions& opts, const std::atomic<bool>* cancel);
