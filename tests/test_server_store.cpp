@@ -347,6 +347,65 @@ TEST_F(ServerStore, LegacyModelfileFromPathWithMessages) {
     EXPECT_EQ(m2.find(store::media_type::kParams)->digest, m.find(store::media_type::kParams)->digest);
 }
 
+TEST_F(ServerStore, CreateFromAFileStreamsCopyProgressAndChecksTheGguf) {
+    const std::string path = test::shared_path(kStories);
+    const std::string bytes = read_all(path);
+    const store::Digest d = store::Digest::of(bytes);
+    const uint64_t total = bytes.size();
+    auto copy_line = [&](uint64_t done) {
+        return json{{"status", "copying file " + d.str() + " " + std::to_string(done * 100 / total) + "%"},
+                    {"digest", d.str()},
+                    {"total", total},
+                    {"completed", done}};
+    };
+    auto copying = [](const std::vector<json>& lines) {
+        std::vector<json> out;
+        for (const json& l : lines)
+            if (l.value("status", "").rfind("copying file ", 0) == 0) out.push_back(l);
+        return out;
+    };
+    // A line each time another percent is reached after a 1 MiB chunk, then 100%.
+    std::vector<json> expected;
+    int last_pct = -1;
+    for (uint64_t done = std::min<uint64_t>(total, 1u << 20);; done = std::min<uint64_t>(total, done + (1u << 20))) {
+        const int pct = static_cast<int>(done * 100 / total);
+        if (pct != last_pct && pct < 100) expected.push_back(copy_line(done));
+        last_pct = pct;
+        if (done == total) break;
+    }
+    expected.push_back(copy_line(total));
+    auto [status, lines] = create({{"model", "copied"}, {"from", path}});
+    ASSERT_EQ(status, 200) << lines[0].dump();
+    EXPECT_EQ(copying(lines), expected);
+    const auto st = statuses(lines);
+    EXPECT_EQ(st.front(), "gathering model components");
+    EXPECT_EQ(st[1 + expected.size()], "parsing GGUF");
+    EXPECT_TRUE(store_->verify_blob(d));
+    // The blob is there now: only the final line.
+    auto again = create({{"model", "copied-again"}, {"from", path}});
+    ASSERT_EQ(again.first, 200);
+    EXPECT_EQ(copying(again.second), std::vector<json>{copy_line(total)});
+
+    // Files that are not GGUF: Ollama's words for a wrong or missing magic, the reader's for
+    // a broken GGUF; nothing is written.
+    const auto before = store_files();
+    test::TempDir tmp;
+    auto write = [&](const std::string& name, const std::string& content) {
+        std::ofstream(tmp.file(name), std::ios::binary) << content;
+        return tmp.file(name);
+    };
+    auto error_of = [&](const std::string& file) {
+        auto [code, out] = create({{"model", "bad"}, {"from", file}});
+        EXPECT_EQ(code, 400) << file;
+        return out.empty() ? std::string() : out[0].value("error", "");
+    };
+    for (const std::string& f : {write("text.gguf", "not a model at all"), write("short.gguf", "GG"), write("empty.gguf", "")})
+        EXPECT_EQ(error_of(f), "supplied file was not in GGUF format: " + f);
+    const std::string cut = write("cut.gguf", bytes.substr(0, 100));
+    EXPECT_EQ(error_of(cut).rfind("cannot read " + cut + " as GGUF: ", 0), 0u) << error_of(cut);
+    EXPECT_EQ(store_files(), before);
+}
+
 TEST_F(ServerStore, CreateWithQuantize) {
     test::TempDir tmp;
     MakeModelOptions o;

@@ -324,7 +324,7 @@ Digest Store::put_blob(std::string_view bytes) const {
     return d;
 }
 
-ImportResult Store::import_file(const fs::path& file, std::optional<Digest> expected) const {
+ImportResult Store::import_file(const fs::path& file, std::optional<Digest> expected, const ImportProgress& progress) const {
     if (expected) checked(*expected);
     Fd fd = detail::open_read(file);
     struct stat st;
@@ -357,6 +357,7 @@ ImportResult Store::import_file(const fs::path& file, std::optional<Digest> expe
         if (n == 0) break;
         w.write(buf.data(), n);
         off += n;
+        if (progress) progress(*expected, off, size);
     }
     uint64_t written = w.commit();
     return ImportResult{*expected, written, true};

@@ -100,6 +100,10 @@ struct ImportResult {
     bool copied = false;  // false when the blob was already in the store
 };
 
+// Progress of Store::import_file's copy: the blob's digest, the bytes copied so far and the
+// file's size. Called after each chunk written; not called when nothing is copied.
+using ImportProgress = std::function<void(const Digest& digest, uint64_t copied, uint64_t total)>;
+
 struct ModelInfo {
     ModelName name;   // as spelled on disk
     Digest digest;    // sha256 of the manifest file's bytes
@@ -160,9 +164,9 @@ public:
     Digest put_blob(std::string_view bytes) const;
     // Copies a local file into the store, hashing it. With `expected` the digest is checked;
     // without it the file is hashed first. No copy when the blob is already present (or the
-    // file is the store's own blob file).
-    ImportResult import_file(const std::filesystem::path& file,
-                             std::optional<Digest> expected = std::nullopt) const;
+    // file is the store's own blob file). `progress` (optional) follows the copy.
+    ImportResult import_file(const std::filesystem::path& file, std::optional<Digest> expected = std::nullopt,
+                             const ImportProgress& progress = {}) const;
     std::string read_blob_text(const Digest& d, size_t max_bytes = 64u << 20) const;  // small blobs
 
     // Keeps `d` from being removed by remove()/prune() in this process while the pin lives

@@ -221,17 +221,16 @@ std::vector<store::Message> validate_messages(const json& msgs) {
     return out;
 }
 
-bool has_gguf_magic(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    char magic[4] = {};
-    return in.read(magic, 4) && std::string(magic, 4) == "GGUF";
-}
-
-// Opens a GGUF for the checks before anything is written.
+// Opens a GGUF for the checks before anything is written. A file that does not start with
+// the magic gets Ollama's words.
 gguf::File open_gguf(const fs::path& p, const std::string& shown) {
-    if (!has_gguf_magic(p)) throw ApiError(400, "supplied file was not in GGUF format: " + shown);
     try {
         return gguf::File::open(p.string());
+    } catch (const gguf::GgufError& e) {
+        const bool no_magic =
+            e.kind() == gguf::ErrorKind::BadMagic || (e.kind() == gguf::ErrorKind::Truncated && e.offset() == 0);
+        if (no_magic) throw ApiError(400, "supplied file was not in GGUF format: " + shown);
+        throw ApiError(400, "cannot read " + shown + " as GGUF: " + e.what());
     } catch (const std::exception& e) {
         throw ApiError(400, "cannot read " + shown + " as GGUF: " + e.what());
     }
@@ -425,42 +424,24 @@ store::Digest copy_file(store::Store& s, const fs::path& file, const Emit& emit)
             return r.digest;
         }
     }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw ApiError(400, "cannot read " + file.string());
-    std::vector<char> buf(1 << 20);
-    store::Sha256 h;
-    uint64_t total = 0;
-    while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
-        h.update(buf.data(), static_cast<size_t>(in.gcount()));
-        total += static_cast<uint64_t>(in.gcount());
-    }
-    const store::Digest d{h.hex_final()};
-    auto progress = [&](uint64_t done) {
+    if (!std::ifstream(file, std::ios::binary)) throw ApiError(400, "cannot read " + file.string());
+    auto progress = [&](const store::Digest& d, uint64_t done, uint64_t total) {
         const int pct = total ? static_cast<int>(done * 100 / total) : 100;
         emit(json{{"status", "copying file " + d.str() + " " + std::to_string(pct) + "%"},
                   {"digest", d.str()},
                   {"total", total},
                   {"completed", done}});
     };
-    store::BlobWriter w = s.begin_blob(d, total);
-    if (!w.already_present()) {
-        in.clear();
-        in.seekg(0);
-        uint64_t done = 0;
-        int last_pct = -1;
-        while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
-            w.write(buf.data(), static_cast<size_t>(in.gcount()));
-            done += static_cast<uint64_t>(in.gcount());
-            const int pct = total ? static_cast<int>(done * 100 / total) : 100;
-            if (pct != last_pct && pct < 100) {
-                progress(done);
-                last_pct = pct;
-            }
+    int last_pct = -1;  // a line per percent while copying, then the final 100%
+    const store::ImportResult r = s.import_file(file, std::nullopt, [&](const store::Digest& d, uint64_t done, uint64_t total) {
+        const int pct = total ? static_cast<int>(done * 100 / total) : 100;
+        if (pct != last_pct && pct < 100) {
+            progress(d, done, total);
+            last_pct = pct;
         }
-    }
-    w.commit();
-    progress(total);
-    return d;
+    });
+    progress(r.digest, r.size, r.size);
+    return r.digest;
 }
 
 // Removes a file when it goes out of scope.
