@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <stdexcept>
 #include <thread>
 
@@ -166,6 +167,25 @@ void Model::pack_weights() {
     for (size_t i = 0; i < targets.size(); ++i) {
         if (targets[i].pack) targets[i].view->packed = packed_.get() + offsets[i];
         else targets[i].view->data = packed_.get() + offsets[i];
+    }
+    // Matrices that multiply the same input and were packed back to back (same type and
+    // width) are also one matrix: their row groups are consecutive in the arena.
+    auto packed_end = [&](const MatrixView& v) { return v.packed + hearth::packed_bytes(v); };
+    auto fuse = [&](std::initializer_list<const MatrixView*> parts, MatrixView& out) {
+        const MatrixView& first = **parts.begin();
+        if (!first.packed) return;
+        int64_t rows = 0;
+        const uint8_t* expect = first.packed;
+        for (const MatrixView* v : parts) {
+            if (!v->packed || v->type != first.type || v->cols != first.cols || v->packed != expect) return;
+            expect = packed_end(*v);
+            rows += v->rows;
+        }
+        out = MatrixView{first.type, rows, first.cols, nullptr, first.row_bytes, first.packed};
+    };
+    for (LayerWeights& L : w_.layers) {
+        fuse({&L.wq, &L.wk, &L.wv}, L.wqkv_packed);
+        fuse({&L.w_gate, &L.w_up}, L.w_gate_up_packed);
     }
 }
 

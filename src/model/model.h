@@ -29,6 +29,9 @@ struct LayerWeights {
     const float* post_attn_norm = nullptr;  // gemma2
     const float* ffn_norm = nullptr;
     MatrixView w_gate, w_up, w_down, w_gate_up;  // w_gate_up: fused gate|up (phi3)
+    // Separate Q/K/V (gate/up) matrices packed back to back (Model::pack_weights): one
+    // packed view of all their rows, so decode streams them in one matmul; empty otherwise.
+    MatrixView wqkv_packed, w_gate_up_packed;
     const float* post_ffn_norm = nullptr;  // gemma2
     bool sliding_window = false;
     // Encoder (bert) extras: biases and post-residual LayerNorms (weight + bias).

@@ -11,6 +11,7 @@
 #include "runtime/threadpool.h"
 #include "tensor/activation.h"
 #include "tensor/quants.h"
+#include "tensor/repack.h"
 
 namespace hearth {
 
@@ -79,16 +80,18 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
         // Attention block.
         for_rows(pool, n, [&](size_t i) { rms_norm(x + i * d, L.attn_norm, h + i * d, hp.n_embd, hp.norm_eps); });
         lap(prof::Op::Norm);
-        if (L.wqkv.data) {
+        // Fused Q|K|V: stored so (phi3), or packed back to back at load.
+        const MatrixView* wqkv = L.wqkv.data ? &L.wqkv : use_packed(L.wqkv_packed) ? &L.wqkv_packed : nullptr;
+        if (wqkv) {
             float* qkv = ffn;  // [n][qd + 2 kvd], ffn is free until the FFN block
             const size_t all = qd + 2 * kvd;
-            matmul(L.wqkv, h, hp.n_embd, static_cast<int64_t>(n), qkv, static_cast<int64_t>(all), &pool, S.mm);
+            matmul(*wqkv, h, hp.n_embd, static_cast<int64_t>(n), qkv, static_cast<int64_t>(all), &pool, S.mm);
             for (size_t i = 0; i < n; ++i) {
                 std::memcpy(q + i * qd, qkv + i * all, qd * sizeof(float));
                 std::memcpy(k + i * kvd, qkv + i * all + qd, kvd * sizeof(float));
                 std::memcpy(v + i * kvd, qkv + i * all + qd + kvd, kvd * sizeof(float));
             }
-            lap.matmul(L.wqkv.type);
+            lap.matmul(wqkv->type);
         } else {
             matmul(L.wq, h, hp.n_embd, static_cast<int64_t>(n), q, static_cast<int64_t>(qd), &pool, S.mm);
             lap.matmul(L.wq.type);
@@ -138,11 +141,13 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
         // Feed-forward block.
         for_rows(pool, n, [&](size_t i) { rms_norm(x + i * d, L.ffn_norm, h + i * d, hp.n_embd, hp.norm_eps); });
         lap(prof::Op::Norm);
-        const size_t up_stride = L.w_gate_up.data ? 2 * ff : ff;
-        if (L.w_gate_up.data) {
+        const MatrixView* wgu =
+            L.w_gate_up.data ? &L.w_gate_up : use_packed(L.w_gate_up_packed) ? &L.w_gate_up_packed : nullptr;
+        const size_t up_stride = wgu ? 2 * ff : ff;
+        if (wgu) {
             // Fused: rows [0, ff) are the gate, [ff, 2ff) the up projection.
-            matmul(L.w_gate_up, h, hp.n_embd, static_cast<int64_t>(n), up, static_cast<int64_t>(2 * ff), &pool, S.mm);
-            lap.matmul(L.w_gate_up.type);
+            matmul(*wgu, h, hp.n_embd, static_cast<int64_t>(n), up, static_cast<int64_t>(2 * ff), &pool, S.mm);
+            lap.matmul(wgu->type);
         } else {
             matmul(L.w_gate, h, hp.n_embd, static_cast<int64_t>(n), gate, static_cast<int64_t>(ff), &pool, S.mm);
             lap.matmul(L.w_gate.type);
@@ -151,8 +156,8 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
         }
         const bool gelu = model.activation() == FfnActivation::GeluTanh;
         for_rows(pool, n, [&](size_t i) {
-            const float* g = L.w_gate_up.data ? up + i * up_stride : gate + i * ff;
-            const float* u = L.w_gate_up.data ? up + i * up_stride + ff : up + i * ff;
+            const float* g = wgu ? up + i * up_stride : gate + i * ff;
+            const float* u = wgu ? up + i * up_stride + ff : up + i * ff;
             float* o = gate + i * ff;
             if (gelu)
                 for (size_t j = 0; j < ff; ++j) o[j] = gelu_tanh(g[j]) * u[j];
