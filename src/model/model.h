@@ -92,13 +92,16 @@ public:
     bool encoder_ = false;
     Pooling pooling_ = Pooling::None;
 
-    // Bytes of weights copied into the interleaved layout at load (tensor/repack.h).
+    // Bytes of the load-time weight arena: matrices packed into the interleaved layout
+    // (tensor/repack.h) plus the others copied as stored.
     size_t packed_bytes() const { return packed_size_; }
 
 private:
     explicit Model(gguf::File f) : file_(std::move(f)) {}
-    // Packs every matrix that matmul would read faster packed (see tensor/repack.h) into one
-    // anonymous mapping, then drops the original pages from this process's memory.
+    // Moves the layer and output matrices into one anonymous huge-page mapping, read from the
+    // file with pread (never faulted in through the mapping): packed where a packed kernel
+    // exists (tensor/repack.h), else copied as stored; then fuses Q|K|V and gate|up views
+    // that ended up back to back. HEARTH_REPACK=0: nothing moves.
     void pack_weights();
     std::unique_ptr<uint8_t, PackedUnmap> packed_;
     size_t packed_size_ = 0;
