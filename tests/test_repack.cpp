@@ -248,17 +248,17 @@ TEST_P(RepackK, PackedDecodeAndGemm) {
 INSTANTIATE_TEST_SUITE_P(Types, RepackK, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K),
                          [](const ::testing::TestParamInfo<GgmlType>& i) { return std::string(type_name(i.param)); });
 
-}  // namespace
-}  // namespace hearth
+// ---- Loaded models (HEARTH_REPACK=0 leaves every matrix in the file mapping).
 
-namespace hearth {
-namespace {
+bool repack_off() {
+    const char* env = std::getenv("HEARTH_REPACK");
+    return env && std::strcmp(env, "0") == 0;
+}
 
 // A model loaded from a file holds every layer matrix outside the file mapping (packed, or
 // copied as stored), and a copied matrix holds the file's bytes.
 TEST(Repack, LoadedModelCopiesOrPacksItsMatrices) {
-    const char* env = std::getenv("HEARTH_REPACK");
-    if (env && std::strcmp(env, "0") == 0) GTEST_SKIP() << "HEARTH_REPACK=0";
+    if (repack_off()) GTEST_SKIP() << "HEARTH_REPACK=0";
     for (const char* name : {"models/synthetic/llama-f32.gguf", "models/synthetic/qwen2-q4_k_m.gguf"}) {
         SCOPED_TRACE(name);
         auto m = Model::load(test::shared_path(name));
@@ -290,17 +290,10 @@ TEST(Repack, LoadedModelCopiesOrPacksItsMatrices) {
     }
 }
 
-}  // namespace
-}  // namespace hearth
-
-namespace hearth {
-namespace {
-
 // Q|K|V and gate|up packed back to back are also one matrix: its product is, row for row
 // and bit for bit, the products of the separate matrices (decode and prompt kernels).
 TEST(Repack, BackToBackPackedMatricesFuse) {
-    const char* env = std::getenv("HEARTH_REPACK");
-    if (env && std::strcmp(env, "0") == 0) GTEST_SKIP() << "HEARTH_REPACK=0";
+    if (repack_off()) GTEST_SKIP() << "HEARTH_REPACK=0";
     auto m = Model::load(test::shared_path("models/synthetic/llama-q4_0.gguf"));
     const LayerWeights& L = m->weights().layers[0];
     if (!L.wq.packed) GTEST_SKIP() << "no packed kernels on this CPU";
