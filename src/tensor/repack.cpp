@@ -190,7 +190,8 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
 // float scale and the 8 sub-block sums (pairs of Q8_K's 16-element bsums); the Q6_K kernel
 // reads d and the bsums from the Q8_K rows themselves.
 void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
-                      ThreadPool* pool, MatmulScratch& scratch) {
+                   ThreadPool* pool, MatmulScratch& scratch) {
+    const bool q6 = w.type == GgmlType::Q6_K;
     const int64_t K = w.cols, nb = K / QK_K;
     const size_t arow = static_cast<size_t>(nb) * sizeof(BlockQ8_K);
     if (scratch.act.size() < arow * static_cast<size_t>(n)) scratch.act.resize(arow * static_cast<size_t>(n));
@@ -204,6 +205,7 @@ void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, 
         for (int64_t t = t0; t < t1; ++t) {
             auto* q = reinterpret_cast<BlockQ8_K*>(act + static_cast<size_t>(t) * arow);
             quantize(x + t * ldx, q, K);
+            if (q6) continue;  // its kernel reads d and the bsums from the Q8_K rows
             for (int64_t i = 0; i < nb; ++i) {
                 da[t * nb + i] = q[i].d;
                 for (int j = 0; j < 8; ++j) bs[(t * nb + i) * 8 + j] = q[i].bsums[2 * j] + q[i].bsums[2 * j + 1];
@@ -213,7 +215,6 @@ void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, 
     if (pool && n > 1) pool->parallel_for(n, 1, conv);
     else conv(0, n, 0);
     const size_t gb = group_bytes(w);
-    const bool q6 = w.type == GgmlType::Q6_K;
     auto body = [&](int64_t g0, int64_t g1, int) {
         for (int64_t g = g0; g < g1; ++g) {
             const uint8_t* group = w.packed + static_cast<size_t>(g) * gb;
@@ -257,16 +258,10 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
                         const auto& q = reinterpret_cast<const BlockQ8_K*>(qbuf.data())[i];
                         qs = q.qs;
                         if (real) da = q.d;
-                        if (q6) {
-                            for (int j = 0; j < 16; ++j) {
-                                const int32_t v = real ? q.bsums[j] : 0;
-                                std::memcpy(o + 4096 + 64 + 64 * j + 4 * t, &v, 4);
-                            }
-                        } else {
-                            for (int j = 0; j < 8; ++j) {
-                                const int32_t v = real ? q.bsums[2 * j] + q.bsums[2 * j + 1] : 0;
-                                std::memcpy(o + 4096 + 64 + 64 * j + 4 * t, &v, 4);
-                            }
+                        // Sub-block sums: Q6_K's 16-element sub-blocks, Q4_K's 32-element ones.
+                        for (int j = 0; j < (q6 ? 16 : 8); ++j) {
+                            const int32_t v = !real ? 0 : q6 ? q.bsums[j] : q.bsums[2 * j] + q.bsums[2 * j + 1];
+                            std::memcpy(o + 4096 + 64 + 64 * j + 4 * t, &v, 4);
                         }
                     } else {
                         const auto& q = reinterpret_cast<const BlockQ8_0*>(qbuf.data())[i];
