@@ -10,6 +10,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   docker-registry                     # the reference OCI registry the registry tests push to / pull from
+  chromium                            # the browser the chat page's tests drive (tests/ui)
 )
 
 missing=()
@@ -29,12 +30,16 @@ else
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The npm clients the tests run, exactly as tests/js/package-lock.json pins them (from the
-# npm registry), when tests/js/node_modules is missing or older than the lock file.
-JS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/js"
-if [ "$JS_DIR/package-lock.json" -nt "$JS_DIR/node_modules/.package-lock.json" ]; then
-  echo "install-deps: npm ci in tests/js"
-  npm ci --prefix "$JS_DIR" --no-audit --no-fund
-else
-  echo "install-deps: tests/js/node_modules up to date"
-fi
+# The npm packages, exactly as each folder's package-lock.json pins them (from the npm
+# registry), when its node_modules is missing or older than the lock file: tests/js (the npm
+# clients the tests run), src/ui (the chat page's libraries and bundler, used at build time),
+# tests/ui (puppeteer-core for the browser tests).
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+for dir in tests/js src/ui tests/ui; do
+  if [ "$REPO_DIR/$dir/package-lock.json" -nt "$REPO_DIR/$dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in $dir"
+    npm ci --prefix "$REPO_DIR/$dir" --no-audit --no-fund
+  else
+    echo "install-deps: $dir/node_modules up to date"
+  fi
+done

@@ -61,7 +61,8 @@ bool bearer_authorized(std::string_view authorization, const std::vector<std::st
 }
 
 bool public_route(std::string_view method, std::string_view path) {
-    return (method == "GET" || method == "HEAD") && (path == "/" || path == "/api/version");
+    return (method == "GET" || method == "HEAD") &&
+           (path == "/" || path == "/api/version" || starts_with(path, "/ui/"));  // /ui/: the chat page's files
 }
 
 void install_middleware(httplib::Server& http, const ServerConfig& cfg) {

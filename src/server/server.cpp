@@ -14,6 +14,7 @@
 #include "server/openai/openai.h"
 #include "server/registry_routes.h"
 #include "store/store.h"
+#include "ui/routes.h"
 
 #ifndef HEARTH_VERSION
 #define HEARTH_VERSION "0.1.0"
@@ -43,6 +44,7 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     http_->set_read_timeout(60);
     http_->set_write_timeout(60);
     install_middleware(*http_, cfg_);
+    ui::register_routes(*http_);  // GET / (the chat page for browsers) and /ui/*: before the API routes
     register_ollama_routes(*http_, *env_);
     register_openai_routes(*http_, *env_);
     register_registry_routes(*http_, *env_);

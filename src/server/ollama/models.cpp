@@ -159,8 +159,7 @@ void ps(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
 }  // namespace
 
 void add_model_routes(httplib::Server& http, ApiEnv& env) {
-    auto root = [](const httplib::Request&, httplib::Response& res) { res.set_content("Hearth is running", "text/plain"); };
-    http.Get("/", root);
+    // GET / ("Hearth is running", or the chat page for browsers) is ui::register_routes.
     http.Get("/api/version", guarded(env, version));
     http.Get("/api/tags", guarded(env, tags));
     http.Post("/api/show", guarded(env, show));
