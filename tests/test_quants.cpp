@@ -27,7 +27,7 @@ using test::relative_rmse;
 constexpr GgmlType kComputable[] = {
     GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
     GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q2_K,
-    GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K,
+    GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::MXFP4,
 };
 
 // Row lengths: every one a multiple of 256 so all types take them.
@@ -403,7 +403,7 @@ TEST_P(QuantsSpecial, TinyAndLargeRowsStayFinite) {
     const GgmlType t = GetParam();
     const int64_t n = 512;
     // 1e-12: below every fp16 scale; the row comes back as zeros (the float-scaled F32,
-    // BF16 and Q8_K keep it). 1e-6: fp16 scales are subnormal and lose precision, as in
+    // BF16 and Q8_K, and MXFP4's power-of-two scale down to 2^-127, keep it). 1e-6: fp16 scales are subnormal and lose precision, as in
     // ggml; only finiteness is required. 0.1 and 1e4: the usual bound.
     for (float sigma : {1e-12f, 1e-6f, 0.1f, 1e4f}) {
         const auto x = normal_row(n, 12, sigma);
@@ -412,7 +412,7 @@ TEST_P(QuantsSpecial, TinyAndLargeRowsStayFinite) {
         ASSERT_TRUE(test::all_finite(y)) << type_name(t) << " sigma " << sigma;
         const double e = relative_rmse(y, x);
         if (sigma == 1e-12f) {
-            const bool float_scaled = t == GgmlType::F32 || t == GgmlType::BF16 || t == GgmlType::Q8_K;
+            const bool float_scaled = t == GgmlType::F32 || t == GgmlType::BF16 || t == GgmlType::Q8_K || t == GgmlType::MXFP4;
             if (float_scaled) {
                 EXPECT_LE(e, test::rel_rmse_bound(t) * 1.2) << type_name(t);
             } else {

@@ -53,3 +53,47 @@ void load_bert(Model& m) {
 }
 
 }  // namespace hearth
+
+namespace hearth {
+
+// nomic-bert (nomic-embed-text): a BERT encoder without learned positions: RoPE on halves
+// over whole heads, a fused Q|K|V projection, no projection biases, a SwiGLU feed-forward,
+// LayerNorm after each residual, pooled per nomic-bert.pooling_type.
+void load_nomic_bert(Model& m) {
+    HParams& hp = m.hp_;
+    hp = read_decoder_hparams(m.file(), "nomic-bert");
+    hp.layer_norm = true;
+    hp.rope_style = RopeStyle::Neox;
+    m.encoder_ = true;
+    m.act_ = FfnActivation::SiLU;
+    const uint64_t pooling = m.file().get_u64("nomic-bert.pooling_type").value_or(1);
+    if (pooling > 3) throw std::runtime_error("nomic-bert.pooling_type " + std::to_string(pooling) + " is not supported");
+    m.pooling_ = static_cast<Pooling>(pooling);
+    if (m.file().get_bool("nomic-bert.attention.causal").value_or(false))
+        throw std::runtime_error("causal nomic-bert models are not supported");
+
+    const gguf::TensorInfo* emb = m.file().tensor("token_embd.weight");
+    if (!emb || emb->dims.size() != 2) throw std::runtime_error("model is missing tensor 'token_embd.weight'");
+    ModelWeights& w = m.w_;
+    w.tok_embd = m.matrix("token_embd.weight", hp.n_embd, emb->dims[1]);
+    const gguf::TensorInfo* types = m.file().tensor("token_types.weight");
+    if (types) w.token_types = m.vector("token_types.weight", types->n_elements());
+    w.embd_norm = m.vector("token_embd_norm.weight", hp.n_embd);
+    w.embd_norm_b = m.vector("token_embd_norm.bias", hp.n_embd);
+    w.layers.resize(static_cast<size_t>(hp.n_layer));
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        L.wqkv = m.matrix(b + "attn_qkv.weight", hp.n_embd, hp.q_dim() + hp.kv_dim() + hp.v_dim());
+        L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
+        L.attn_out_norm = m.vector(b + "attn_output_norm.weight", hp.n_embd);
+        L.attn_out_norm_b = m.vector(b + "attn_output_norm.bias", hp.n_embd);
+        L.w_gate = m.matrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+        L.w_up = m.matrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        L.w_down = m.matrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd);
+        L.layer_out_norm = m.vector(b + "layer_output_norm.weight", hp.n_embd);
+        L.layer_out_norm_b = m.vector(b + "layer_output_norm.bias", hp.n_embd);
+    }
+}
+
+}  // namespace hearth

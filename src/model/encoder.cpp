@@ -1,5 +1,6 @@
-// The encoder forward pass (bert): every token attends to every token, then the final
-// hidden states are pooled into one embedding.
+// The encoder forward pass (bert, nomic-bert): every token attends to every token, then the
+// final hidden states are pooled into one embedding. Learned positions (bert) or RoPE
+// (nomic-bert, which has no position table); separate or fused Q|K|V; a GELU MLP or SwiGLU.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 #include "model/encoder.h"
 #include "model/ops.h"
 #include "runtime/threadpool.h"
+#include "tensor/activation.h"
 #include "tensor/quants.h"
 
 namespace hearth {
@@ -24,7 +26,14 @@ std::vector<float> encode_embedding(const Model& model, const std::vector<int32_
         throw std::invalid_argument("the input has " + std::to_string(n) + " tokens, more than the model's context of " +
                                     std::to_string(hp.n_ctx_train));
     const size_t d = static_cast<size_t>(hp.n_embd), ff = static_cast<size_t>(hp.n_ff), hd = static_cast<size_t>(hp.head_dim);
-    std::vector<float> x(n * d), q(n * d), k(n * d), v(n * d), attn(n * d), h(n * d), up(n * ff);
+    std::vector<float> x(n * d), q(n * d), k(n * d), v(n * d), attn(n * d), h(n * d), up(n * ff), gate;
+    std::vector<float> qkv, cs;
+    const bool rope = w.pos_embd == nullptr;
+    if (rope) {  // RoPE tables, one per position
+        cs.resize(n * static_cast<size_t>(hp.rope_dims));
+        for (size_t i = 0; i < n; ++i)
+            rope_table(hp.rope_params(false), nullptr, static_cast<int32_t>(i), cs.data() + i * static_cast<size_t>(hp.rope_dims));
+    }
     MatmulScratch mm;
     const auto embd_to_float = kernels(w.tok_embd.type).to_float;
     for (size_t i = 0; i < n; ++i) {
@@ -32,7 +41,7 @@ std::vector<float> encode_embedding(const Model& model, const std::vector<int32_
         float* xi = x.data() + i * d;
         embd_to_float(w.tok_embd.row(tokens[i]), xi, hp.n_embd);
         for (size_t j = 0; j < d; ++j) {
-            xi[j] += w.pos_embd[i * d + j];
+            if (w.pos_embd) xi[j] += w.pos_embd[i * d + j];
             if (w.token_types) xi[j] += w.token_types[j];  // token type 0
         }
         layer_norm(xi, w.embd_norm, w.embd_norm_b, xi, hp.n_embd, hp.norm_eps);
@@ -43,12 +52,28 @@ std::vector<float> encode_embedding(const Model& model, const std::vector<int32_
     const int64_t nt = static_cast<int64_t>(n);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (const LayerWeights& L : w.layers) {
-        matmul(L.wq, x.data(), hp.n_embd, nt, q.data(), hp.n_embd, &pool, mm);
-        matmul(L.wk, x.data(), hp.n_embd, nt, k.data(), hp.n_embd, &pool, mm);
-        matmul(L.wv, x.data(), hp.n_embd, nt, v.data(), hp.n_embd, &pool, mm);
+        if (L.wqkv.data) {
+            qkv.resize(n * 3 * d);
+            matmul(L.wqkv, x.data(), hp.n_embd, nt, qkv.data(), 3 * hp.n_embd, &pool, mm);
+            for (size_t i = 0; i < n; ++i) {
+                std::copy(qkv.begin() + static_cast<std::ptrdiff_t>(i * 3 * d), qkv.begin() + static_cast<std::ptrdiff_t>(i * 3 * d + d), q.begin() + static_cast<std::ptrdiff_t>(i * d));
+                std::copy(qkv.begin() + static_cast<std::ptrdiff_t>(i * 3 * d + d), qkv.begin() + static_cast<std::ptrdiff_t>(i * 3 * d + 2 * d), k.begin() + static_cast<std::ptrdiff_t>(i * d));
+                std::copy(qkv.begin() + static_cast<std::ptrdiff_t>(i * 3 * d + 2 * d), qkv.begin() + static_cast<std::ptrdiff_t>(i * 3 * d + 3 * d), v.begin() + static_cast<std::ptrdiff_t>(i * d));
+            }
+        } else {
+            matmul(L.wq, x.data(), hp.n_embd, nt, q.data(), hp.n_embd, &pool, mm);
+            matmul(L.wk, x.data(), hp.n_embd, nt, k.data(), hp.n_embd, &pool, mm);
+            matmul(L.wv, x.data(), hp.n_embd, nt, v.data(), hp.n_embd, &pool, mm);
+        }
         bias(q.data(), L.bq, n, d);
         bias(k.data(), L.bk, n, d);
         bias(v.data(), L.bv, n, d);
+        if (rope)
+            for (size_t i = 0; i < n; ++i) {
+                const float* c = cs.data() + i * static_cast<size_t>(hp.rope_dims);
+                rope_apply(q.data() + i * d, hp.n_head, hp.head_dim, hp.rope_dims, hp.rope_style, c);
+                rope_apply(k.data() + i * d, hp.n_head, hp.head_dim, hp.rope_dims, hp.rope_style, c);
+            }
         // Bidirectional attention, one (token, head) pair per item.
         pool.parallel_for(nt * hp.n_head, 1, [&](int64_t i0, int64_t i1, int) {
             std::vector<float> s(n);
@@ -81,7 +106,13 @@ std::vector<float> encode_embedding(const Model& model, const std::vector<int32_
             layer_norm(x.data() + i * d, L.attn_out_norm, L.attn_out_norm_b, x.data() + i * d, hp.n_embd, hp.norm_eps);
         matmul(L.w_up, x.data(), hp.n_embd, nt, up.data(), hp.n_ff, &pool, mm);
         bias(up.data(), L.b_up, n, ff);
-        for (float& u : up) u = gelu_tanh(u);
+        if (L.w_gate.data) {  // SwiGLU
+            gate.resize(n * ff);
+            matmul(L.w_gate, x.data(), hp.n_embd, nt, gate.data(), hp.n_ff, &pool, mm);
+            swiglu(gate.data(), up.data(), up.data(), static_cast<int64_t>(n * ff));
+        } else {
+            for (float& u : up) u = gelu_tanh(u);
+        }
         matmul(L.w_down, up.data(), hp.n_ff, nt, h.data(), hp.n_embd, &pool, mm);
         bias(h.data(), L.b_down, n, d);
         for (size_t i = 0; i < n * d; ++i) x[i] += h[i];

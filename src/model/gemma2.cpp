@@ -15,7 +15,6 @@ void load_gemma2(Model& m) {
     if (hp.attn_softcap == 0.0f) hp.attn_softcap = 50.0f;
     if (hp.final_softcap == 0.0f) hp.final_softcap = 30.0f;
     if (hp.sliding_window == 0) hp.sliding_window = 4096;
-    hp.swa_even_layers = true;
     m.act_ = FfnActivation::GeluTanh;
     bind_output(m);
     bind_llama_layers(m, /*biases=*/false, /*qk_norm=*/false);

@@ -25,13 +25,24 @@ int32_t optional_i32(const gguf::File& f, const std::string& key, int32_t def) {
 
 }  // namespace
 
-HParams read_decoder_hparams(const gguf::File& f, const std::string& arch) {
+RopeParams HParams::rope_params(bool swa) const {
+    RopeParams r;
+    r.dims = rope_dims;
+    r.freq_base = swa && rope_swa_own ? rope_freq_base_swa : rope_freq_base;
+    r.freq_scale = swa && rope_swa_own ? rope_freq_scale_swa : rope_freq_scale;
+    r.ext_factor = swa && rope_swa_own ? 0.0f : rope_ext_factor;
+    r.attn_factor = rope_attn_factor;
+    r.n_ctx_orig = rope_n_ctx_orig > 0 ? rope_n_ctx_orig : n_ctx_train;
+    return r;
+}
+
+HParams read_decoder_hparams(const gguf::File& f, const std::string& arch, bool need_ff) {
     HParams hp;
     hp.arch = arch;
     const std::string p = arch + ".";
     hp.n_embd = require_i32(f, p + "embedding_length");
     hp.n_layer = require_i32(f, p + "block_count");
-    hp.n_ff = require_i32(f, p + "feed_forward_length");
+    hp.n_ff = need_ff ? require_i32(f, p + "feed_forward_length") : optional_i32(f, p + "feed_forward_length", 0);
     hp.n_head = require_i32(f, p + "attention.head_count");
     hp.n_head_kv = optional_i32(f, p + "attention.head_count_kv", hp.n_head);
     if (hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0)
@@ -39,8 +50,8 @@ HParams read_decoder_hparams(const gguf::File& f, const std::string& arch) {
     hp.n_ctx_train = optional_i32(f, p + "context_length", 2048);
     hp.head_dim = optional_i32(f, p + "attention.key_length", hp.n_embd / hp.n_head);
     hp.head_dim_v = optional_i32(f, p + "attention.value_length", hp.head_dim);
-    if (hp.head_dim <= 0 || hp.head_dim_v != hp.head_dim)
-        throw std::runtime_error("model metadata: key_length and value_length must be equal and positive");
+    if (hp.head_dim <= 0 || hp.head_dim_v <= 0)
+        throw std::runtime_error("model metadata: key_length and value_length must be positive");
     hp.rope_dims = optional_i32(f, p + "rope.dimension_count", hp.head_dim);
     if (hp.rope_dims > hp.head_dim || hp.rope_dims % 2 != 0)
         throw std::runtime_error("model metadata '" + p + "rope.dimension_count' must be even and <= the head size");
@@ -57,10 +68,14 @@ HParams read_decoder_hparams(const gguf::File& f, const std::string& arch) {
             const auto factor = f.get_f64(p + "rope.scaling.factor");
             if (!factor || !(*factor > 0)) throw std::runtime_error("model metadata '" + p + "rope.scaling.factor' is missing or invalid");
             hp.rope_freq_scale = static_cast<float>(1.0 / *factor);
-        } else if (*type != "none") {
-            // llama3-style scaling is carried by the rope_freqs tensor; YaRN is not supported yet.
-            if (*type == "yarn") throw std::runtime_error("rope scaling 'yarn' is not supported yet");
+        } else if (*type == "yarn") {
+            const auto factor = f.get_f64(p + "rope.scaling.factor");
+            if (!factor || !(*factor > 0)) throw std::runtime_error("model metadata '" + p + "rope.scaling.factor' is missing or invalid");
+            hp.rope_freq_scale = static_cast<float>(1.0 / *factor);
+            hp.rope_ext_factor = 1.0f;
+            hp.rope_n_ctx_orig = optional_i32(f, p + "rope.scaling.original_context_length", 0);
         }
+        // Any other type (llama3-style scaling is carried by the rope_freqs tensor): none.
     } else if (auto factor = f.get_f64(p + "rope.scale_linear")) {
         if (*factor > 0) hp.rope_freq_scale = static_cast<float>(1.0 / *factor);
     }
@@ -68,6 +83,23 @@ HParams read_decoder_hparams(const gguf::File& f, const std::string& arch) {
     if (auto cap = f.get_f64(p + "final_logit_softcapping")) hp.final_softcap = static_cast<float>(*cap);
     hp.sliding_window = optional_i32(f, p + "attention.sliding_window", 0);
     if (auto nv = f.get_u64(p + "vocab_size")) hp.n_vocab = static_cast<int32_t>(*nv);
+
+    hp.n_expert = optional_i32(f, p + "expert_count", 0);
+    if (hp.n_expert > 0) {
+        hp.n_expert_used = require_i32(f, p + "expert_used_count");
+        if (hp.n_expert_used > hp.n_expert)
+            throw std::runtime_error("model metadata '" + p + "expert_used_count' is larger than expert_count");
+        hp.n_ff_exp = optional_i32(f, p + "expert_feed_forward_length", hp.n_ff);
+        if (hp.n_ff_exp <= 0) throw std::runtime_error("model metadata is missing '" + p + "expert_feed_forward_length'");
+        hp.n_ff_shexp = hp.n_ff_exp * optional_i32(f, p + "expert_shared_count", 0);
+        hp.n_layer_dense_lead = optional_i32(f, p + "leading_dense_block_count", 0);
+        if (auto s = f.get_f64(p + "expert_weights_scale")) hp.expert_weights_scale = static_cast<float>(*s);
+        if (auto nrm = f.get_bool(p + "expert_weights_norm")) hp.expert_weights_norm = *nrm;
+        const int32_t gating = optional_i32(f, p + "expert_gating_func", 1);
+        if (gating != 1 && gating != 2)
+            throw std::runtime_error("model metadata '" + p + "expert_gating_func' " + std::to_string(gating) + " is not supported");
+        hp.expert_gating = static_cast<ExpertGating>(gating);
+    }
     return hp;
 }
 

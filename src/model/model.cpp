@@ -19,8 +19,11 @@ namespace hearth {
 
 const std::map<std::string, ArchLoader>& architectures() {
     static const std::map<std::string, ArchLoader> archs = {
-        {"llama", load_llama}, {"qwen2", load_qwen2}, {"qwen3", load_qwen3},
-        {"gemma2", load_gemma2}, {"phi3", load_phi3}, {"bert", load_bert},
+        {"llama", load_llama},       {"qwen2", load_qwen2},           {"qwen3", load_qwen3},
+        {"gemma2", load_gemma2},     {"phi3", load_phi3},             {"bert", load_bert},
+        {"nomic-bert", load_nomic_bert}, {"gemma3", load_gemma3},     {"qwen3moe", load_qwen3moe},
+        {"gpt-oss", load_gpt_oss},   {"deepseek2", load_deepseek2},   {"olmo2", load_olmo2},
+        {"starcoder2", load_starcoder2}, {"granite", load_granite},
     };
     return archs;
 }
@@ -40,6 +43,8 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
         throw std::runtime_error("unsupported architecture '" + arch + "' (supported: " + supported_architectures() + ")");
     m->tok_ = Tokenizer::from_gguf(m->file_);
     it->second(*m);
+    if (!m->encoder_ && m->hp_.head_dim_v != m->hp_.head_dim && !(m->w_.layers.size() && m->w_.layers[0].mla.present()))
+        throw std::runtime_error("model metadata: key_length and value_length must be equal for '" + arch + "'");
     m->pack_weights();
     if (!m->encoder_) {
         // Decoder models used for embeddings (e.g. Qwen3-Embedding) name their pooling; the
@@ -88,8 +93,14 @@ void Model::pack_weights() {
         if (repack_wanted(v)) targets.push_back({&v, true});
         else if (v.data && from_file && weight_copy_enabled()) targets.push_back({&v, false});
     };
-    for (LayerWeights& L : w_.layers)
-        for (MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.w_gate_up}) want(*v);
+    for (LayerWeights& L : w_.layers) {
+        for (MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.w_gate_up,
+                              &L.moe.shared_gate, &L.moe.shared_up, &L.moe.shared_down, &L.mla.wq_a, &L.mla.wq_b,
+                              &L.mla.wq, &L.mla.wkv_a})
+            want(*v);
+        for (auto* experts : {&L.moe.gate, &L.moe.up, &L.moe.down})
+            for (MatrixView& v : *experts) want(v);
+    }
     // A tied output matrix is also the embedding table, read by rows: it stays as stored.
     if (w_.output.data != w_.tok_embd.data) want(w_.output);
     if (targets.empty()) return;
@@ -210,6 +221,26 @@ MatrixView Model::matrix(const std::string& name, int64_t cols, int64_t rows, bo
     return MatrixView{t->type, rows, cols, t->data, t->row_bytes()};
 }
 
+std::vector<MatrixView> Model::matrices(const std::string& name, int64_t cols, int64_t rows, int64_t n, bool optional) {
+    const gguf::TensorInfo* t = file_.tensor(name);
+    if (!t) {
+        if (optional) return {};
+        throw std::runtime_error("model is missing tensor '" + name + "'");
+    }
+    auto dim = [&](size_t i) { return i < t->dims.size() ? t->dims[i] : int64_t{1}; };
+    if (t->dims.size() > 3 || dim(0) != cols || dim(1) != rows || dim(2) != n)
+        throw std::runtime_error("tensor '" + name + "' has shape " + std::to_string(dim(0)) + " x " + std::to_string(dim(1)) +
+                                 " x " + std::to_string(dim(2)) + ", expected " + std::to_string(cols) + " x " +
+                                 std::to_string(rows) + " x " + std::to_string(n));
+    if (!kernels(t->type).vec_dot)
+        throw std::runtime_error(std::string("tensor '") + name + "' has type " + type_name(t->type) + ", which Hearth cannot compute with");
+    std::vector<MatrixView> out;
+    const size_t rb = t->row_bytes();
+    for (int64_t e = 0; e < n; ++e)
+        out.push_back(MatrixView{t->type, rows, cols, t->data + static_cast<size_t>(e * rows) * rb, rb});
+    return out;
+}
+
 const float* Model::vector(const std::string& name, int64_t n, bool optional) {
     const gguf::TensorInfo* t = file_.tensor(name);
     if (!t) {
@@ -246,9 +277,35 @@ void bind_llama_layers(Model& m, bool biases, bool qk_norm) {
             L.k_norm = m.vector(b + "attn_k_norm.weight", hp.head_dim);
         }
         L.ffn_norm = m.vector(b + "ffn_norm.weight", hp.n_embd);
+        if (hp.n_expert > 0 && l >= hp.n_layer_dense_lead) {
+            bind_moe(m, l, /*biases=*/false);
+            continue;
+        }
         L.w_gate = m.matrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff);
         L.w_up = m.matrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff);
         L.w_down = m.matrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd);
+    }
+}
+
+void bind_moe(Model& m, int32_t l, bool biases) {
+    const HParams& hp = m.hp_;
+    const std::string b = "blk." + std::to_string(l) + ".";
+    MoeWeights& E = m.w_.layers[static_cast<size_t>(l)].moe;
+    const int64_t d = hp.n_embd, ff = hp.n_ff_exp, ne = hp.n_expert;
+    E.router = m.matrix(b + "ffn_gate_inp.weight", d, ne);
+    E.gate = m.matrices(b + "ffn_gate_exps.weight", d, ff, ne);
+    E.up = m.matrices(b + "ffn_up_exps.weight", d, ff, ne);
+    E.down = m.matrices(b + "ffn_down_exps.weight", ff, d, ne);
+    if (biases) {
+        E.router_b = m.vector(b + "ffn_gate_inp.bias", ne);
+        E.b_gate = m.vector(b + "ffn_gate_exps.bias", ne * ff);
+        E.b_up = m.vector(b + "ffn_up_exps.bias", ne * ff);
+        E.b_down = m.vector(b + "ffn_down_exps.bias", ne * d);
+    }
+    if (hp.n_ff_shexp > 0) {
+        E.shared_gate = m.matrix(b + "ffn_gate_shexp.weight", d, hp.n_ff_shexp);
+        E.shared_up = m.matrix(b + "ffn_up_shexp.weight", d, hp.n_ff_shexp);
+        E.shared_down = m.matrix(b + "ffn_down_shexp.weight", hp.n_ff_shexp, d);
     }
 }
 

@@ -16,7 +16,35 @@
 
 namespace hearth {
 
-enum class FfnActivation { SiLU, GeluTanh };
+// The FFN's activation: gated (down(act(gate) * up)) for SiLU / GeluTanh / SwigluOai; a plain
+// MLP down(gelu(up)) for GeluMlp (starcoder2). SwigluOai is gpt-oss's clamped variant:
+// g = min(g, 7), u = clamp(u, -7, 7), g * sigmoid(1.702 g) * (u + 1).
+enum class FfnActivation { SiLU, GeluTanh, GeluMlp, SwigluOai };
+
+// The experts of one MoE layer: a router and n_expert small FFNs stored as 3-D tensors,
+// bound as one 2-D view per expert (each repacked at load like a dense matrix).
+struct MoeWeights {
+    MatrixView router;                       // n_embd -> n_expert logits
+    const float* router_b = nullptr;         // gpt-oss
+    std::vector<MatrixView> gate, up, down;  // per expert
+    const float* b_gate = nullptr;           // [n_expert][n_ff_exp] (gpt-oss), or null
+    const float* b_up = nullptr;
+    const float* b_down = nullptr;           // [n_expert][n_embd]
+    MatrixView shared_gate, shared_up, shared_down;  // shared experts (deepseek2), or empty
+    bool present() const { return !gate.empty(); }
+};
+
+// Multi-head latent attention (deepseek2) projections.
+struct MlaWeights {
+    MatrixView wq_a, wq_b;          // low-rank query: n_embd -> q_lora_rank -> n_head * (nope + rope)
+    MatrixView wq;                  // or the full query projection (no q LoRA)
+    const float* q_a_norm = nullptr;
+    MatrixView wkv_a;               // n_embd -> kv_lora_rank + rope dims
+    const float* kv_a_norm = nullptr;
+    std::vector<MatrixView> wk_b;   // per head: kv_lora_rank rows x nope cols (absorbed into q)
+    std::vector<MatrixView> wv_b;   // per head: v_dim rows x kv_lora_rank cols
+    bool present() const { return wkv_a.rows > 0; }
+};
 
 struct LayerWeights {
     const float* attn_norm = nullptr;
@@ -34,6 +62,11 @@ struct LayerWeights {
     MatrixView wqkv_packed, w_gate_up_packed;
     const float* post_ffn_norm = nullptr;  // gemma2
     bool sliding_window = false;
+    const float* attn_norm_b = nullptr;  // LayerNorm biases (starcoder2)
+    const float* ffn_norm_b = nullptr;
+    const float* sinks = nullptr;        // per query head attention sink logits (gpt-oss)
+    MoeWeights moe;                      // MoE FFN, or empty (dense)
+    MlaWeights mla;                      // latent attention, or empty
     // Encoder (bert) extras: biases and post-residual LayerNorms (weight + bias).
     const float* bo = nullptr;
     const float* b_up = nullptr;
@@ -50,6 +83,7 @@ struct ModelWeights {
     MatrixView tok_embd;
     std::vector<LayerWeights> layers;
     const float* output_norm = nullptr;
+    const float* output_norm_b = nullptr;  // LayerNorm bias (starcoder2)
     MatrixView output;                 // may alias tok_embd (tied)
     const float* rope_freqs = nullptr; // llama3-style per-dimension frequency factors
     // Encoders (bert): learned positions, token-type embeddings, embedding LayerNorm.
@@ -84,6 +118,8 @@ public:
     // Binding helpers for the architecture files. Each throws naming the tensor when it is
     // missing (unless optional) or has an unexpected shape.
     MatrixView matrix(const std::string& name, int64_t cols, int64_t rows, bool optional = false);
+    // A 3-D tensor [cols, rows, n] as n matrices of rows x cols (experts, per-head slices).
+    std::vector<MatrixView> matrices(const std::string& name, int64_t cols, int64_t rows, int64_t n, bool optional = false);
     const float* vector(const std::string& name, int64_t n, bool optional = false);
 
     HParams hp_;
@@ -123,9 +159,19 @@ void load_qwen3(Model& m);
 void load_gemma2(Model& m);
 void load_phi3(Model& m);
 void load_bert(Model& m);
+void load_nomic_bert(Model& m);
+void load_gemma3(Model& m);
+void load_qwen3moe(Model& m);
+void load_gpt_oss(Model& m);
+void load_deepseek2(Model& m);
+void load_olmo2(Model& m);
+void load_starcoder2(Model& m);
+void load_granite(Model& m);
 
 // Shared by the llama-style files: binds the standard blk.N tensors.
 void bind_llama_layers(Model& m, bool biases, bool qk_norm);
 void bind_output(Model& m);  // output_norm, output (or the tied token embedding)
+// Binds blk.N.ffn_gate_inp / ffn_{gate,up,down}_exps (+ biases when `biases`) of layer l.
+void bind_moe(Model& m, int32_t l, bool biases);
 
 }  // namespace hearth

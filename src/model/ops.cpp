@@ -36,15 +36,39 @@ void layer_norm(const float* x, const float* w, const float* b, float* out, int6
     }
 }
 
-void rope_table(const HParams& hp, const float* freq_factors, int32_t pos, float* cos_sin) {
-    const int32_t half = hp.rope_dims / 2;
-    const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.rope_dims));
-    float theta = static_cast<float>(pos) * hp.rope_freq_scale;
+namespace {
+
+// YaRN's correction range: the pair index where `n_rot` rotations fit the original context.
+float yarn_corr_dim(int32_t n_dims, int32_t n_ctx_orig, float n_rot, float base) {
+    return static_cast<float>(n_dims) * std::log(static_cast<float>(n_ctx_orig) / (n_rot * 2.0f * 3.14159265358979323846f)) /
+           (2.0f * std::log(base));
+}
+
+}  // namespace
+
+void rope_table(const RopeParams& rp, const float* freq_factors, int32_t pos, float* cos_sin) {
+    const int32_t half = rp.dims / 2;
+    const float theta_scale = std::pow(rp.freq_base, -2.0f / static_cast<float>(rp.dims));
+    float low = 0.0f, high = 0.0f, mscale = rp.attn_factor;
+    if (rp.ext_factor != 0.0f) {
+        low = std::max(0.0f, std::floor(yarn_corr_dim(rp.dims, rp.n_ctx_orig, rp.beta_fast, rp.freq_base)));
+        high = std::min(static_cast<float>(rp.dims - 1), std::ceil(yarn_corr_dim(rp.dims, rp.n_ctx_orig, rp.beta_slow, rp.freq_base)));
+        mscale *= 1.0f + 0.1f * std::log(1.0f / rp.freq_scale);
+    }
+    float theta_base = static_cast<float>(pos);
     for (int32_t i = 0; i < half; ++i) {
-        const float t = freq_factors ? theta / freq_factors[i] : theta;
-        cos_sin[2 * i] = std::cos(t);
-        cos_sin[2 * i + 1] = std::sin(t);
-        theta *= theta_scale;
+        const float extrap = freq_factors ? theta_base / freq_factors[i] : theta_base;
+        const float interp = rp.freq_scale * extrap;
+        float theta = interp;
+        if (rp.ext_factor != 0.0f) {
+            // Pairs below `low` keep the unscaled angle, above `high` the scaled one; a ramp between.
+            const float y = (static_cast<float>(i) - low) / std::max(0.001f, high - low);
+            const float mix = (1.0f - std::min(1.0f, std::max(0.0f, y))) * rp.ext_factor;
+            theta = interp * (1.0f - mix) + extrap * mix;
+        }
+        cos_sin[2 * i] = std::cos(theta) * mscale;
+        cos_sin[2 * i + 1] = std::sin(theta) * mscale;
+        theta_base *= theta_scale;
     }
 }
 
@@ -74,7 +98,7 @@ float gelu_tanh(float x) {
 constexpr int32_t kPrefetchBlocks = 4;
 
 void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
-               const float* q, float* out, int32_t window, ThreadPool& pool) {
+               const float* q, float* out, int32_t window, ThreadPool& pool, const float* sinks) {
     const int32_t hd = hp.head_dim, n_kv = hp.n_head_kv, group = hp.n_head / hp.n_head_kv;
     const int32_t bs = kv.block_size();
     const GgmlType kt = kv.type();
@@ -198,10 +222,13 @@ void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch&
             }
             for (size_t r = 0; r < nt; ++r) {
                 const float* acc = st + r * state + g * d;
-                const float* ls = acc + g * d + g;
+                const float* ms = acc + g * d;
+                const float* ls = ms + g;
                 float* o = out + (t0 + r - begin) * qd + static_cast<size_t>(h0) * d;
                 for (size_t j = 0; j < g; ++j) {
-                    const float inv = 1.0f / ls[j];
+                    // A sink adds exp(S - m) to the denominator (acc and l are relative to m).
+                    const float l = sinks ? ls[j] + std::exp(sinks[h0 + static_cast<int32_t>(j)] - ms[j]) : ls[j];
+                    const float inv = 1.0f / l;
                     for (size_t k = 0; k < d; ++k) o[j * d + k] = acc[j * d + k] * inv;
                 }
             }

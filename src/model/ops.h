@@ -20,7 +20,7 @@ void layer_norm(const float* x, const float* w, const float* b, float* out, int6
 
 // Rotates the first `rope_dims` dims of each of `n_heads` heads of `x` (head_dim apart)
 // for position `pos`. `cos_sin` holds rope_dims/2 (cos, sin) pairs from rope_table().
-void rope_table(const HParams& hp, const float* freq_factors, int32_t pos, float* cos_sin);
+void rope_table(const RopeParams& rp, const float* freq_factors, int32_t pos, float* cos_sin);
 void rope_apply(float* x, int32_t n_heads, int32_t head_dim, int32_t rope_dims, RopeStyle style, const float* cos_sin);
 
 float silu(float x);
@@ -33,7 +33,9 @@ inline float softcap(float x, float cap) { return cap * __builtin_tanhf(x / cap)
 // 16 positions, converted to f32 once per tile for a run of consecutive tokens of a sequence,
 // through an online softmax (tensor/attention.h's per-ISA kernels), so memory does not grow
 // with the context. A token's result does not depend on the rest of the batch or on threads.
+// `sinks` (gpt-oss; may be null): one logit per query head that joins each softmax's
+// denominator without a value.
 void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
-               const float* q, float* out, int32_t window, ThreadPool& pool);
+               const float* q, float* out, int32_t window, ThreadPool& pool, const float* sinks = nullptr);
 
 }  // namespace hearth

@@ -39,7 +39,8 @@ Context::Context(const Model& model, ContextParams params)
 
 void ForwardScratch::ensure(const HParams& hp, size_t nb) {
     if (x.size() >= nb * static_cast<size_t>(hp.n_embd)) return;
-    const size_t d = static_cast<size_t>(hp.n_embd), ff = static_cast<size_t>(hp.n_ff);
+    const size_t d = static_cast<size_t>(hp.n_embd),
+                 ff = static_cast<size_t>(std::max({hp.n_ff, hp.n_ff_shexp, hp.n_ff_exp}));
     x.resize(nb * d);
     h.resize(nb * d);
     q.resize(nb * static_cast<size_t>(hp.q_dim()));

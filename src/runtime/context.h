@@ -25,9 +25,18 @@ struct ContextParams {
     int32_t n_kv_blocks = 0;  // KV blocks in the pool; 0 = n_seq full contexts' worth
 };
 
+// Scratch of the MoE block (model/ffn_block.cpp): router output, routing, gathered rows.
+struct MoeScratch {
+    std::vector<float> logits, weight, probs, rows, g, u, y, slot_out, shared;
+    std::vector<int32_t> chosen, order;
+    std::vector<size_t> slots;
+};
+
 // Scratch of the forward pass, sized for n_batch tokens.
 struct ForwardScratch {
     std::vector<float> x, h, q, k, v, attn, gate, up, ffn, rows;
+    std::vector<float> mla_q, mla_c;  // latent attention (model/attention_block.cpp)
+    MoeScratch moe;
     // Grows the buffers to hold nb tokens (never shrinks): a context sized for 512-token
     // batches commits that memory only once a batch that large runs.
     void ensure(const HParams& hp, size_t nb);

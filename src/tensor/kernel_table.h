@@ -15,7 +15,7 @@ struct KernelTable {
 
 // tensor/scalar/*.cpp: reference kernels for every computable type.
 void register_scalar_float_kernels(KernelTable& t);  // F32, F16, BF16
-void register_scalar_block_kernels(KernelTable& t);  // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1
+void register_scalar_block_kernels(KernelTable& t);  // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, MXFP4
 void register_scalar_kquant_kernels(KernelTable& t); // Q2_K .. Q6_K, Q8_K
 
 // tensor/x86/avx2.cpp: AVX2+FMA+F16C fast paths (compiled with target attributes, so the

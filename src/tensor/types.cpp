@@ -44,6 +44,7 @@ constexpr TypeTraits kTraits[] = {
     {T::BF16, "bf16", 1, 2, false, true, T::BF16},
     {T::TQ1_0, "tq1_0", QK_K, 54, true, false, T::Q8_K},
     {T::TQ2_0, "tq2_0", QK_K, 66, true, false, T::Q8_K},
+    {T::MXFP4, "mxfp4", QK_MXFP4, sizeof(BlockMXFP4), true, true, T::Q8_0},
 };
 
 }  // namespace

@@ -46,6 +46,7 @@ enum class GgmlType : uint32_t {
     BF16 = 30,
     TQ1_0 = 34,
     TQ2_0 = 35,
+    MXFP4 = 39,  // OCP microscaling FP4 (gpt-oss experts)
 };
 
 constexpr int QK4_0 = 32;
@@ -55,6 +56,7 @@ constexpr int QK5_1 = 32;
 constexpr int QK8_0 = 32;
 constexpr int QK8_1 = 32;
 constexpr int QK_K = 256;
+constexpr int QK_MXFP4 = 32;
 constexpr int K_SCALE_SIZE = 12;
 
 using fp16_t = uint16_t;  // IEEE half, stored as bits
@@ -122,6 +124,12 @@ struct BlockQ6_K {
     int8_t scales[QK_K / 16];
     fp16_t d;
 };
+// MXFP4: 32 E2M1 codes sharing one E8M0 exponent; w = 2^(e-127) * E2M1(code). Code j in the
+// low nibble of qs[j], code j+16 in its high nibble (the Q4_0 order).
+struct BlockMXFP4 {
+    uint8_t e;
+    uint8_t qs[QK_MXFP4 / 2];
+};
 struct BlockQ8_K {
     float d;
     int8_t qs[QK_K];
@@ -140,6 +148,7 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockMXFP4) == 17);
 
 // ---- Type traits ----
 
@@ -175,5 +184,17 @@ inline float bf16_to_fp32(bf16_t h) {
     return f;
 }
 bf16_t fp32_to_bf16(float f);  // round to nearest even; NaN stays NaN (quiet)
+
+// MXFP4's E2M1 code values, doubled so they are integers: {0, .5, 1, 1.5, 2, 3, 4, 6} x 2,
+// then the same negated (bit 3 is the sign). A weight is kMxfp4Values[code] * 2^(e - 128).
+inline constexpr int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+// 2^(e - 128), exact for every E8M0 byte (e = 0 and 1 give subnormal floats; 255, which the
+// format reserves for NaN, gives 2^127).
+inline float mxfp4_half_scale(uint8_t e) {
+    const uint32_t bits = e >= 2 ? static_cast<uint32_t>(e - 1) << 23 : 0x00200000u << e;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+}
 
 }  // namespace hearth

@@ -1,5 +1,5 @@
 // Scalar reference kernels for the 32-element block types: Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0 and Q8_1.
+// Q8_0, Q8_1 and MXFP4.
 //
 // Layouts (all blocks of 32): a 4-bit byte qs[j] holds element j in its low nibble and
 // element j+16 in its high nibble; Q5's qh is a little-endian u32 whose bit j is the 5th
@@ -329,6 +329,64 @@ float q8_1_vec_dot(int64_t n, const void* w, const void* a) {
     return sum;
 }
 
+// ============================== MXFP4: x = E2M1(q) * 2^(e - 127), q 4 bits (sign + 3)
+
+void mxfp4_to_float(const void* src, float* dst, int64_t n) {
+    const BlockMXFP4* b = static_cast<const BlockMXFP4*>(src);
+    for (int64_t i = 0; i < n / QK_MXFP4; ++i, dst += QK_MXFP4) {
+        const float d = mxfp4_half_scale(b[i].e);
+        for (int j = 0; j < kHalf; ++j) {
+            dst[j] = static_cast<float>(kMxfp4Values[b[i].qs[j] & 0xF]) * d;
+            dst[j + kHalf] = static_cast<float>(kMxfp4Values[b[i].qs[j] >> 4]) * d;
+        }
+    }
+}
+
+// The shared exponent puts the block's largest magnitude in [4, 8) x 2^(e-127), so it lands
+// on one of the top codes (4 or 6, or the clamped 6); each value then takes the code
+// nearest to it (the first in table order on a tie, so +0 before -0 and the smaller
+// magnitude between two codes). This is the reference quantizer gpt-oss GGUFs are made with.
+uint8_t mxfp4_nearest(float x, float d) {
+    uint8_t best = 0;
+    float best_err = std::fabs(x - d * static_cast<float>(kMxfp4Values[0]));
+    for (uint8_t c = 1; c < 16; ++c) {
+        const float err = std::fabs(x - d * static_cast<float>(kMxfp4Values[c]));
+        if (err < best_err) {
+            best_err = err;
+            best = c;
+        }
+    }
+    return best;
+}
+
+void mxfp4_from_float(const float* src, void* dst, int64_t n) {
+    BlockMXFP4* b = static_cast<BlockMXFP4*>(dst);
+    for (int64_t i = 0; i < n / QK_MXFP4; ++i, src += QK_MXFP4) {
+        const float amax = abs_max(src, QK_MXFP4);
+        int e = amax > 0.0f ? static_cast<int>(std::floor(std::log2(amax))) - 2 + 127 : 0;
+        e = e < 0 ? 0 : e > 254 ? 254 : e;
+        b[i].e = static_cast<uint8_t>(e);
+        const float d = mxfp4_half_scale(b[i].e);
+        for (int j = 0; j < kHalf; ++j)
+            b[i].qs[j] = static_cast<uint8_t>(mxfp4_nearest(src[j], d) | mxfp4_nearest(src[j + kHalf], d) << 4);
+    }
+}
+
+// MXFP4 x Q8_0: integer sum of the doubled codes times the int8 activations per block, then
+// one scale (the half scale times the activation block's scale), as ggml's portable code.
+float mxfp4_vec_dot(int64_t n, const void* w, const void* a) {
+    const BlockMXFP4* x = static_cast<const BlockMXFP4*>(w);
+    const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_MXFP4; ++i) {
+        int sumi = 0;
+        for (int j = 0; j < kHalf; ++j)
+            sumi += kMxfp4Values[x[i].qs[j] & 0xF] * y[i].qs[j] + kMxfp4Values[x[i].qs[j] >> 4] * y[i].qs[j + kHalf];
+        sum += static_cast<float>(sumi) * (mxfp4_half_scale(x[i].e) * half_to_float(y[i].d));
+    }
+    return sum;
+}
+
 }  // namespace
 
 void register_scalar_block_kernels(KernelTable& t) {
@@ -338,6 +396,7 @@ void register_scalar_block_kernels(KernelTable& t) {
     t[GgmlType::Q5_1] = {q5_1_to_float, q5_1_from_float, q5_1_vec_dot};
     t[GgmlType::Q8_0] = {q8_0_to_float, q8_0_from_float, q8_0_vec_dot};
     t[GgmlType::Q8_1] = {q8_1_to_float, q8_1_from_float, q8_1_vec_dot};
+    t[GgmlType::MXFP4] = {mxfp4_to_float, mxfp4_from_float, mxfp4_vec_dot};
 }
 
 }  // namespace hearth
