@@ -376,8 +376,11 @@ TEST_P(QuantsSpecial, OneHugeOutlier) {
     const auto q = quantize(t, x);
     const auto y = dequantize(t, q.data(), n);
     ASSERT_TRUE(test::all_finite(y)) << type_name(t);
-    // The outlier itself survives within the type's relative precision.
-    EXPECT_NEAR(y[at], 1000.0, 1000.0 * std::max(test::rel_rmse_bound(t), 2e-3)) << type_name(t);
+    // The outlier itself survives within the type's relative precision (MXFP4: its shared
+    // exponent puts the block maximum in [4, 8) steps while the largest code is 6, so the
+    // maximum itself may lose up to a quarter, as the format defines).
+    const double outlier_tol = t == GgmlType::MXFP4 ? 0.25 : std::max(test::rel_rmse_bound(t), 2e-3);
+    EXPECT_NEAR(y[at], 1000.0, 1000.0 * outlier_tol) << type_name(t);
     // Blocks that do not hold it keep their normal error.
     const int64_t bs = std::max<int64_t>(traits(t).block_size, 32);
     const int64_t blk = at / bs;

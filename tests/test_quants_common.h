@@ -85,7 +85,7 @@ inline double rel_rmse_bound(GgmlType t) {
         case GgmlType::Q4_K: return 0.078;
         case GgmlType::Q3_K: return 0.165;
         case GgmlType::Q2_K: return 0.325;
-        case GgmlType::MXFP4: return 0.2;
+        case GgmlType::MXFP4: return 0.125;
         default: return 0.0;
     }
 }
