@@ -85,6 +85,7 @@ TEST_P(QuantizeSharedModels, SameTensorTypesAsLlamaQuantize) {
     const std::string in = shared_path(std::string("models/synthetic/") + arch + "-f32.gguf");
     std::string lower = type;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "mxfp4_moe") lower = "mxfp4";  // the shared file's name
     const std::string ref_path = shared_path(std::string("models/synthetic/") + arch + "-" + lower + ".gguf");
     QuantizeOptions opts;
     opts.input = in;
@@ -120,6 +121,22 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values("llama", "qwen2", "qwen3", "gemma2", "phi3"),
                        ::testing::Values("q8_0", "q4_0", "q4_K_M")),
     [](const auto& info) { return std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param); });
+
+// The architectures added later, each with the mix its shared quantized file was made with
+// (gpt-oss: MXFP4 experts, Q8_0 elsewhere, as ik_llama.cpp's custom mix and llama.cpp's
+// MXFP4_MOE write it).
+INSTANTIATE_TEST_SUITE_P(
+    MoreArchs, QuantizeSharedModels,
+    ::testing::Values(std::make_tuple("gemma3", "q4_K_M"), std::make_tuple("qwen3moe", "q4_K_M"),
+                      std::make_tuple("mixtral", "q4_0"), std::make_tuple("olmo2", "q4_K_M"),
+                      std::make_tuple("deepseek2", "q4_0"), std::make_tuple("starcoder2", "q4_K_M"),
+                      std::make_tuple("granite", "q4_K_M"), std::make_tuple("gpt-oss", "mxfp4_moe")),
+    [](const auto& info) {
+        std::string s = std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
+        for (char& c : s)
+            if (c == '-') c = '_';
+        return s;
+    });
 
 TEST(Quantize, RefusesToOverwriteItsInput) {
     test::TempDir dir;

@@ -1,6 +1,7 @@
 #include "model/quantize.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -50,7 +51,7 @@ const std::vector<QuantMix>& quant_mixes() {
         {"q4_1", 3, T::Q4_1},    {"q5_0", 8, T::Q5_0},    {"q5_1", 9, T::Q5_1},    {"q8_0", 7, T::Q8_0},
         {"q2_K", 10, T::Q2_K},   {"q3_K_S", 11, T::Q3_K}, {"q3_K_M", 12, T::Q3_K}, {"q3_K_L", 13, T::Q3_K},
         {"q4_K_S", 14, T::Q4_K}, {"q4_K_M", 15, T::Q4_K}, {"q5_K_S", 16, T::Q5_K}, {"q5_K_M", 17, T::Q5_K},
-        {"q6_K", 18, T::Q6_K},
+        {"q6_K", 18, T::Q6_K},   {"mxfp4_moe", 38, T::MXFP4},
     };
     return mixes;
 }
@@ -90,6 +91,17 @@ GgmlType choose_tensor_type(const QuantMix& mix, const TensorDesc& t, QuantConte
     const std::string_view n = t.name;
     const int64_t row = t.dims.empty() ? 0 : t.dims[0];
     T type = mix.base;
+    if (mix.base == T::MXFP4) {  // MXFP4_MOE: the experts (3-D tensors) in MXFP4, the rest Q8_0
+        const bool experts = t.dims.size() > 2 && t.dims[2] > 1;
+        type = experts ? T::MXFP4 : T::Q8_0;
+        return row % traits(type).block_size != 0 ? fallback_type(type, row) : type;
+    }
+    // MoE files: a tensor's layer is its blk.N (llama.cpp: experts need not be in order).
+    auto layer_of = [&](int counter) {
+        int l = counter;
+        if (ctx.n_expert > 1 && std::sscanf(t.name.c_str(), "blk.%d.", &l) != 1) l = counter;
+        return l;
+    };
 
     const bool is_output = n == "output.weight" || (!ctx.has_output && n == "token_embd.weight");
     if (is_output) {
@@ -102,9 +114,12 @@ GgmlType choose_tensor_type(const QuantMix& mix, const TensorDesc& t, QuantConte
         else if ((is(mix, "q4_K_M") || is(mix, "q5_K_M")) && use_more_bits(ctx.i_attention_wv, ctx.n_attention_wv))
             type = T::Q6_K;
         else if (is(mix, "q4_K_S") && ctx.i_attention_wv < 4) type = T::Q5_K;
+        if (ctx.n_expert == 8) type = T::Q8_0;  // llama.cpp: cheap for 8-expert models
         ++ctx.i_attention_wv;
+    } else if (contains(n, "attn_k.weight")) {
+        if (ctx.n_expert == 8) type = T::Q8_0;
     } else if (contains(n, "ffn_down")) {
-        const int i = ctx.i_ffn_down, nl = ctx.n_ffn_down;
+        const int i = layer_of(ctx.i_ffn_down), nl = ctx.n_ffn_down;
         const bool falcon = ctx.arch == "falcon";
         if (is(mix, "q2_K")) type = T::Q3_K;
         else if (is(mix, "q3_K_M")) type = i < nl / 16 ? T::Q5_K : (!falcon || use_more_bits(i, nl)) ? T::Q4_K : T::Q3_K;
@@ -116,7 +131,9 @@ GgmlType choose_tensor_type(const QuantMix& mix, const TensorDesc& t, QuantConte
         else if (is(mix, "q4_K_S") && !falcon && i < nl / 8) type = T::Q5_K;
         ++ctx.i_ffn_down;
     } else if (contains(n, "attn_output.weight")) {
-        if (ctx.arch != "falcon") {
+        if (ctx.arch != "falcon" && ctx.n_expert == 8) {
+            if (is(mix, "q2_K") || is(mix, "q3_K_S") || is(mix, "q3_K_M") || is(mix, "q4_K_S") || is(mix, "q4_K_M")) type = T::Q5_K;
+        } else if (ctx.arch != "falcon") {
             if (is(mix, "q2_K")) type = T::Q3_K;
             else if (is(mix, "q3_K_M")) type = T::Q4_K;
             else if (is(mix, "q3_K_L")) type = T::Q5_K;
@@ -145,10 +162,13 @@ QuantizeResult quantize_model(const QuantizeOptions& opts) {
     const auto heads = in.get_u64(ctx.arch + ".attention.head_count");
     const auto kv_heads = in.get_u64(ctx.arch + ".attention.head_count_kv");
     if (heads && kv_heads && *kv_heads > 0) ctx.n_gqa = static_cast<int>(*heads / *kv_heads);
+    ctx.n_expert = static_cast<int>(in.get_u64(ctx.arch + ".expert_count").value_or(0));
     for (const auto& t : in.tensors()) {
-        if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight")) ++ctx.n_attention_wv;
+        if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") || contains(t.name, "attn_kv_b.weight"))
+            ++ctx.n_attention_wv;
         if (contains(t.name, "ffn_down")) ++ctx.n_ffn_down;
     }
+    if (const auto layers = in.get_u64(ctx.arch + ".block_count")) ctx.n_ffn_down = static_cast<int>(*layers);
 
     gguf::Writer out;
     for (const auto& [key, value] : in.metadata()) {

@@ -28,8 +28,9 @@ struct QuantContext {
     std::string arch;
     bool has_output = false;  // output.weight present (else token_embd is the output matrix)
     int n_gqa = 1;            // head_count / head_count_kv
-    int n_attention_wv = 0;   // number of attn_v / attn_qkv tensors
-    int n_ffn_down = 0;
+    int n_attention_wv = 0;   // number of attn_v / attn_qkv / attn_kv_b tensors
+    int n_ffn_down = 0;       // the layer count (llama.cpp counts layers, not tensors)
+    int n_expert = 0;         // <arch>.expert_count (MoE rules; layers read from tensor names)
     // Counters advanced as tensors are visited in file order.
     int i_attention_wv = 0;
     int i_ffn_down = 0;
@@ -46,8 +47,9 @@ struct TensorDesc {
 bool should_quantize(const TensorDesc& t);
 
 // The type a tensor gets under a mix, with llama.cpp's rules (output/token embedding,
-// attn_v and ffn_down bumps of the _M mixes, fused attn_qkv), including the fallback for
-// rows that are not a multiple of the block size. Advances the counters in `ctx`.
+// attn_v and ffn_down bumps of the _M mixes, fused attn_qkv, the 8-expert bumps of attn_k /
+// attn_v / attn_output, MXFP4_MOE's MXFP4 experts with Q8_0 elsewhere), including the
+// fallback for rows that are not a multiple of the block size. Advances the counters in `ctx`.
 GgmlType choose_tensor_type(const QuantMix& mix, const TensorDesc& t, QuantContext& ctx);
 
 struct QuantizeOptions {
