@@ -6,7 +6,11 @@
 #include <iterator>
 
 #include "gguf/gguf.h"
+#include "model/encoder.h"
+#include "model/model.h"
 #include "model/synthetic.h"
+#include "runtime/context.h"
+#include "runtime/threadpool.h"
 #include "support/paths.h"
 #include "tensor/quants.h"
 
@@ -101,6 +105,80 @@ TEST(SyntheticModel, CopiesTokenizerFromVocabFile) {
             ASSERT_NE(f.find(key), nullptr) << key;
             EXPECT_EQ(f.find(key)->to_string(3), value.to_string(3)) << key;
         }
+}
+
+// Every architecture make-model writes loads as that architecture and runs: a forward pass
+// gives finite logits (decoders) or a unit-norm embedding (encoders); the MoE ones have their
+// experts, quantized with the mix's rules.
+TEST(SyntheticModel, EveryArchitectureLoadsAndRuns) {
+    test::TempDir dir;
+    size_t archs = 0;
+    std::string list = synthetic_architectures();
+    for (size_t pos = 0; pos < list.size();) {
+        const size_t comma = list.find(", ", pos);
+        const std::string arch = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        pos = comma == std::string::npos ? list.size() : comma + 2;
+        SCOPED_TRACE(arch);
+        ++archs;
+        MakeModelOptions o;
+        o.arch = arch;
+        o.type = "q4_K_M";
+        o.threads = 2;
+        o.output = dir.file(arch + ".gguf");
+        make_synthetic_model(o);
+        auto model = Model::load(o.output);
+        EXPECT_EQ(model->hparams().arch, arch == "mixtral" ? "llama" : arch);
+        const bool moe = arch == "mixtral" || arch == "qwen3moe" || arch == "gpt-oss" || arch == "deepseek2";
+        EXPECT_EQ(model->hparams().n_expert > 0, moe);
+        ThreadPool pool(2);
+        if (model->is_encoder()) {
+            const auto e = encode_embedding(*model, {1, 300, 301, 2}, pool, true);
+            double n2 = 0;
+            for (float v : e) n2 += double(v) * v;
+            EXPECT_NEAR(n2, 1.0, 1e-4);
+            continue;
+        }
+        const gguf::File f = gguf::File::open(o.output);
+        if (moe) {
+            const gguf::TensorInfo* up = f.tensor("blk.1.ffn_up_exps.weight");
+            ASSERT_NE(up, nullptr);
+            EXPECT_EQ(up->type, GgmlType::Q4_K);
+            EXPECT_EQ(up->dims.size(), 3u);
+        }
+        ContextParams cp;
+        cp.n_ctx = 64;
+        cp.n_threads = 2;
+        Context ctx(*model, cp);
+        Batch b;
+        for (int32_t i = 0; i < 5; ++i) b.add(300 + i, i, 0, true);
+        ctx.decode(b);
+        for (int32_t r = 0; r < 5; ++r)
+            for (int32_t v = 0; v < ctx.n_vocab(); ++v) ASSERT_TRUE(std::isfinite(ctx.logits(r)[v])) << r << " " << v;
+    }
+    EXPECT_EQ(archs, 15u);
+}
+
+TEST(SyntheticModel, LayersOverrideAndUnknownArchitecture) {
+    test::TempDir dir;
+    MakeModelOptions o;
+    o.arch = "qwen3moe";
+    o.layers = 3;
+    o.type = "f16";
+    o.output = dir.file("m.gguf");
+    make_synthetic_model(o);
+    const gguf::File f = gguf::File::open(o.output);
+    EXPECT_EQ(f.get_u64("qwen3moe.block_count"), 3u);
+    EXPECT_EQ(f.get_u64("qwen3moe.expert_count"), 4u);
+    EXPECT_NE(f.tensor("blk.2.ffn_down_exps.weight"), nullptr);
+    o.arch = "mamba";
+    o.output = dir.file("x.gguf");
+    try {
+        make_synthetic_model(o);
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("deepseek2"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(o.output));
 }
 
 TEST(SyntheticModel, RejectsUnknownPresetAndType) {

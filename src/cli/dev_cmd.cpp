@@ -20,7 +20,8 @@ void add_make_model(CLI::App& dev) {
     CLI::App* cmd = dev.add_subcommand("make-model", "Write a GGUF with random weights in a real model's shape");
     cmd->add_option("output", o->output, "Output GGUF file")->required();
     cmd->add_option("--preset", o->preset, "Shape: " + presets)->capture_default_str();
-    cmd->add_option("--arch", o->arch, "Architecture override (llama, qwen2)");
+    cmd->add_option("--arch", o->arch, "Architecture override: " + synthetic_architectures());
+    cmd->add_option("--layers", o->layers, "Layer count override (e.g. a few layers of a big shape)");
     cmd->add_option("--type", o->type, "Weight type (f32, f16, bf16, q8_0, q4_0, q4_K_M, ...)")->capture_default_str();
     cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
     cmd->add_option("--vocab", o->vocab, "GGUF whose tokenizer metadata to copy")->check(CLI::ExistingFile);

@@ -1,5 +1,6 @@
 #include "model/synthetic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "gguf/gguf.h"
 #include "model/quantize.h"
+#include "model/synthetic_plan.h"
 #include "runtime/threadpool.h"
 #include "tensor/quants.h"
 
@@ -45,14 +47,8 @@ void normal_row(uint64_t seed, float stddev, float* out, int64_t n) {
     }
 }
 
-enum class Init { Normal, Ones, Values };
-
-struct PlannedTensor {
-    std::string name;
-    std::vector<int64_t> dims;
-    Init init;
-    std::vector<float> values;  // Init::Values
-};
+using synth::Init;
+using synth::PlannedTensor;
 
 // A byte-fallback SentencePiece-style vocabulary: <unk>, <s>, </s>, the 256 byte tokens,
 // then filler pieces, so the model is usable with Hearth's own tokenizer.
@@ -98,26 +94,6 @@ void synthesize_vocab(gguf::Writer& w, int64_t n_vocab) {
     w.set("tokenizer.ggml.add_eos_token", gguf::Value::boolean(false));
 }
 
-std::vector<float> llama3_rope_factors(const ModelPreset& p) {
-    // Llama 3.x frequency scaling: factor 32, low 1, high 4, original context 8192.
-    const double factor = 32.0, low = 1.0, high = 4.0, orig = 8192.0;
-    const int64_t head_dim = p.n_embd / p.n_head;
-    std::vector<float> f(static_cast<size_t>(head_dim / 2));
-    for (int64_t i = 0; i < head_dim / 2; ++i) {
-        const double freq = 1.0 / std::pow(p.rope_theta, 2.0 * double(i) / double(head_dim));
-        const double wavelen = 2.0 * std::numbers::pi / freq;
-        double scale;
-        if (wavelen < orig / high) scale = 1.0;
-        else if (wavelen > orig / low) scale = factor;
-        else {
-            const double smooth = (orig / wavelen - low) / (high - low);
-            scale = 1.0 / ((1.0 - smooth) / factor + smooth);
-        }
-        f[static_cast<size_t>(i)] = static_cast<float>(scale);
-    }
-    return f;
-}
-
 }  // namespace
 
 const std::vector<ModelPreset>& model_presets() {
@@ -126,8 +102,17 @@ const std::vector<ModelPreset>& model_presets() {
         {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0, 1e-5f, false, false, false},
         {"llama-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 500000.0, 1e-5f, true, false, true},
         {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0, 1e-6f, true, true, false},
+        // Qwen3-30B-A3B: 128 experts of width 768, 8 used per token; head dim 128.
+        {"qwen3-30b-a3b", "qwen3moe", 2048, 48, 32, 4, 6144, 151936, 40960, 1000000.0, 1e-6f, false, false, false,
+         128, 128, 8, 768},
     };
     return presets;
+}
+
+std::string synthetic_architectures() {
+    std::string s;
+    for (const auto& a : synth::architectures()) s += (s.empty() ? "" : ", ") + a;
+    return s;
 }
 
 const ModelPreset* find_model_preset(const std::string& name) {
@@ -143,19 +128,29 @@ uint64_t make_synthetic_model(const MakeModelOptions& opts) {
         for (const auto& p : model_presets()) names += (names.empty() ? "" : ", ") + p.name;
         throw std::invalid_argument("unknown preset '" + opts.preset + "' (known: " + names + ")");
     }
-    ModelPreset p = *found;
+    const ModelPreset& p = *found;
+    synth::Shape shape{p.arch, p.n_embd, p.n_layer, p.n_head, p.n_head_kv, p.head_dim > 0 ? p.head_dim : p.n_embd / p.n_head,
+                       p.n_ff, p.n_vocab, p.n_ctx, p.rope_theta, p.norm_eps, p.tied_output, p.qkv_bias, p.llama3_rope,
+                       p.n_expert, p.n_expert_used, p.n_ff_exp};
     if (!opts.arch.empty()) {
-        if (opts.arch != "llama" && opts.arch != "qwen2")
-            throw std::invalid_argument("make-model supports --arch llama or qwen2, not '" + opts.arch + "'");
-        p.arch = opts.arch;
-        p.qkv_bias = p.arch == "qwen2";
+        const auto& known = synth::architectures();
+        if (std::find(known.begin(), known.end(), opts.arch) == known.end())
+            throw std::invalid_argument("make-model does not know the architecture '" + opts.arch + "' (known: " +
+                                        synthetic_architectures() + ")");
+        if (opts.arch != p.arch) {
+            shape.arch = opts.arch;
+            shape.qkv_bias = opts.arch == "qwen2";
+            shape.llama3_rope = shape.llama3_rope && opts.arch == "llama";
+        }
     }
+    if (opts.layers < 0) throw std::invalid_argument("--layers must be positive");
+    if (opts.layers > 0) shape.n_layer = opts.layers;
     const auto mix = find_quant_mix(opts.type);
     if (!mix) throw std::invalid_argument("unknown type '" + opts.type + "'");
 
     gguf::Writer w;
-    const std::string& a = p.arch;
-    w.set("general.architecture", gguf::Value::string(a));
+    const std::string arch_name = shape.arch == "mixtral" ? "llama" : shape.arch;
+    w.set("general.architecture", gguf::Value::string(arch_name));
     w.set("general.name", gguf::Value::string("hearth-synthetic-" + p.name));
     w.set("general.file_type", gguf::Value::u32(mix->file_type));
     if (traits(mix->base).quantized) w.set("general.quantization_version", gguf::Value::u32(2));
@@ -165,56 +160,26 @@ uint64_t make_synthetic_model(const MakeModelOptions& opts) {
         vocab.emplace(gguf::File::open(opts.vocab));
         const gguf::Array* toks = vocab->get_array("tokenizer.ggml.tokens");
         if (!toks) throw std::invalid_argument(opts.vocab + " has no tokenizer.ggml.tokens");
-        p.n_vocab = static_cast<int64_t>(toks->items.size());
+        shape.n_vocab = static_cast<int64_t>(toks->items.size());
         for (const auto& [key, value] : vocab->metadata())
             if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);
     } else {
-        synthesize_vocab(w, p.n_vocab);
+        synthesize_vocab(w, shape.n_vocab);
     }
 
-    const int64_t head_dim = p.n_embd / p.n_head;
-    w.set(a + ".vocab_size", gguf::Value::u32(static_cast<uint32_t>(p.n_vocab)));
-    w.set(a + ".context_length", gguf::Value::u32(static_cast<uint32_t>(p.n_ctx)));
-    w.set(a + ".embedding_length", gguf::Value::u32(static_cast<uint32_t>(p.n_embd)));
-    w.set(a + ".block_count", gguf::Value::u32(static_cast<uint32_t>(p.n_layer)));
-    w.set(a + ".feed_forward_length", gguf::Value::u32(static_cast<uint32_t>(p.n_ff)));
-    w.set(a + ".attention.head_count", gguf::Value::u32(static_cast<uint32_t>(p.n_head)));
-    w.set(a + ".attention.head_count_kv", gguf::Value::u32(static_cast<uint32_t>(p.n_head_kv)));
-    w.set(a + ".attention.layer_norm_rms_epsilon", gguf::Value::f32(p.norm_eps));
-    w.set(a + ".rope.freq_base", gguf::Value::f32(static_cast<float>(p.rope_theta)));
-    w.set(a + ".rope.dimension_count", gguf::Value::u32(static_cast<uint32_t>(head_dim)));
-
-    // Tensors in llama.cpp's conversion order.
+    // The architecture's keys and tensors, in llama.cpp's conversion order.
     std::vector<PlannedTensor> plan;
-    const int64_t q_dim = p.n_head * head_dim, kv_dim = p.n_head_kv * head_dim;
-    plan.push_back({"token_embd.weight", {p.n_embd, p.n_vocab}, Init::Normal, {}});
-    if (p.llama3_rope) plan.push_back({"rope_freqs.weight", {head_dim / 2}, Init::Values, llama3_rope_factors(p)});
-    for (int64_t l = 0; l < p.n_layer; ++l) {
-        const std::string b = "blk." + std::to_string(l) + ".";
-        plan.push_back({b + "attn_norm.weight", {p.n_embd}, Init::Ones, {}});
-        plan.push_back({b + "attn_q.weight", {p.n_embd, q_dim}, Init::Normal, {}});
-        plan.push_back({b + "attn_k.weight", {p.n_embd, kv_dim}, Init::Normal, {}});
-        plan.push_back({b + "attn_v.weight", {p.n_embd, kv_dim}, Init::Normal, {}});
-        if (p.qkv_bias) {
-            plan.push_back({b + "attn_q.bias", {q_dim}, Init::Normal, {}});
-            plan.push_back({b + "attn_k.bias", {kv_dim}, Init::Normal, {}});
-            plan.push_back({b + "attn_v.bias", {kv_dim}, Init::Normal, {}});
-        }
-        plan.push_back({b + "attn_output.weight", {q_dim, p.n_embd}, Init::Normal, {}});
-        plan.push_back({b + "ffn_norm.weight", {p.n_embd}, Init::Ones, {}});
-        plan.push_back({b + "ffn_gate.weight", {p.n_embd, p.n_ff}, Init::Normal, {}});
-        plan.push_back({b + "ffn_up.weight", {p.n_embd, p.n_ff}, Init::Normal, {}});
-        plan.push_back({b + "ffn_down.weight", {p.n_ff, p.n_embd}, Init::Normal, {}});
-    }
-    plan.push_back({"output_norm.weight", {p.n_embd}, Init::Ones, {}});
-    if (!p.tied_output) plan.push_back({"output.weight", {p.n_embd, p.n_vocab}, Init::Normal, {}});
+    synth::plan(shape, w, plan);
 
     QuantContext ctx;
-    ctx.arch = a;
-    ctx.has_output = !p.tied_output;
-    ctx.n_gqa = static_cast<int>(p.n_head / p.n_head_kv);
-    ctx.n_attention_wv = static_cast<int>(p.n_layer);
-    ctx.n_ffn_down = static_cast<int>(p.n_layer);
+    ctx.arch = shape.arch;
+    ctx.has_output = !shape.tied_output;
+    ctx.n_gqa = static_cast<int>(shape.n_head / std::max<int64_t>(1, shape.n_head_kv));
+    ctx.n_expert = static_cast<int>(shape.n_expert);
+    for (const auto& t : plan)
+        if (t.name.find("attn_v.weight") != std::string::npos || t.name.find("attn_qkv.weight") != std::string::npos)
+            ++ctx.n_attention_wv;
+    ctx.n_ffn_down = static_cast<int>(shape.n_layer);
 
     ThreadPool pool(opts.threads);
     const size_t count = plan.size();
@@ -227,7 +192,8 @@ uint64_t make_synthetic_model(const MakeModelOptions& opts) {
             const PlannedTensor& pt = plan[idx];
             if (opts.progress) opts.progress(idx, count, pt.name);
             const int64_t cols = pt.dims[0];
-            const int64_t rows = pt.dims.size() > 1 ? pt.dims[1] : 1;
+            int64_t rows = 1;
+            for (size_t i = 1; i < pt.dims.size(); ++i) rows *= pt.dims[i];
             const size_t row_bytes = nbytes / static_cast<size_t>(rows);
             const auto from_float = type == GgmlType::F32 ? nullptr : kernels(type).from_float;
             std::vector<std::vector<float>> bufs(static_cast<size_t>(pool.size()), std::vector<float>(static_cast<size_t>(cols)));

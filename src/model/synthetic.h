@@ -18,14 +18,20 @@ struct ModelPreset {
     bool tied_output;  // no output.weight: token_embd is the output matrix
     bool qkv_bias;
     bool llama3_rope;  // write rope_freqs.weight (llama3-style frequency scaling)
+    int64_t head_dim = 0;  // 0: n_embd / n_head
+    int64_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;  // MoE presets
 };
 
 const std::vector<ModelPreset>& model_presets();
+// The architectures make-model can write: "llama, qwen2, ...".
+std::string synthetic_architectures();
 const ModelPreset* find_model_preset(const std::string& name);
 
 struct MakeModelOptions {
     std::string preset = "tiny";
-    std::string arch;       // overrides the preset's architecture when set
+    std::string arch;       // overrides the preset's architecture when set (any of
+                            // synthetic_architectures(); MoE ones get 4 experts, 2 used)
+    int layers = 0;         // overrides the preset's layer count when > 0
     std::string type = "f16";  // any quant mix name (f32, f16, bf16, q4_0, q4_K_M, ...)
     uint64_t seed = 1;
     std::string vocab;      // GGUF to copy tokenizer.* metadata from ("" = synthesize)
