@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { probeScript, tokenLatencies, summary } from './probe.mjs';
@@ -148,12 +148,6 @@ test('a reply at temperature 0 streams in and equals `hearth generate --temp 0`'
   assert.equal(reply.text.replace(/\s+/g, ' ').trim(), content.replace(/\s+/g, ' ').trim());
   assert.equal(stored.options.temperature, 0);
   assert.match(reply.stats, /\d+ tokens · [\d.]+ tok\/s · TTFT \d+ ms · prompt \d+ tokens/);
-  const probe = await page.evaluate(() => window.__hearthProbe.data());
-  const lat = tokenLatencies(probe);
-  results.token_latency_ms = summary(lat);
-  results.token_latency_ms.chunks = lat.length;
-  assert.ok(lat.length >= 3, `measured ${lat.length} chunks`);
-  assert.ok(results.token_latency_ms.p95 < 50, `95th percentile ${results.token_latency_ms.p95} ms`);
   await shot('04-reply');
 });
 
@@ -162,18 +156,22 @@ test('Stop mid-stream (Esc and the button) cancels the request; /metrics counts 
   await newChat();
   await page.select('#model', 'slow:latest');
   assert.equal(await page.$eval('#model', (e) => e.value), 'slow:latest');
-  await setOption('num_predict', 400);
+  await setOption('num_predict', 450);
+  await page.evaluate(() => window.__hearthProbe.reset());
   await send('Tell me a long story');
-  await page.waitForFunction(() => {
-    const b = document.querySelector('#messages .message.assistant .body');
-    return b && b.textContent.length > 0;
-  }, { timeout: 60000 });
+  // ~30 tokens in (this model makes tens per second), measure, then stop.
+  await page.waitForFunction(() => window.__hearthProbe.data().chunks.length >= 30, { timeout: 60000 });
   assert.equal(await page.$eval('#stop', (e) => e.hidden), false, 'Stop shown while streaming');
   await shot('05-streaming');
   await page.keyboard.press('Escape');
+  // Token latency: each chunk of the stream from its arrival in the page to its text on the page.
+  const lat = tokenLatencies(await page.evaluate(() => window.__hearthProbe.data()));
+  results.token_latency_ms = { ...summary(lat), chunks: lat.length };
+  assert.ok(lat.length >= 20, `measured ${lat.length} chunks`);
+  assert.ok(results.token_latency_ms.p95 < 50, `95th percentile ${results.token_latency_ms.p95} ms`);
   await waitDone(10000);
   const reply = await lastReply();
-  assert.match(reply.stats, /stopped/);
+  assert.match(reply.stats, /\d+ tokens received · TTFT \d+ ms · stopped/);
   let after = before;
   for (let i = 0; i < 50 && after <= before; ++i) { await sleep(100); after = await metric('hearth_requests_finished_total', 'reason="cancelled"'); }
   assert.equal(after, before + 1, 'one more request finished "cancelled"');
@@ -200,7 +198,8 @@ test('markup in a reply is shown as text and nothing runs', async () => {
     '[click me](javascript:window.__pwned=3) <b onmouseover="window.__pwned=4">bold?</b> ![pic](http://example.invalid/p.png)\n\n',
     '```js\nconst s = "<script>alert(1)</script>";\n```\n',
   ];
-  const lines = evil.map((c) => JSON.stringify({ model: 'evil', message: { role: 'assistant', content: c }, done: false }));
+  const lines = [JSON.stringify({ model: 'evil', message: { role: 'assistant', content: '', thinking: 'Plan: <b>not</b> this' }, done: false })];
+  lines.push(...evil.map((c) => JSON.stringify({ model: 'evil', message: { role: 'assistant', content: c }, done: false })));
   lines.push(JSON.stringify({ model: 'evil', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop',
     eval_count: 4, eval_duration: 2e6, prompt_eval_count: 3, total_duration: 3e6 }));
   await page.setRequestInterception(true);
@@ -231,6 +230,9 @@ test('markup in a reply is shown as text and nothing runs', async () => {
       user: m.querySelector('.message.user .body').textContent,
       title: document.querySelector('#conversations li.active .conv-title').textContent,
       code: !!m.querySelector('.message.assistant pre code.hljs .hljs-string'),
+      thinking: { shown: !m.querySelector('.message.assistant .thinking').hidden,
+        open: m.querySelector('.message.assistant .thinking').open,
+        text: m.querySelector('.message.assistant .thinking-text').textContent },
       copy: !!m.querySelector('.message.assistant pre button.copy'),
     };
   });
@@ -247,7 +249,16 @@ test('markup in a reply is shown as text and nothing runs', async () => {
   assert.ok(check.title.startsWith('Echo <img'), check.title);
   assert.ok(check.code, 'code highlighted');
   assert.ok(check.copy, 'copy button on the code block');
+  assert.deepEqual(check.thinking, { shown: true, open: false, text: 'Plan: <b>not</b> this' }, 'thinking collapsed, as text');
   await shot('07-untrusted-markup');
+  await page.click('.message.assistant .thinking summary');
+  assert.equal(await page.$eval('.message.assistant .thinking', (d) => d.open), true, 'thinking expands');
+
+  // The code block's Copy button puts the code on the clipboard.
+  await browser.defaultBrowserContext().overridePermissions(URL, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+  await page.click('.message.assistant pre button.copy');
+  await page.waitForFunction(() => document.querySelector('.message.assistant pre button.copy').textContent === 'Copied');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'const s = "<script>alert(1)</script>";');
 });
 
 test('pull progress, loaded models with unload, conversations renamed / kept / deleted, keyboard', async () => {
@@ -311,6 +322,16 @@ test('pull progress, loaded models with unload, conversations renamed / kept / d
   await page.waitForFunction(() => document.querySelector('#conversations li.active .conv-title')?.textContent === 'Renamed chat');
   assert.ok(await page.$eval('#messages', (m) => m.querySelectorAll('.message').length) >= 2, 'messages kept');
   await page.waitForFunction(() => [...document.querySelectorAll('#model option')].some((o) => o.value === 'stories-raw:latest'));
+  // Export: the conversation as a JSON download.
+  const cdp = await page.createCDPSession();
+  await cdp.send('Page.setDownloadBehavior', { behavior: 'allow', downloadPath: ARTEFACTS });
+  await page.click('#conversations li.active .conv-actions button[title="Export as JSON"]');
+  const exported = join(ARTEFACTS, 'Renamed_chat.json');
+  for (let i = 0; i < 50 && !existsSync(exported); ++i) await sleep(100);
+  await cdp.detach();
+  const conv = JSON.parse(readFileSync(exported, 'utf8'));
+  assert.equal(conv.title, 'Renamed chat');
+  assert.ok(conv.messages.length >= 2 && conv.messages[0].role === 'user');
   await page.click('#conversations li.active .conv-actions button.danger');  // Delete (confirm accepted)
   await page.waitForFunction((n) => document.querySelectorAll('#conversations li').length === n - 1, {}, count);
   assert.ok(!(await page.$$eval('#conversations .conv-title', (l) => l.map((e) => e.textContent))).includes('Renamed chat'));

@@ -11,6 +11,7 @@ function statsLine(m) {
   if (!s) return m.stopped ? 'stopped' : '';
   const parts = [];
   if (s.eval_count !== undefined) parts.push(`${s.eval_count} tokens`);
+  else if (s.received !== undefined) parts.push(`${s.received} tokens received`);
   if (s.eval_count > 0 && s.eval_duration > 0) parts.push(`${(s.eval_count / (s.eval_duration / 1e9)).toFixed(1)} tok/s`);
   if (s.ttft_ms !== undefined) parts.push(`TTFT ${Math.round(s.ttft_ms)} ms`);
   if (s.prompt_eval_count !== undefined) parts.push(`prompt ${s.prompt_eval_count} tokens`);
@@ -129,12 +130,14 @@ export class ChatView {
     this.onBusy(true);
     const started = performance.now();
     let frame = 0;
+    let received = 0;  // streamed objects before the final one: one token each
     const redraw = () => { frame = 0; view.render(); this.scroll(false); };
     try {
       await stream('/api/chat', body, (obj) => {
         const piece = obj.message?.content || '';
         const thought = obj.message?.thinking || '';
         if ((piece || thought) && reply.ttft === undefined) reply.ttft = performance.now() - started;
+        if (!obj.done) received += 1;
         reply.content += piece;
         if (thought) reply.thinking = (reply.thinking || '') + thought;
         if (obj.done) {
@@ -152,7 +155,7 @@ export class ChatView {
     } finally {
       if (frame) cancelAnimationFrame(frame);
       delete reply.streaming;
-      if (reply.stopped && !reply.stats && reply.ttft !== undefined) reply.stats = { ttft_ms: reply.ttft };
+      if (!reply.stats && received > 0) reply.stats = { received, ttft_ms: reply.ttft };
       delete reply.ttft;
       view.render();
       this.scroll(false);
