@@ -86,6 +86,8 @@ start_daemon() {
   die "could not start hearth serve"
 }
 start_daemon
+node -e 'fetch(process.argv[1],{headers:{Accept:"text/html"}}).then(r=>r.text()).then(t=>process.exit(t.includes("/ui/app.js")?0:1),()=>process.exit(1))' "$URL/" ||
+  die "this hearth embeds the fallback page (built without Node.js or without npm ci in src/ui): run scripts/install-deps.sh, then rebuild"
 
 # The model the reply test uses: stories260K with a template that passes the user's text
 # through unchanged, so the chat reply must equal `hearth generate` on that text.
