@@ -11,6 +11,7 @@
 #include "runtime/context.h"
 #include "runtime/threadpool.h"
 #include "tensor/activation.h"
+#include "tensor/repack.h"
 
 namespace hearth {
 
@@ -138,6 +139,7 @@ void moe_ffn(Pass& P, const MoeWeights& E, const float* in, float* out) {
     M.rows.resize(std::max(M.rows.size(), n * d));
     M.g.resize(std::max(M.g.size(), n * ff));
     M.u.resize(std::max(M.u.size(), n * ff));
+    M.gu.resize(std::max(M.gu.size(), n * 2 * ff));
     M.y.resize(std::max(M.y.size(), n * d));
     std::vector<size_t>& slots = M.slots;
     for (size_t e = 0; e < ne; ++e) {
@@ -148,13 +150,24 @@ void moe_ffn(Pass& P, const MoeWeights& E, const float* in, float* out) {
         const size_t c = slots.size();
         for (size_t r = 0; r < c; ++r) std::copy(in + slots[r] / k * d, in + slots[r] / k * d + d, M.rows.data() + r * d);
         const int64_t ct = static_cast<int64_t>(c);
-        matmul(E.gate[e], M.rows.data(), hp.n_embd, ct, M.g.data(), static_cast<int64_t>(ff), &P.pool, S.mm);
-        matmul(E.up[e], M.rows.data(), hp.n_embd, ct, M.u.data(), static_cast<int64_t>(ff), &P.pool, S.mm);
+        // Gate and up: one matmul when packed back to back (rows [0, ff) gate, [ff, 2ff) up).
+        const bool fused = e < E.gate_up_packed.size() && use_packed(E.gate_up_packed[e]);
+        float *g = M.g.data(), *u = M.u.data();
+        size_t ld = ff;
+        if (fused) {
+            matmul(E.gate_up_packed[e], M.rows.data(), hp.n_embd, ct, M.gu.data(), static_cast<int64_t>(2 * ff), &P.pool, S.mm);
+            g = M.gu.data();
+            u = g + ff;
+            ld = 2 * ff;
+        } else {
+            matmul(E.gate[e], M.rows.data(), hp.n_embd, ct, g, static_cast<int64_t>(ff), &P.pool, S.mm);
+            matmul(E.up[e], M.rows.data(), hp.n_embd, ct, u, static_cast<int64_t>(ff), &P.pool, S.mm);
+        }
         P.lap.matmul(E.gate[e].type);
-        if (E.b_gate) add_bias(M.g.data(), E.b_gate + e * ff, c, ff, ff);
-        if (E.b_up) add_bias(M.u.data(), E.b_up + e * ff, c, ff, ff);
+        if (E.b_gate) add_bias(g, E.b_gate + e * ff, c, ff, ld);
+        if (E.b_up) add_bias(u, E.b_up + e * ff, c, ff, ld);
         for (size_t r = 0; r < c; ++r)
-            ffn_activation(P.model.activation(), M.g.data() + r * ff, M.u.data() + r * ff, M.g.data() + r * ff, static_cast<int64_t>(ff));
+            ffn_activation(P.model.activation(), g + r * ld, u + r * ld, M.g.data() + r * ff, static_cast<int64_t>(ff));
         P.lap(prof::Op::Activation);
         matmul(E.down[e], M.g.data(), static_cast<int64_t>(ff), ct, M.y.data(), hp.n_embd, &P.pool, S.mm);
         P.lap.matmul(E.down[e].type);

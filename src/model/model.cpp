@@ -98,8 +98,12 @@ void Model::pack_weights() {
                               &L.moe.shared_gate, &L.moe.shared_up, &L.moe.shared_down, &L.mla.wq_a, &L.mla.wq_b,
                               &L.mla.wq, &L.mla.wkv_a})
             want(*v);
-        for (auto* experts : {&L.moe.gate, &L.moe.up, &L.moe.down})
-            for (MatrixView& v : *experts) want(v);
+        // Each expert's gate and up back to back (fused below), then the down matrices.
+        for (size_t e = 0; e < L.moe.gate.size(); ++e) {
+            want(L.moe.gate[e]);
+            want(L.moe.up[e]);
+        }
+        for (MatrixView& v : L.moe.down) want(v);
     }
     // A tied output matrix is also the embedding table, read by rows: it stays as stored.
     if (w_.output.data != w_.tok_embd.data) want(w_.output);
@@ -197,6 +201,8 @@ void Model::pack_weights() {
     for (LayerWeights& L : w_.layers) {
         fuse({&L.wq, &L.wk, &L.wv}, L.wqkv_packed);
         fuse({&L.w_gate, &L.w_up}, L.w_gate_up_packed);
+        L.moe.gate_up_packed.assign(L.moe.gate.size(), MatrixView{});
+        for (size_t e = 0; e < L.moe.gate.size(); ++e) fuse({&L.moe.gate[e], &L.moe.up[e]}, L.moe.gate_up_packed[e]);
     }
 }
 

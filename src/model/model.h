@@ -31,6 +31,9 @@ struct MoeWeights {
     const float* b_up = nullptr;
     const float* b_down = nullptr;           // [n_expert][n_embd]
     MatrixView shared_gate, shared_up, shared_down;  // shared experts (deepseek2), or empty
+    // Per expert: its gate and up matrices packed back to back (Model::pack_weights), as one
+    // view of 2 x n_ff_exp rows, so they run as one matmul; empty otherwise.
+    std::vector<MatrixView> gate_up_packed;
     bool present() const { return !gate.empty(); }
 };
 

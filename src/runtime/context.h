@@ -27,7 +27,7 @@ struct ContextParams {
 
 // Scratch of the MoE block (model/ffn_block.cpp): router output, routing, gathered rows.
 struct MoeScratch {
-    std::vector<float> logits, weight, probs, rows, g, u, y, slot_out, shared;
+    std::vector<float> logits, weight, probs, rows, g, u, gu, y, slot_out, shared;
     std::vector<int32_t> chosen, order;
     std::vector<size_t> slots;
 };
