@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the official `openai` and `ollama` npm clients (tests/js/, Node's built-in test
-# runner) unmodified against a real `hearth serve` on a free loopback port.
+# Runs the official `@anthropic-ai/sdk`, `openai` and `ollama` npm clients (tests/js/, Node's
+# built-in test runner) unmodified against a real `hearth serve` on a free loopback port.
 #
 #   scripts/test-js-clients.sh path/to/hearth
 #
@@ -23,7 +23,7 @@ command -v node >/dev/null 2>&1 || die "node is not installed: run scripts/insta
 command -v npm >/dev/null 2>&1 || die "npm is not installed: run scripts/install-deps.sh"
 NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 [ "$NODE_MAJOR" -ge 20 ] || die "node $(node --version) is too old: the tests (and the pinned openai client) need Node.js 20 or later"
-for pkg in openai ollama; do
+for pkg in @anthropic-ai/sdk openai ollama; do
   [ -f "$JS/node_modules/$pkg/package.json" ] ||
     die "the npm package '$pkg' is not installed in tests/js/node_modules: run scripts/install-deps.sh"
 done

@@ -36,7 +36,29 @@ struct ReplOptions {
     std::optional<std::string> keep_alive;  // "5m", "-1", …
     bool word_wrap = true;
     bool insecure = false;
+    nlohmann::json think;        // null: the model's default; true/false or "high"/"medium"/"low"
+    bool hide_thinking = false;  // think, but print only the answer
 };
+
+// Prints a streamed reply's thinking (dimmed on a terminal, between "Thinking..." and
+// "...done thinking.") and its answer, as Ollama's CLI does; one per reply.
+class ThinkingPrinter {
+public:
+    ThinkingPrinter(std::FILE* out, bool hide) : out_(out), hide_(hide) {}
+    // Thinking text of one streamed object.
+    void thinking(const std::string& text);
+    // Call before writing answer text, and at the end of the reply: closes the thinking section.
+    void before_answer();
+
+private:
+    std::FILE* out_;
+    bool hide_;
+    bool open_ = false, tty_ = false, checked_ = false;
+};
+
+// `--think` / `/set think` values: "", "true", "false", "high", "medium", "low" -> the request's
+// `think`; nullopt for anything else.
+std::optional<nlohmann::json> parse_think_value(const std::string& v);
 // The interactive session of `hearth run` over /api/chat (see repl.cpp). Reads lines from
 // stdin (a terminal or a pipe) until /bye or end of input.
 void run_repl(DaemonClient& client, ReplOptions opts);

@@ -55,6 +55,8 @@ const char* kSetHelp =
     "  /set system <text>              Set the system message (\"\"\" for several lines)\n"
     "  /set format json                Answer in JSON\n"
     "  /set noformat                   Answer in plain text\n"
+    "  /set think [high|medium|low]    Let a thinking model think (shown before the answer)\n"
+    "  /set nothink                    Turn thinking off\n"
     "  /set wordwrap | nowordwrap      Wrap words to the terminal width, or not\n"
     "  /set verbose | quiet            Print timings after each answer, or not\n";
 
@@ -260,6 +262,18 @@ private:
             std::puts("Set format to 'json' mode.");
             return true;
         }
+        if (what == "think" || what == "nothink") {
+            std::string level;
+            in >> level;
+            const auto v = what == "nothink" ? std::optional<json>(false) : parse_think_value(level);
+            if (!v) {
+                std::puts("Invalid think level: use /set think, /set think high|medium|low, or /set nothink");
+                return true;
+            }
+            o_.think = *v;
+            std::puts(*v == false ? "Set 'nothink' mode." : "Set 'think' mode.");
+            return true;
+        }
         if (what == "noformat") {
             o_.format.reset();
             std::puts("Disabled format.");
@@ -318,8 +332,10 @@ private:
         if (!options_.empty()) req["options"] = options_;
         if (o_.format) req["format"] = *o_.format;
         if (o_.keep_alive) req["keep_alive"] = *o_.keep_alive;
+        if (!o_.think.is_null()) req["think"] = o_.think;
 
         WordWrapper out(stdout, wrap_ ? terminal_width(stdout) - 5 : 0);
+        ThinkingPrinter thinking(stdout, o_.hide_thinking);
         std::string answer;
         json final_obj;
         bool completed = false;
@@ -329,7 +345,9 @@ private:
                 if (g_interrupted) return false;
                 if (obj.contains("message") && obj["message"].is_object()) {
                     const json& m = obj["message"];
-                    if (m.contains("content") && m["content"].is_string()) {
+                    if (m.contains("thinking") && m["thinking"].is_string()) thinking.thinking(m["thinking"].get<std::string>());
+                    if (m.contains("content") && m["content"].is_string() && !m["content"].get<std::string>().empty()) {
+                        thinking.before_answer();
                         const std::string piece = m["content"].get<std::string>();
                         answer += piece;
                         out.write(piece);
@@ -346,6 +364,7 @@ private:
             report(e);
             return;
         }
+        thinking.before_answer();  // a reply that was all thinking
         out.flush();
         if (!completed) {  // Ctrl-C: the answer is dropped, the conversation goes on without it
             std::fputs("\n", stdout);
@@ -376,6 +395,30 @@ private:
 };
 
 }  // namespace
+
+void ThinkingPrinter::thinking(const std::string& text) {
+    if (hide_ || text.empty()) return;
+    if (!checked_) tty_ = is_tty(out_), checked_ = true;
+    if (!open_) {
+        std::fputs(tty_ ? "\033[90mThinking...\n" : "Thinking...\n", out_);
+        open_ = true;
+    }
+    std::fputs(text.c_str(), out_);
+    std::fflush(out_);
+}
+
+void ThinkingPrinter::before_answer() {
+    if (!open_) return;
+    std::fputs(tty_ ? "\n...done thinking.\n\n\033[0m" : "\n...done thinking.\n\n", out_);
+    open_ = false;
+}
+
+std::optional<nlohmann::json> parse_think_value(const std::string& v) {
+    if (v.empty() || v == "true") return json(true);
+    if (v == "false") return json(false);
+    if (v == "high" || v == "medium" || v == "low") return json(v);
+    return std::nullopt;
+}
 
 void run_repl(DaemonClient& client, ReplOptions opts) {
     Repl repl(client, std::move(opts));

@@ -29,20 +29,32 @@ struct RunArgs {
     bool no_word_wrap = false;
     bool insecure = false;
     bool interactive = false;
+    std::string think;  // "--think[=VALUE]": "" when absent
+    bool hide_thinking = false;
 };
+
+// The request's `think` from --think / --hidethinking (null: the model's default).
+json think_of(const RunArgs& a) {
+    if (a.think.empty()) return a.hide_thinking ? json(true) : json();
+    return *parse_think_value(a.think);
+}
 
 // Streams one generation to stdout; with `verbose` the timing block goes to stderr.
 void one_shot(DaemonClient& client, const RunArgs& a, const std::string& model, const std::string& prompt, bool wrap) {
     json req = {{"model", model}, {"prompt", prompt}, {"stream", true}};
     if (!a.format.empty()) req["format"] = a.format;
     if (!a.keep_alive.empty()) req["keep_alive"] = a.keep_alive;
+    if (json think = think_of(a); !think.is_null()) req["think"] = think;
     WordWrapper out(stdout, wrap ? terminal_width(stdout) - 5 : 0);
+    ThinkingPrinter thinking(stdout, a.hide_thinking);
     json final_obj;
     bool wrote = false, ends_with_newline = false;
     client.stream("/api/generate", req, [&](const json& obj) {
+        if (obj.contains("thinking") && obj["thinking"].is_string()) thinking.thinking(obj["thinking"].get<std::string>());
         if (obj.contains("response") && obj["response"].is_string()) {
             const std::string text = obj["response"].get<std::string>();
             if (!text.empty()) {
+                thinking.before_answer();
                 out.write(text);
                 wrote = true;
                 ends_with_newline = text.back() == '\n';
@@ -51,6 +63,7 @@ void one_shot(DaemonClient& client, const RunArgs& a, const std::string& model, 
         if (obj.value("done", false)) final_obj = obj;
         return true;
     });
+    thinking.before_answer();  // a reply that was all thinking
     out.flush();
     if (wrote && !ends_with_newline) std::fputc('\n', stdout);
     std::fflush(stdout);
@@ -62,6 +75,8 @@ void one_shot(DaemonClient& client, const RunArgs& a, const std::string& model, 
 
 void run(const RunArgs& a) {
     if (!a.format.empty() && a.format != "json") throw ClientError(0, "invalid format: must be json");
+    if (!a.think.empty() && !parse_think_value(a.think))
+        throw ClientError(0, "invalid --think \"" + a.think + "\" (use true, false, high, medium or low)");
     if (!a.keep_alive.empty() && !server::parse_duration(a.keep_alive))
         throw ClientError(0, "invalid --keepalive \"" + a.keep_alive + "\" (use e.g. 5m, 1h, 30s, 0 or -1)");
     DaemonClient client;
@@ -87,6 +102,8 @@ void run(const RunArgs& a) {
         if (!a.keep_alive.empty()) o.keep_alive = a.keep_alive;
         o.word_wrap = wrap;
         o.insecure = a.insecure;
+        o.think = think_of(a);
+        o.hide_thinking = a.hide_thinking;
         run_repl(client, std::move(o));
         return;
     }
@@ -114,11 +131,14 @@ void add_run_command(CLI::App& app) {
     cmd->add_option("--keepalive", a->keep_alive, "How long the model stays loaded after the request (e.g. 5m, 1h, -1: forever)");
     cmd->add_flag("--nowordwrap", a->no_word_wrap, "Do not wrap words to the terminal width");
     cmd->add_flag("--insecure", a->insecure, "Allow a plain-HTTP registry when the model has to be pulled");
+    cmd->add_flag("--think{true}", a->think,
+                  "Let a thinking model think (--think=false: don't; --think=high|medium|low); its thinking is shown first");
+    cmd->add_flag("--hidethinking", a->hide_thinking, "Think (when the model can) but print only the answer");
     cmd->add_flag("-i,--interactive", a->interactive,
                   "Chat even when stdin is not a terminal, reading one message per line (default: piped input is one prompt)");
     cmd->footer(
         "In the chat: \"\"\" starts and ends a multi-line message; /set parameter NAME VALUE, /set system TEXT,\n"
-        "/set verbose|quiet, /show info|license|modelfile|parameters|system|template, /load MODEL, /clear,\n"
+        "/set think|nothink, /set verbose|quiet, /show info|license|modelfile|parameters|system|template, /load MODEL, /clear,\n"
         "/bye (or Ctrl-D), /? for help.");
     cmd->callback([a] { run_client_command([&] { run(*a); }); });
 }

@@ -5,9 +5,12 @@
 #include <cstdio>
 #include <ctime>
 
+#include "server/anthropic/anthropic.h"
+
 namespace hearth::server {
 
 std::string error_body(std::string_view path, int status, const std::string& message) {
+    if (path.substr(0, 12) == "/v1/messages") return anthropic::error_json(status, message);
     nlohmann::json body;
     if (path.substr(0, 4) == "/v1/") {
         const char* type = status == 401   ? "authentication_error"
@@ -22,7 +25,7 @@ std::string error_body(std::string_view path, int status, const std::string& mes
 }
 
 void send_error(const httplib::Request& req, httplib::Response& res, int status, const std::string& message) {
-    res.status = status;
+    res.status = req.path.substr(0, 12) == "/v1/messages" ? anthropic::wire_status(status) : status;
     if (status == 503) res.set_header("Retry-After", "1");
     res.set_content(error_body(req.path, status, message), "application/json; charset=utf-8");
 }

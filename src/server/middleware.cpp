@@ -82,14 +82,15 @@ void install_middleware(httplib::Server& http, const ServerConfig& cfg) {
             }
             set_cors_headers(req, res);
             res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS, HEAD");
-            res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, User-Agent, Accept, X-Requested-With");
+            res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-Api-Key, Anthropic-Version");
             res.set_header("Access-Control-Max-Age", "600");
             res.status = 204;
             return httplib::Server::HandlerResponse::Handled;
         }
         if (cors) set_cors_headers(req, res);
         if (!cfg.api_keys.empty() && !public_route(req.method, req.path) &&
-            !bearer_authorized(req.get_header_value("Authorization"), cfg.api_keys)) {
+            !bearer_authorized(req.get_header_value("Authorization"), cfg.api_keys) &&
+            !bearer_authorized("Bearer " + req.get_header_value("x-api-key"), cfg.api_keys)) {  // Anthropic's header
             res.set_header("WWW-Authenticate", "Bearer");
             send_error(req, res, 401, "unauthorized: a valid API key is required (Authorization: Bearer <key>)");
             return httplib::Server::HandlerResponse::Handled;

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "gguf/gguf.h"
+#include "server/prompt.h"
 
 namespace hearth::server {
 
@@ -133,6 +134,7 @@ std::vector<std::string> capabilities(const gguf::File& f, const std::string& te
     }
     caps.push_back("completion");
     if (template_source.find("tools") != std::string::npos) caps.push_back("tools");
+    if (template_thinks(template_source)) caps.push_back("thinking");
     return caps;
 }
 

@@ -36,7 +36,8 @@ std::string quantization_name(const gguf::File& f);
 // GGUF metadata -> {key: value}; arrays become null unless `verbose`.
 nlohmann::json metadata_json(const gguf::File& f, bool verbose);
 
-// "completion" or "embedding", plus "tools" when the chat template mentions tools.
+// "completion" or "embedding", plus "tools" when the chat template mentions tools and
+// "thinking" when it has a thinking section (template_thinks).
 std::vector<std::string> capabilities(const gguf::File& f, const std::string& template_source);
 
 // A stable id from the path, size and modification time (hashing weights is too slow).

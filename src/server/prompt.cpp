@@ -16,11 +16,42 @@ std::string special_text(const Tokenizer& tok, TokenId id) {
 }  // namespace
 
 std::string model_template_source(const Model& model) {
-    if (auto t = model.file().get_string("tokenizer.chat_template"); t && !t->empty()) return *t;
-    return default_chat_template();
+    return model.file().get_string("tokenizer.chat_template").value_or("");
 }
 
-std::string render_prompt(const Model& model, const Template& tmpl, const PromptSpec& spec) {
+bool template_thinks(std::string_view source) {
+    return source.find("<think>") != std::string_view::npos || source.find("enable_thinking") != std::string_view::npos;
+}
+
+std::string legacy_prompt(const nlohmann::ordered_json& messages) {
+    // Ollama runs a template without .Messages once per turn with {System, Prompt, Response};
+    // `{{ .Prompt }}` keeps only each turn's user text.
+    std::string out, prompt, response;
+    std::string last_role;
+    auto flush = [&] {
+        out += prompt;
+        prompt.clear();
+        response.clear();
+    };
+    for (const auto& m : messages) {
+        const std::string role = m.value("role", "");
+        const std::string content = m.contains("content") && m["content"].is_string() ? m["content"].get<std::string>() : "";
+        if (role == "system") {
+            if (!prompt.empty() || !response.empty()) flush();
+        } else if (role == "user") {
+            if (!response.empty()) flush();
+            prompt = (last_role == "user" && !prompt.empty()) ? prompt + "\n\n" + content : content;
+        } else if (role == "assistant") {
+            response = content;
+        }
+        last_role = role;
+    }
+    out += prompt;
+    return out;
+}
+
+std::string render_prompt(const Model& model, const Template* tmpl, const PromptSpec& spec) {
+    if (!spec.template_override && !tmpl) return legacy_prompt(spec.messages);
     const Tokenizer& tok = model.tokenizer();
     nlohmann::ordered_json ctx;
     ctx["messages"] = spec.messages;
@@ -28,9 +59,10 @@ std::string render_prompt(const Model& model, const Template& tmpl, const Prompt
     ctx["add_generation_prompt"] = true;
     ctx["bos_token"] = special_text(tok, tok.bos());
     ctx["eos_token"] = special_text(tok, tok.eos());
+    if (spec.think) ctx["enable_thinking"] = *spec.think;
     try {
         if (spec.template_override) return Template::parse(*spec.template_override).render(ctx);
-        return tmpl.render(ctx);
+        return tmpl->render(ctx);
     } catch (const TemplateError& e) {
         std::string where;
         if (e.line() > 0) where = " (line " + std::to_string(e.line()) + ", column " + std::to_string(e.column()) + ")";
@@ -39,7 +71,8 @@ std::string render_prompt(const Model& model, const Template& tmpl, const Prompt
     }
 }
 
-std::vector<int32_t> build_prompt(const Model& model, const Template& tmpl, const PromptSpec& spec) {
+std::vector<int32_t> build_prompt(const Model& model, const Template* tmpl, const PromptSpec& spec,
+                                  std::string* rendered) {
     const Tokenizer& tok = model.tokenizer();
     std::vector<int32_t> ids = spec.prefix;
     for (int32_t id : ids)
@@ -47,6 +80,7 @@ std::vector<int32_t> build_prompt(const Model& model, const Template& tmpl, cons
             throw PromptError("context token id " + std::to_string(id) + " is outside the vocabulary (" +
                               std::to_string(tok.n_vocab()) + " tokens)");
     std::string text = spec.raw ? spec.text : render_prompt(model, tmpl, spec);
+    if (rendered) *rendered = text;
     if (text.empty()) return ids;
     // BOS only at the very start, and not twice when the rendered text begins with its text.
     bool add_special = ids.empty();

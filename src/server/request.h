@@ -35,6 +35,7 @@ struct PromptSpec {
     nlohmann::ordered_json tools;                                        // null or an array
     std::optional<std::string> template_override;  // request's `template` (Jinja)
     std::vector<int32_t> prefix;                    // /api/generate `context`: ids put first
+    std::optional<bool> think;                      // `think`: thinking on/off (unset: the template's default)
 };
 
 struct GenerateJob {
@@ -83,10 +84,13 @@ struct Event {
     std::string text;  // Token: the text; Error: the message
     std::optional<TokenProb> prob;
     std::string done_reason;  // "stop", "length", "load", "unload", "cancelled"
+    std::string stop_sequence;  // Done: the stop string that ended the generation, if one did
     Stats stats;
     std::vector<int32_t> context;  // Done: prompt + generated ids
     std::vector<std::vector<float>> embeddings;
     ToolCallFormat tool_format = ToolCallFormat::None;  // Started: the template's tool-call syntax
+    bool thinking = false;        // Started: split <think> reasoning off the output (think on, template thinks)
+    bool reasoning_open = false;  // Started: the rendered prompt ends inside <think>
 
     static Event error(int status, std::string message) {
         Event e;

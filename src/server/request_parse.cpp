@@ -87,7 +87,7 @@ GenerateJob default_generate_job() {
     sp.top_p = 0.9f;
     sp.min_p = 0.0f;
     sp.typical_p = 1.0f;
-    sp.repeat_penalty = 1.1f;
+    sp.repeat_penalty = 1.0f;  // Ollama documents 1.1, but its engine applies no repeat penalty
     sp.repeat_last_n = 64;
     return job;
 }

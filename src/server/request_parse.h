@@ -39,8 +39,10 @@ ResolvedModel resolve_model(const ModelResolver& resolver, const nlohmann::json&
 // sampling parameters. `prefix` names fields in errors ("options.").
 void apply_options(const nlohmann::json& options, GenerateJob& job, const std::string& prefix);
 
-// Ollama's defaults for a request: temperature 0.8, top_k 40, top_p 0.9, repeat_penalty
-// 1.1 over 64 tokens, num_predict -1 (until the end or the context is full).
+// Ollama's defaults for a request: temperature 0.8, top_k 40, top_p 0.9, num_predict -1
+// (until the end or the context is full), and no repeat penalty (repeat_penalty 1.0 over
+// 64 tokens): Ollama's documentation says 1.1, but its engine does not apply one, so at
+// temperature 0 the answer is the model's greedy continuation, as Ollama's is.
 GenerateJob default_generate_job();
 
 // keep_alive as a duration string ("5m") or a number of seconds; negative: forever.

@@ -306,14 +306,17 @@ bool Runner::ensure_loaded(Request& job, Nanos& load_time) {
         return false;
     }
     const std::string src = model_.template_override ? *model_.template_override : model_template_source(*engine_model_);
+    // No template: Ollama's `{{ .Prompt }}` default (the prompt goes in as it is).
+    has_template_ = !src.empty();
     try {
-        template_ = Template::parse(src);
+        template_ = Template::parse(has_template_ ? src : std::string(default_chat_template()));
     } catch (const TemplateError& e) {
         std::fprintf(stderr, "hearth: %s: chat template does not parse (%s); using the default template\n",
                      model_.name.c_str(), e.what());
         template_ = Template::parse(default_chat_template());
     }
     tool_format_ = detect_tool_call_format(src);
+    thinks_ = template_thinks(src);
     mgr_.count_load();
     {
         std::lock_guard<std::mutex> lk(mu_);
@@ -416,9 +419,20 @@ void Runner::run_generate(Request& job, Nanos load_time) {
     if (needs_new_context(job.gen)) make_context(wanted_ctx(*engine_model_, job.gen), job.gen);
     const Tokenizer& tok = engine_model_->tokenizer();
 
+    const PromptSpec& spec = job.gen.prompt;
+    const bool thinks = spec.template_override ? template_thinks(*spec.template_override) : thinks_;
+    if (spec.think.value_or(false) && !spec.raw && !thinks)
+        return fail(400, "\"" + model_.name + "\" does not support thinking");
+    if (!spec.raw && !spec.template_override && !has_template_ && spec.tools.is_array() && !spec.tools.empty())
+        return fail(400, "\"" + model_.name + "\" does not support tools");
+    for (const auto& [id, bias] : job.gen.options.sampling.logit_bias)
+        if (id < 0 || id >= ctx_->n_vocab())
+            return fail(400, "logit_bias is out of range: token id " + std::to_string(id) +
+                                 " is outside the model's vocabulary of " + std::to_string(ctx_->n_vocab()) + " tokens");
     std::vector<int32_t> prompt;
+    std::string rendered;
     try {
-        prompt = build_prompt(*engine_model_, template_, job.gen.prompt);
+        prompt = build_prompt(*engine_model_, has_template_ ? &template_ : nullptr, spec, &rendered);
     } catch (const PromptError& e) {
         return fail(400, e.what());
     }
@@ -469,7 +483,7 @@ void Runner::run_generate(Request& job, Nanos load_time) {
         tr->any_token = true;
         tr->last_token = now;
     };
-    sr.on_done = [this, tr](const SeqResult& r) {
+    sr.on_done = [this, tr, &tok, stops = g.options.stop](const SeqResult& r) {
         // Counters first, so a client that reads /metrics right after its answer sees it.
         mgr_.count_done(r.reason);
         mgr_.metrics().observe_e2e(tr->model, std::chrono::duration<double>(Clock::now() - tr->received).count());
@@ -487,6 +501,13 @@ void Runner::run_generate(Request& job, Nanos load_time) {
             done.stats.eval_count = static_cast<int32_t>(r.generated.size());
             done.stats.cached_tokens = r.n_cached;
             done.stats.total = Clock::now() - tr->received;
+            // Which stop string ended it (Anthropic's stop_sequence): the first one in the text.
+            if (r.reason == "stop" && !stops.empty() && !r.generated.empty() && !tok.is_eog(r.generated.back())) {
+                const std::string text = tok.decode(r.generated);
+                size_t best = std::string::npos;
+                for (const std::string& stop : stops)
+                    if (size_t at = text.find(stop); at < best) best = at, done.stop_sequence = stop;
+            }
             done.context = std::move(tr->prompt);
             done.context.insert(done.context.end(), r.generated.begin(), r.generated.end());
             tr->state->events.push(std::move(done));
@@ -501,6 +522,9 @@ void Runner::run_generate(Request& job, Nanos load_time) {
     Event started;
     started.kind = Event::Kind::Started;
     started.tool_format = g.prompt.template_override ? detect_tool_call_format(*g.prompt.template_override) : tool_format_;
+    started.stats.prompt_eval_count = n_prompt;
+    started.thinking = thinks && !g.prompt.raw && g.prompt.think.value_or(true);
+    started.reasoning_open = started.thinking && prompt_opens_reasoning(rendered);
     st.events.push(std::move(started));
     {
         std::lock_guard<std::mutex> lk(mu_);

@@ -96,6 +96,8 @@ private:
     std::unique_ptr<Context> embed_ctx_;  // decoder models' embeddings (one sequence), made on first use
     Template template_;
     ToolCallFormat tool_format_ = ToolCallFormat::None;
+    bool has_template_ = false;  // false: Ollama's `{{ .Prompt }}` default
+    bool thinks_ = false;        // the template has a thinking section
     uint64_t file_size_ = 0;
     int threads_ = 1;
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "server/anthropic/anthropic.h"
 #include "server/metrics_route.h"
 #include "server/middleware.h"
 #include "server/ollama/ollama.h"
@@ -47,6 +48,7 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     ui::register_routes(*http_);  // GET / (the chat page for browsers) and /ui/*: before the API routes
     register_ollama_routes(*http_, *env_);
     register_openai_routes(*http_, *env_);
+    register_anthropic_routes(*http_, *env_);
     register_registry_routes(*http_, *env_);
     register_metrics_route(*http_, *env_);
 }

@@ -55,6 +55,7 @@ struct Shaper {
     void put_text(ojson& j, const std::string& text, const Extras* extras) const {
         if (!chat) {
             j["response"] = text;
+            if (extras && !extras->thinking.empty()) j["thinking"] = extras->thinking;
             return;
         }
         ojson m = {{"role", "assistant"}, {"content", text}};
@@ -125,6 +126,15 @@ ojson parse_messages(const json& body) {
     return out;
 }
 
+// `think`: true/false, or an effort level ("high", "medium", "low"), which turns it on.
+std::optional<bool> parse_think(const json& body) {
+    auto it = body.find("think");
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    if (it->is_boolean()) return it->get<bool>();
+    if (it->is_string() && (*it == "high" || *it == "medium" || *it == "low")) return true;
+    throw ApiError(400, "think must be true, false, \"high\", \"medium\" or \"low\"");
+}
+
 void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, bool chat) {
     const json body = parse_json_object(hreq.body, env.config.max_json_depth);
     Request r;
@@ -151,6 +161,7 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             throw ApiError(400, std::string("invalid format: ") + e.what());
         }
     }
+    job.prompt.think = parse_think(body);
     job.prompt.template_override = get_string(body, "template", "template");
     if (job.prompt.template_override && job.prompt.template_override->empty()) job.prompt.template_override.reset();
 
@@ -202,11 +213,14 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
         send_json(res, shaper.final(*first, "", nullptr));
         return;
     }
-    // Tool calls are split out of the output when the request offers tools.
+    // Tool calls are split out of the output when the request offers tools, thinking when it is on.
     const bool parse_tools = chat && tools.is_array() && !tools.empty();
-    const ToolCallFormat format = first->tool_format;
+    const bool split = parse_tools || first->thinking;
+    const ToolCallFormat format = parse_tools ? first->tool_format : ToolCallFormat::None;
+    ParseOptions popts;
+    popts.reasoning_open = first->reasoning_open;
     if (stream) {
-        auto filter = parse_tools ? std::make_shared<ToolCallStreamFilter>(format, tools) : nullptr;
+        auto filter = split ? std::make_shared<ToolCallStreamFilter>(format, tools, popts) : nullptr;
         stream_ndjson(res, st, std::move(*first), [shaper, want_probs, filter](const Event& e) -> std::string {
             switch (e.kind) {
             case Event::Kind::Token: {
@@ -250,8 +264,8 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             return;
         } else if (e.kind == Event::Kind::Done) {
             Extras extras;
-            if (parse_tools) {
-                ParsedOutput out = parse_model_output(format, text, tools);
+            if (split) {
+                ParsedOutput out = parse_model_output(format, text, tools, popts);
                 text = std::move(out.content);
                 extras = Extras{std::move(out.tool_calls), std::move(out.reasoning)};
             }

@@ -13,6 +13,7 @@
 #include "server/openai/openai.h"
 #include "server/prompt.h"
 #include "server/request_parse.h"
+#include "server/tool_choice.h"
 
 namespace hearth::server::openai {
 
@@ -284,11 +285,21 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
     GenerateJob& job = parsed.job;
     json tools;
     if (chat) {
+        // reasoning_effort: "none" turns thinking off, a level turns it on (Ollama's mapping).
+        if (auto effort = get_string(body, "reasoning_effort", "reasoning_effort")) {
+            if (*effort != "none" && *effort != "minimal" && *effort != "low" && *effort != "medium" && *effort != "high")
+                throw OaiError(400, "reasoning_effort must be \"none\", \"minimal\", \"low\", \"medium\" or \"high\"",
+                               "reasoning_effort");
+            job.prompt.think = *effort != "none";
+        }
         job.prompt.messages = parse_messages(body);
-        std::string choice = "auto";
+        std::string choice = "auto", forced;
         if (auto it = body.find("tool_choice"); it != body.end() && !it->is_null()) {
             if (it->is_string()) choice = it->get<std::string>();
             else if (!it->is_object()) throw OaiError(400, "tool_choice must be a string or an object", "tool_choice");
+            else if (it->contains("function") && (*it)["function"].is_object() && (*it)["function"].contains("name") &&
+                     (*it)["function"]["name"].is_string())
+                forced = (*it)["function"]["name"].get<std::string>(), choice = "required";
             if (choice != "auto" && choice != "none" && choice != "required")
                 throw OaiError(400, "tool_choice must be \"auto\", \"none\", \"required\" or an object", "tool_choice");
         }
@@ -297,6 +308,13 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             if (choice != "none" && !it->empty()) {
                 job.prompt.tools = ojson::parse(it->dump());
                 tools = *it;
+            }
+            if (choice == "required" && !tools.empty() && !job.grammar) {  // only a call can be written
+                try {
+                    job.grammar = forced_tool_grammar(request_tool_format(r.model, std::nullopt), tools, forced);
+                } catch (const std::exception& e) {
+                    throw OaiError(400, std::string("tools: ") + e.what(), "tools");
+                }
             }
         }
         add_model_turns(job.prompt, r.model);
@@ -320,11 +338,14 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
     std::optional<Event> first = await_first(*st, res);
     if (!first) return;
     const bool parse_tools = chat && tools.is_array() && !tools.empty();
-    const ToolCallFormat format = first->tool_format;
+    const bool split = chat && (parse_tools || first->thinking);  // reasoning -> reasoning_content
+    const ToolCallFormat format = parse_tools ? first->tool_format : ToolCallFormat::None;
+    ParseOptions popts;
+    popts.reasoning_open = first->reasoning_open;
 
     if (stream) {
         auto ss = std::make_shared<StreamState>();
-        if (parse_tools) ss->filter = std::make_unique<ToolCallStreamFilter>(format, tools);
+        if (split) ss->filter = std::make_unique<ToolCallStreamFilter>(format, tools, popts);
         stream_sse(res, st, std::move(*first), [shaper, ss, want_probs, include_usage](const Event& e) -> std::string {
             const bool chat = shaper.chat;
             switch (e.kind) {
@@ -423,8 +444,8 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             bool calls = false;
             if (chat) {
                 ojson msg = {{"role", "assistant"}};
-                if (parse_tools) {
-                    ParsedOutput out = parse_model_output(format, text, tools);
+                if (split) {
+                    ParsedOutput out = parse_model_output(format, text, tools, popts);
                     text = std::move(out.content);
                     calls = !out.tool_calls.empty();
                     msg["content"] = text.empty() && calls ? ojson(nullptr) : ojson(text);

@@ -1,5 +1,6 @@
 // openai/ owns OpenAI's API under /v1/: POST /v1/chat/completions, /v1/completions (SSE
-// streaming), /v1/embeddings, GET /v1/models and /v1/models/{id}, with errors in OpenAI's
+// streaming), /v1/responses (the Responses API, stateless), /v1/embeddings, GET /v1/models
+// and /v1/models/{id}, with errors in OpenAI's
 // {"error":{"message","type","param","code"}} shape.
 #pragma once
 
@@ -55,6 +56,7 @@ void stream_sse(httplib::Response& res, std::shared_ptr<RequestState> st, Event 
 
 void add_chat_routes(httplib::Server& http, ApiEnv& env);   // /v1/chat/completions, /v1/completions
 void add_model_routes(httplib::Server& http, ApiEnv& env);  // /v1/models, /v1/models/{id}, /v1/embeddings
+void add_responses_routes(httplib::Server& http, ApiEnv& env);  // /v1/responses
 
 }  // namespace openai
 }  // namespace hearth::server

@@ -81,6 +81,7 @@ void stream_sse(httplib::Response& res, std::shared_ptr<RequestState> st, Event 
 void register_openai_routes(httplib::Server& http, ApiEnv& env) {
     openai::add_model_routes(http, env);
     openai::add_chat_routes(http, env);
+    openai::add_responses_routes(http, env);
 }
 
 }  // namespace hearth::server

@@ -1,0 +1,29 @@
+// Forcing a tool call (OpenAI tool_choice "required" or a named function, Anthropic "any" or
+// "tool"): a grammar that only lets the model write one call, in the syntax its chat template
+// teaches, to one of the offered tools with arguments that validate against its schema.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "sampling/grammar.h"
+#include "server/resolver.h"
+#include "template/tool_calls.h"
+
+namespace hearth::server {
+
+// The tool-call syntax of the template a request will be rendered with (the request's
+// `template`, the store's TEMPLATE, else the GGUF's tokenizer.chat_template).
+ToolCallFormat request_tool_format(const ResolvedModel& model, const std::optional<std::string>& template_override);
+
+// A grammar for exactly one call to `only` (or, when empty, to any tool of `tools`, given in
+// OpenAI's chat shape [{"type":"function","function":{"name","parameters"}}]). Null when
+// the syntax cannot be forced (a template without tool support, or a family not handled
+// here: Hermes and Llama 3 JSON are). Throws SchemaError for a schema it cannot compile.
+std::shared_ptr<const Grammar> forced_tool_grammar(ToolCallFormat format, const nlohmann::json& tools,
+                                                   const std::string& only);
+
+}  // namespace hearth::server
