@@ -30,7 +30,8 @@ using hearth::TypeKernels;
 
 constexpr GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
                                GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q2_K,
-                               GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K};
+                               GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K,
+                               GgmlType::MXFP4};
 
 const TypeKernels& scalar(GgmlType t) { return hearth::kernels_for(Isa::Scalar, t); }
 const TypeKernels& avx2(GgmlType t) { return hearth::kernels_for(Isa::Avx2, t); }
@@ -99,6 +100,11 @@ std::vector<uint8_t> random_weights(GgmlType t, int64_t n, std::mt19937& rng) {
                     blk->bsums[g] = static_cast<int16_t>(s);
                 }
             }
+            return row;
+        }
+        case GgmlType::MXFP4: {  // E8M0 exponent byte: scales 2^-18 .. 2^1
+            std::uniform_int_distribution<int> e(110, 129);
+            for (int64_t b = 0; b < n / tr.block_size; ++b) row[static_cast<size_t>(b) * tr.type_size] = static_cast<uint8_t>(e(rng));
             return row;
         }
         default: ADD_FAILURE() << "no random block generator for " << tr.name; return row;

@@ -1,4 +1,4 @@
-// AVX2+FMA+F16C kernels for the 32-element block types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (weights)
+// AVX2+FMA+F16C kernels for the 32-element block types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, MXFP4 (weights)
 // and Q8_0, Q8_1 (activations). Per block the integer products are summed exactly in int32
 // (maddubs -> madd), converted once and accumulated with an FMA by the block's scale
 // product d_w * d_a. Rows go four blocks per step: the eight fp16 scales of a step are
@@ -87,6 +87,33 @@ HEARTH_AVX2_INLINE float dot_row(int64_t n, const void* vw, const void* va) {
         s += _mm_cvtss_f32(offs) + tail;
     }
     return s;
+}
+
+// MXFP4: the 32 codes of a block looked up as their doubled E2M1 values (signed int8).
+HEARTH_AVX2_INLINE __m256i mxfp4_values(const uint8_t* qs) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kMxfp4Values)));
+    return _mm256_shuffle_epi8(table, unpack_nibbles_16(qs));
+}
+
+// MXFP4 x Q8_0: the block's exponent is a byte, not an fp16, so its scale product is formed
+// per block; the integer part is the signed int8 dot of the looked-up values.
+HEARTH_AVX2 float vec_dot_mxfp4(int64_t n, const void* vw, const void* va) {
+    const BlockMXFP4* x = static_cast<const BlockMXFP4*>(vw);
+    const BlockQ8_0* y = static_cast<const BlockQ8_0*>(va);
+    const int64_t nb = n / QK_MXFP4;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch(reinterpret_cast<const char*>(x + i) + 1024, _MM_HINT_T0);
+        const float d0 = mxfp4_half_scale(x[i].e) * h2f(y[i].d), d1 = mxfp4_half_scale(x[i + 1].e) * h2f(y[i + 1].d);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(dot_i8(mxfp4_values(x[i].qs), load32(y[i].qs))), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(dot_i8(mxfp4_values(x[i + 1].qs), load32(y[i + 1].qs))), acc1);
+    }
+    for (; i < nb; ++i) {
+        const float d = mxfp4_half_scale(x[i].e) * h2f(y[i].d);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(dot_i8(mxfp4_values(x[i].qs), load32(y[i].qs))), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 HEARTH_AVX2 float vec_dot_q4_0(int64_t n, const void* w, const void* a) {
@@ -207,6 +234,12 @@ HEARTH_AVX2 void to_float_q5_1(const void* src, float* dst, int64_t n) {
     }
 }
 
+HEARTH_AVX2 void to_float_mxfp4(const void* src, float* dst, int64_t n) {
+    const BlockMXFP4* x = static_cast<const BlockMXFP4*>(src);
+    for (int64_t i = 0; i < n / QK_MXFP4; ++i)
+        store_scaled_u8(mxfp4_values(x[i].qs), _mm256_set1_ps(mxfp4_half_scale(x[i].e)), dst + i * QK_MXFP4);
+}
+
 HEARTH_AVX2 void to_float_q8_0(const void* src, float* dst, int64_t n) {
     const BlockQ8_0* x = static_cast<const BlockQ8_0*>(src);
     for (int64_t i = 0; i < n / QK8_0; ++i) store_scaled_u8(load32(x[i].qs), _mm256_set1_ps(h2f(x[i].d)), dst + i * QK8_0);
@@ -227,6 +260,8 @@ void register_block_kernels(KernelTable& t) {
     t[GgmlType::Q8_0].to_float = to_float_q8_0;
     t[GgmlType::Q8_0].from_float = from_float_q8_0;
     t[GgmlType::Q8_1].from_float = from_float_q8_1;
+    t[GgmlType::MXFP4].vec_dot = vec_dot_mxfp4;
+    t[GgmlType::MXFP4].to_float = to_float_mxfp4;
 }
 
 }  // namespace avx2
