@@ -79,6 +79,19 @@ TEST_F(Think, ChatSplitsThinkingFromContent) {
     EXPECT_EQ(g["response"], "");
 }
 
+TEST_F(Think, EarlierThinkingReachesTemplatesAsReasoningContent) {
+    start();
+    const json out = post_ok("/api/chat", {{"model", "stories"},
+                                           {"template", "{% for m in messages %}{{ m.reasoning_content }}{{ m.content }}{% endfor %}"},
+                                           {"messages", json::array({{{"role", "user"}, {"content", "Once upon"}},
+                                                                     {{"role", "assistant"}, {"content", ""}, {"thinking", " a time"}}})},
+                                           {"stream", false},
+                                           {"options", test::greedy_options(4)}});
+    const json raw = greedy_raw("stories", "Once upon a time", 4);
+    EXPECT_EQ(out["prompt_eval_count"], raw["prompt_eval_count"]);
+    EXPECT_EQ(out["message"]["content"], raw["response"]);
+}
+
 TEST_F(Think, OpenAiChatGivesReasoningContent) {
     start();
     const std::string on = greedy_raw("stories-think", kOn, N)["response"];

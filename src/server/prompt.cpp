@@ -55,6 +55,10 @@ std::string render_prompt(const Model& model, const Template* tmpl, const Prompt
     const Tokenizer& tok = model.tokenizer();
     nlohmann::ordered_json ctx;
     ctx["messages"] = spec.messages;
+    // A turn's earlier thinking: Ollama calls it `thinking`, Jinja templates (Qwen3, R1)
+    // read `reasoning_content`.
+    for (auto& m : ctx["messages"])
+        if (m.is_object() && m.contains("thinking") && !m.contains("reasoning_content")) m["reasoning_content"] = m["thinking"];
     if (spec.tools.is_array() && !spec.tools.empty()) ctx["tools"] = spec.tools;
     ctx["add_generation_prompt"] = true;
     ctx["bos_token"] = special_text(tok, tok.bos());
