@@ -10,8 +10,10 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 
+#include "server/prompt.h"
 #include "support/api_fixture.h"
 
 namespace hearth::server {
@@ -44,6 +46,32 @@ protected:
     }
     static constexpr int N = 10;
 };
+
+// The capability over the real templates in ../shared/templates: the reasoning models' have
+// it, the others' do not.
+TEST(ThinkCapability, RealTemplates) {
+    const std::map<std::string, bool> want = {
+        {"Qwen-QwQ-32B", true},
+        {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B", true},
+        {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", true},
+        {"llama-cpp-deepseek-r1", true},
+        {"Qwen-Qwen2.5-7B-Instruct", false},
+        {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use", false},
+        {"meta-llama-Llama-3.2-3B-Instruct", false},
+        {"mistralai-Mistral-Nemo-Instruct-2407", false},
+        {"google-gemma-2-2b-it", false},
+        {"CohereForAI-c4ai-command-r-plus-tool_use", false},
+    };
+    for (const auto& [name, thinks] : want) {
+        std::ifstream f(test::shared_path("templates/" + name + "/template.jinja"));
+        ASSERT_TRUE(f) << name;
+        const std::string src((std::istreambuf_iterator<char>(f)), {});
+        EXPECT_EQ(template_thinks(src), thinks) << name;
+    }
+    EXPECT_TRUE(template_thinks(test::kThinkTemplate));
+    EXPECT_FALSE(template_thinks(test::kToolsTemplate));
+    EXPECT_FALSE(template_thinks(""));
+}
 
 TEST_F(Think, ShowListsTheCapability) {
     start();

@@ -20,7 +20,9 @@ std::string model_template_source(const Model& model) {
 }
 
 bool template_thinks(std::string_view source) {
-    return source.find("<think>") != std::string_view::npos || source.find("enable_thinking") != std::string_view::npos;
+    for (std::string_view marker : {"<think>", "</think>", "enable_thinking"})
+        if (source.find(marker) != std::string_view::npos) return true;
+    return false;
 }
 
 std::string legacy_prompt(const nlohmann::ordered_json& messages) {

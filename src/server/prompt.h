@@ -27,8 +27,8 @@ public:
 // The model's chat template source: its tokenizer.chat_template; "" when it has none.
 std::string model_template_source(const Model& model);
 
-// True when a chat template has a thinking section: it writes or opens <think> blocks or
-// reads `enable_thinking` (Qwen3, DeepSeek-R1, QwQ): the "thinking" capability.
+// True when a chat template has a thinking section: it writes, opens or strips <think>
+// blocks or reads `enable_thinking` (Qwen3, DeepSeek-R1, QwQ): the "thinking" capability.
 bool template_thinks(std::string_view source);
 
 // Ollama's default template for a model without one, `{{ .Prompt }}`: the user messages go in
