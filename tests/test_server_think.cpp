@@ -206,6 +206,10 @@ TEST_F(Think, CliShowsHidesOrTurnsOffThinking) {
     EXPECT_NE(shown.find("\n...done thinking.\n"), std::string::npos) << shown;
     const std::string hidden = run_cli(port, "stories-think --hidethinking 'Once upon a time'", "");
     EXPECT_EQ(hidden.find("Thinking..."), std::string::npos) << hidden;
+    // --hidethinking on a model that cannot think is not an error.
+    const std::string plain = run_cli(port, "stories --hidethinking 'Once upon a time'", "");
+    EXPECT_EQ(plain.find("Error"), std::string::npos) << plain;
+    EXPECT_FALSE(plain.empty());
     const std::string off = run_cli(port, "stories-think --think=false 'Once upon a time'", "");
     EXPECT_EQ(off.find("Thinking..."), std::string::npos) << off;
     EXPECT_FALSE(off.empty());

@@ -33,9 +33,10 @@ struct RunArgs {
     bool hide_thinking = false;
 };
 
-// The request's `think` from --think / --hidethinking (null: the model's default).
+// The request's `think` from --think (null: the model's default, which thinks when its
+// template can; so --hidethinking alone works with any model).
 json think_of(const RunArgs& a) {
-    if (a.think.empty()) return a.hide_thinking ? json(true) : json();
+    if (a.think.empty()) return json();
     return *parse_think_value(a.think);
 }
 
