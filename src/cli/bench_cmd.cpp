@@ -156,10 +156,17 @@ void add_bench_command(CLI::App& app) {
         }
         const std::string type = model_type(*model);
         const uint64_t size = std::filesystem::file_size(model->path());
-        // Decode reads every weight once per token: its limit is bandwidth / file size.
+        // Decode reads every weight once per token: its limit is bandwidth / file size. A MoE
+        // model reads only the routed experts: n_expert_used / n_expert of each expert tensor.
+        double read_per_token = double(size);
+        const HParams& mhp = model->hparams();
+        if (mhp.n_expert > 0)
+            for (const auto& t : model->file().tensors())
+                if (t.name.find("_exps.") != std::string::npos)
+                    read_per_token -= double(t.nbytes) * (1.0 - double(mhp.n_expert_used) / double(mhp.n_expert));
         const bool any_tg = std::any_of(results.begin(), results.end(), [](const BenchResult& r) { return r.n_gen > 0; });
         const double bw = (a->bandwidth && any_tg) ? measure_read_bandwidth(ctx.n_threads()) : 0.0;
-        const double limit = bw > 0 ? bw * 1e9 / double(size) : 0.0;
+        const double limit = bw > 0 ? bw * 1e9 / read_per_token : 0.0;
         uint64_t n_params = 0;
         for (const auto& t : model->file().tensors()) n_params += static_cast<uint64_t>(t.n_elements());
         if (a->output == "json") {
@@ -177,6 +184,7 @@ void add_bench_command(CLI::App& app) {
                 if (r.n_gen > 0 && r.n_seq == 1 && limit > 0) {
                     arr.back()["read_bandwidth_gbs"] = bw;
                     arr.back()["tg_limit_ts"] = limit;
+                    arr.back()["bytes_read_per_token"] = read_per_token;
                     arr.back()["fraction_of_limit"] = mean(ts) / limit;
                 }
             }
@@ -197,8 +205,13 @@ void add_bench_command(CLI::App& app) {
                         n_params >= 1000000000ull ? "B" : "M", ctx.n_threads(), test.c_str(), mean(ts), stddev(ts));
         }
         if (limit > 0) {
-            std::printf("\nRead bandwidth: %.1f GB/s with %d threads; decode limit for this %.2f GB file: %.1f t/s\n", bw,
-                        ctx.n_threads(), double(size) / 1e9, limit);
+            if (mhp.n_expert > 0)
+                std::printf("\nRead bandwidth: %.1f GB/s with %d threads; decode limit for the %.2f GB read per token "
+                            "(%d of %d experts): %.1f t/s\n",
+                            bw, ctx.n_threads(), read_per_token / 1e9, mhp.n_expert_used, mhp.n_expert, limit);
+            else
+                std::printf("\nRead bandwidth: %.1f GB/s with %d threads; decode limit for this %.2f GB file: %.1f t/s\n", bw,
+                            ctx.n_threads(), double(size) / 1e9, limit);
             for (const auto& r : results) {
                 if (r.n_gen == 0 || r.n_seq > 1) continue;
                 std::vector<double> ts;
