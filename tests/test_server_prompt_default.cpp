@@ -122,6 +122,17 @@ TEST_F(PromptDefault, RawBypassesATemplate) {
     EXPECT_EQ(raw["response"], base["response"]);
 }
 
+TEST_F(PromptDefault, ATemplateThatDoesNotParseIsLikeNone) {
+    start();
+    const json out = post_ok("/api/generate", {{"model", "stories-broken"},
+                                               {"prompt", "Once upon a time"},
+                                               {"stream", false},
+                                               {"options", test::greedy_options(6)}});
+    const json raw = greedy_raw("stories", "Once upon a time", 6);
+    EXPECT_EQ(out["prompt_eval_count"], raw["prompt_eval_count"]);
+    EXPECT_EQ(out["response"], raw["response"]);
+}
+
 TEST_F(PromptDefault, OutOfRangeFieldsAreRejectedInEachApisShape) {
     start();
     // logit_bias ids must be tokens of the model (stories260K has 512).

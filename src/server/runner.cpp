@@ -308,15 +308,17 @@ bool Runner::ensure_loaded(Request& job, Nanos& load_time) {
     const std::string src = model_.template_override ? *model_.template_override : model_template_source(*engine_model_);
     // No template: Ollama's `{{ .Prompt }}` default (the prompt goes in as it is).
     has_template_ = !src.empty();
-    try {
-        template_ = Template::parse(has_template_ ? src : std::string(default_chat_template()));
-    } catch (const TemplateError& e) {
-        std::fprintf(stderr, "hearth: %s: chat template does not parse (%s); using the default template\n",
-                     model_.name.c_str(), e.what());
-        template_ = Template::parse(default_chat_template());
-    }
     tool_format_ = detect_tool_call_format(src);
     thinks_ = template_thinks(src);
+    try {
+        if (has_template_) template_ = Template::parse(src);
+    } catch (const TemplateError& e) {
+        std::fprintf(stderr, "hearth: %s: chat template does not parse (%s); prompts go in as they are\n",
+                     model_.name.c_str(), e.what());
+        has_template_ = false;  // as a model without one: Ollama's `{{ .Prompt }}`
+        tool_format_ = ToolCallFormat::None;
+        thinks_ = false;
+    }
     mgr_.count_load();
     {
         std::lock_guard<std::mutex> lk(mu_);

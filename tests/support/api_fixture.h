@@ -46,13 +46,16 @@ class ApiFixture : public ::testing::Test {
 protected:
     void TearDown() override { loop_.stop(); }
 
-    // Serves stories260K as "stories" (no template), as "stories-tools" (kToolsTemplate) and
-    // "stories-think" (kThinkTemplate), and qwen3 (synthetic, no template).
+    // Serves stories260K as "stories" (no template), as "stories-tools" (kToolsTemplate),
+    // "stories-think" (kThinkTemplate) and "stories-broken" (a template that does not parse),
+    // and qwen3 (synthetic, no template).
     void start(server::ServerConfig cfg = LoopbackServer::test_config()) {
         server::ModelResolver resolver = server::directory_resolver(loop_.models_dir());
         resolver.resolve = [base = resolver.resolve](const std::string& name) {
             static const std::map<std::string, std::pair<std::string, const char*>> aliases = {
-                {"stories-tools", {"stories", kToolsTemplate}}, {"stories-think", {"stories", kThinkTemplate}}};
+                {"stories-tools", {"stories", kToolsTemplate}},
+                {"stories-think", {"stories", kThinkTemplate}},
+                {"stories-broken", {"stories", "{% if %}<|im_start|>"}}};
             auto it = aliases.find(name);
             if (it == aliases.end()) return base(name);
             auto m = base(it->second.first);
