@@ -3,6 +3,12 @@
 // count_tokens, API keys and errors in Anthropic's shape.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
 #include "sampling/json_schema.h"
 #include "support/api_fixture.h"
 
@@ -202,6 +208,53 @@ TEST_F(Anthropic, ErrorsUseAnthropicsShape) {
     r = client().Get("/v1/messages");  // no such route for GET: still Anthropic's shape
     EXPECT_EQ(r->status, 404);
     EXPECT_EQ(json::parse(r->body)["error"]["type"], "not_found_error");
+}
+
+TEST_F(Anthropic, AFullQueueIsOverloaded529) {
+    server::ServerConfig cfg = test::LoopbackServer::test_config();
+    cfg.manager.max_queue = 1;
+    cfg.manager.num_parallel = 1;  // one running sequence: later requests queue
+    cfg.manager.debug_token_delay = std::chrono::milliseconds(20);
+    start(cfg);
+    std::atomic<bool> started{false}, release{false};
+    std::thread running([&] {  // occupies the runner until its client hangs up
+        httplib::Request req;
+        req.method = "POST";
+        req.path = "/v1/messages";
+        json body = request("stories", 400);
+        body["stream"] = true;
+        req.body = body.dump();
+        req.set_header("Content-Type", "application/json");
+        req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+            started = true;
+            return !release.load();
+        };
+        client().send(req);
+    });
+    for (int i = 0; i < 500 && !started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(started);
+    // Three more: one waits in the queue (size 1), two are refused in Anthropic's shape.
+    std::vector<int> status(3, 0);
+    std::atomic<int> refused{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 3; ++i)
+        ts.emplace_back([&, i] {
+            auto r = post("/v1/messages", request("stories", 2));
+            if (!r) return;
+            status[i] = r->status;
+            if (r->status == 529) {
+                const json e = json::parse(r->body);
+                EXPECT_EQ(e["type"], "error");
+                EXPECT_EQ(e["error"]["type"], "overloaded_error");
+                refused++;
+            }
+        });
+    for (int i = 0; i < 500 && refused < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    release = true;
+    for (auto& t : ts) t.join();
+    running.join();
+    std::sort(status.begin(), status.end());
+    EXPECT_EQ(status, (std::vector<int>{200, 529, 529}));
 }
 
 TEST_F(Anthropic, ApiKeysComeAsXApiKeyOrBearer) {
