@@ -148,7 +148,7 @@ TEST_F(Responses, TextFormatJsonSchemaIsEnforced) {
     const json schema = {{"type", "object"},
                          {"properties", {{"name", {{"type", "string"}, {"maxLength", 12}}}, {"age", {{"type", "integer"}, {"minimum", 0}, {"maximum", 120}}}}},
                          {"required", {"name", "age"}}};
-    json body = request("stories", 200);
+    json body = request("stories", 400);
     body["temperature"] = 1;
     body["text"] = {{"format", {{"type", "json_schema"}, {"name", "person"}, {"schema", schema}, {"strict", true}}}};
     for (int seed = 1; seed <= 2; ++seed) {

@@ -93,7 +93,7 @@ describe("openai client, Responses API", () => {
     const r = await client.responses.create({
       model: BASE_MODEL,
       input: "A person as JSON.",
-      max_output_tokens: 200,
+      max_output_tokens: 400,
       text: { format: { type: "json_schema", name: "person", schema, strict: true } },
     });
     assert.equal(r.status, "completed");
