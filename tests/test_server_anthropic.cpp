@@ -154,7 +154,8 @@ TEST_F(Anthropic, ForcedToolUseRoundTrip) {
     body["messages"].push_back({{"role", "assistant"}, {"content", m["content"]}});
     body["messages"].push_back(
         {{"role", "user"},
-         {"content", json::array({{{"type", "tool_result"}, {"tool_use_id", use["id"]}, {"content", "Sunny, 21 C"}}})}});
+         {"content",
+          json::array({{{"type", "tool_result"}, {"tool_use_id", use["id"]}, {"content", "Sunny, 21 C"}}})}});
     const json next = post_ok("/v1/messages", body);
     EXPECT_GT(next["usage"]["input_tokens"].get<int>(), m["usage"]["input_tokens"].get<int>());
     // A named tool that is not offered is the client's mistake.

@@ -18,8 +18,9 @@ class PromptDefault : public test::ApiFixture {};
 
 // What `hearth generate` prints for a prompt at temperature 0.
 std::string cli_greedy(const std::string& prompt, int n) {
-    const std::string cmd = std::string(HEARTH_BINARY) + " generate -m " + test::shared_path("models/stories260K.gguf") +
-                            " -p '" + prompt + "' -n " + std::to_string(n) + " --temp 0 -t 1 2>/dev/null";
+    const std::string cmd = std::string(HEARTH_BINARY) + " generate -m " +
+                            test::shared_path("models/stories260K.gguf") + " -p '" + prompt + "' -n " +
+                            std::to_string(n) + " --temp 0 -t 1 2>/dev/null";
     std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
     std::string out;
     std::array<char, 4096> buf;
@@ -32,10 +33,9 @@ TEST_F(PromptDefault, GenerateOnABaseModelIsTheGreedyContinuation) {
     const json ref = reference(1);
     const std::string prompt = ref["prompt"];
     ASSERT_FALSE(prompt.empty());
-    const json out = post_ok("/api/generate", {{"model", "stories"},
-                                               {"prompt", prompt},
-                                               {"stream", false},
-                                               {"options", test::greedy_options(40)}});
+    const json out =
+        post_ok("/api/generate",
+                {{"model", "stories"}, {"prompt", prompt}, {"stream", false}, {"options", test::greedy_options(40)}});
     // The prompt goes in as it is: BOS + its tokens, exactly llama.cpp's tokenization.
     EXPECT_EQ(out["prompt_eval_count"], ref["prompt_ids"].size());
     EXPECT_EQ(std::vector<int>(out["context"].begin(), out["context"].begin() + ref["prompt_ids"].size()),
@@ -70,8 +70,10 @@ TEST_F(PromptDefault, GenerateOnABaseModelIsTheGreedyContinuation) {
 
 TEST_F(PromptDefault, SystemTextAndRoleMarkersAreNotAddedWithoutATemplate) {
     start();
-    const json plain = post_ok("/api/generate",
-                               {{"model", "stories"}, {"prompt", "Once upon a time"}, {"stream", false}, {"options", test::greedy_options(8)}});
+    const json plain = post_ok("/api/generate", {{"model", "stories"},
+                                                 {"prompt", "Once upon a time"},
+                                                 {"stream", false},
+                                                 {"options", test::greedy_options(8)}});
     const json with_system = post_ok("/api/generate", {{"model", "stories"},
                                                        {"prompt", "Once upon a time"},
                                                        {"system", "You are a pirate."},
@@ -83,11 +85,12 @@ TEST_F(PromptDefault, SystemTextAndRoleMarkersAreNotAddedWithoutATemplate) {
 
     // Chat: the user's text goes in as it is (system and role markers dropped), so the reply is
     // the generate reply for that text.
-    const json chat = post_ok("/api/chat", {{"model", "stories"},
-                                            {"messages", json::array({{{"role", "system"}, {"content", "Be brief."}},
-                                                                      {{"role", "user"}, {"content", "Once upon a time"}}})},
-                                            {"stream", false},
-                                            {"options", test::greedy_options(8)}});
+    const json chat =
+        post_ok("/api/chat", {{"model", "stories"},
+                              {"messages", json::array({{{"role", "system"}, {"content", "Be brief."}},
+                                                        {{"role", "user"}, {"content", "Once upon a time"}}})},
+                              {"stream", false},
+                              {"options", test::greedy_options(8)}});
     EXPECT_EQ(chat["prompt_eval_count"], plain["prompt_eval_count"]);
     EXPECT_EQ(chat["message"]["content"], plain["response"]);
     // Earlier turns: each user turn's text, in order (Ollama runs the template per turn).
@@ -101,10 +104,11 @@ TEST_F(PromptDefault, SystemTextAndRoleMarkersAreNotAddedWithoutATemplate) {
     EXPECT_EQ(turns["message"]["content"], plain["response"]);
 
     // OpenAI's chat on the same model takes the same path.
-    const json oai = post_ok("/v1/chat/completions", {{"model", "stories"},
-                                                       {"messages", json::array({{{"role", "user"}, {"content", "Once upon a time"}}})},
-                                                       {"temperature", 0},
-                                                       {"max_tokens", 8}});
+    const json oai = post_ok("/v1/chat/completions",
+                             {{"model", "stories"},
+                              {"messages", json::array({{{"role", "user"}, {"content", "Once upon a time"}}})},
+                              {"temperature", 0},
+                              {"max_tokens", 8}});
     EXPECT_EQ(oai["usage"]["prompt_tokens"], plain["prompt_eval_count"]);
 }
 
@@ -149,20 +153,28 @@ TEST_F(PromptDefault, OutOfRangeFieldsAreRejectedInEachApisShape) {
     EXPECT_NE(err["message"].get<std::string>().find("512"), std::string::npos);
     body["logit_bias"] = {{"511", 5}};
     EXPECT_EQ(post("/v1/chat/completions", body)->status, 200);
-    r = post("/v1/completions", {{"model", "stories"}, {"prompt", "Hi"}, {"max_tokens", 2}, {"logit_bias", {{"100000", -100}}}});
+    r = post("/v1/completions",
+             {{"model", "stories"}, {"prompt", "Hi"}, {"max_tokens", 2}, {"logit_bias", {{"100000", -100}}}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400);
     EXPECT_EQ(json::parse(r->body)["error"]["param"], "logit_bias");
 
     // think on a model whose template has no thinking: Ollama's 400.
-    r = post("/api/chat", {{"model", "stories"}, {"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})}, {"think", true}});
+    r = post(
+        "/api/chat",
+        {{"model", "stories"}, {"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})}, {"think", true}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400);
     EXPECT_EQ(json::parse(r->body)["error"], "\"stories\" does not support thinking");
     r = post("/api/generate", {{"model", "stories"}, {"prompt", "Hi"}, {"think", "loud"}});
     EXPECT_EQ(r->status, 400);
     // think: false is fine anywhere.
-    EXPECT_EQ(post("/api/generate", {{"model", "stories"}, {"prompt", "Hi"}, {"think", false}, {"stream", false}, {"options", {{"num_predict", 1}}}})->status,
+    EXPECT_EQ(post("/api/generate", {{"model", "stories"},
+                                     {"prompt", "Hi"},
+                                     {"think", false},
+                                     {"stream", false},
+                                     {"options", {{"num_predict", 1}}}})
+                  ->status,
               200);
     // Tools need a template that can show them to the model.
     r = post("/api/chat", {{"model", "stories"},

@@ -50,16 +50,20 @@ TEST_F(Responses, CreateFromAStringOrItems) {
     EXPECT_EQ(r["output"][0]["content"][0]["type"], "output_text");
     EXPECT_EQ(r["usage"]["output_tokens"], 12);
     // The same text as chat/completions for the same conversation (same defaults).
-    const json chat = post_ok("/v1/chat/completions", {{"model", "stories"},
-                                                        {"messages", json::array({{{"role", "user"}, {"content", "Once upon a time"}}})},
-                                                        {"temperature", 0},
-                                                        {"max_tokens", 12}});
+    const json chat = post_ok("/v1/chat/completions",
+                              {{"model", "stories"},
+                               {"messages", json::array({{{"role", "user"}, {"content", "Once upon a time"}}})},
+                               {"temperature", 0},
+                               {"max_tokens", 12}});
     EXPECT_EQ(output_text(r), chat["choices"][0]["message"]["content"]);
     EXPECT_EQ(r["usage"]["input_tokens"], chat["usage"]["prompt_tokens"]);
 
     // Items with content parts are the same conversation.
     json items = request("stories");
-    items["input"] = json::array({{{"type", "message"}, {"role", "user"}, {"content", json::array({{{"type", "input_text"}, {"text", "Once upon a time"}}})}}});
+    items["input"] =
+        json::array({{{"type", "message"},
+                      {"role", "user"},
+                      {"content", json::array({{{"type", "input_text"}, {"text", "Once upon a time"}}})}}});
     EXPECT_EQ(output_text(post_ok("/v1/responses", items)), output_text(r));
     // instructions reach a template that shows the system text.
     json ins = request("stories-tools");
@@ -134,9 +138,13 @@ TEST_F(Responses, ForcedFunctionCallAndItsOutput) {
     // The call and its output go back as input items.
     body.erase("stream");
     body["tool_choice"] = "auto";
-    body["input"] = json::array({{{"role", "user"}, {"content", "Weather in Paris?"}},
-                                 {{"type", "function_call"}, {"call_id", call["call_id"]}, {"name", "get_weather"}, {"arguments", call["arguments"]}},
-                                 {{"type", "function_call_output"}, {"call_id", call["call_id"]}, {"output", "Sunny"}}});
+    body["input"] =
+        json::array({{{"role", "user"}, {"content", "Weather in Paris?"}},
+                     {{"type", "function_call"},
+                      {"call_id", call["call_id"]},
+                      {"name", "get_weather"},
+                      {"arguments", call["arguments"]}},
+                     {{"type", "function_call_output"}, {"call_id", call["call_id"]}, {"output", "Sunny"}}});
     const json next = post_ok("/v1/responses", body);
     EXPECT_EQ(next["object"], "response");
     body["input"][1]["arguments"] = "not json";
@@ -146,7 +154,9 @@ TEST_F(Responses, ForcedFunctionCallAndItsOutput) {
 TEST_F(Responses, TextFormatJsonSchemaIsEnforced) {
     start();
     const json schema = {{"type", "object"},
-                         {"properties", {{"name", {{"type", "string"}, {"maxLength", 12}}}, {"age", {{"type", "integer"}, {"minimum", 0}, {"maximum", 120}}}}},
+                         {"properties",
+                          {{"name", {{"type", "string"}, {"maxLength", 12}}},
+                           {"age", {{"type", "integer"}, {"minimum", 0}, {"maximum", 120}}}}},
                          {"required", {"name", "age"}}};
     json body = request("stories", 400);
     body["temperature"] = 1;

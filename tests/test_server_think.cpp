@@ -28,7 +28,10 @@ class Think : public test::ApiFixture {
 protected:
     static json messages() { return json::array({{{"role", "user"}, {"content", "Once upon a time"}}}); }
     json chat(const json& think, bool stream_parts = false) {
-        json body = {{"model", "stories-think"}, {"messages", messages()}, {"options", test::greedy_options(N)}, {"stream", stream_parts}};
+        json body = {{"model", "stories-think"},
+                     {"messages", messages()},
+                     {"options", test::greedy_options(N)},
+                     {"stream", stream_parts}};
         if (!think.is_null()) body["think"] = think;
         if (!stream_parts) return post_ok("/api/chat", body);
         auto r = post("/api/chat", body);
@@ -75,7 +78,8 @@ TEST(ThinkCapability, RealTemplates) {
 
 TEST_F(Think, ShowListsTheCapability) {
     start();
-    EXPECT_EQ(post_ok("/api/show", {{"model", "stories-think"}})["capabilities"], json::array({"completion", "thinking"}));
+    EXPECT_EQ(post_ok("/api/show", {{"model", "stories-think"}})["capabilities"],
+              json::array({"completion", "thinking"}));
     EXPECT_EQ(post_ok("/api/show", {{"model", "stories"}})["capabilities"], json::array({"completion"}));
 }
 
@@ -101,20 +105,24 @@ TEST_F(Think, ChatSplitsThinkingFromContent) {
     EXPECT_GE(s["lines"].get<int>(), 3);
 
     // /api/generate: `thinking` beside `response`.
-    const json g = post_ok("/api/generate",
-                           {{"model", "stories-think"}, {"prompt", "Once upon a time"}, {"think", true}, {"stream", false}, {"options", test::greedy_options(N)}});
+    const json g = post_ok("/api/generate", {{"model", "stories-think"},
+                                             {"prompt", "Once upon a time"},
+                                             {"think", true},
+                                             {"stream", false},
+                                             {"options", test::greedy_options(N)}});
     EXPECT_EQ(g["thinking"], test::trimmed(on));
     EXPECT_EQ(g["response"], "");
 }
 
 TEST_F(Think, EarlierThinkingReachesTemplatesAsReasoningContent) {
     start();
-    const json out = post_ok("/api/chat", {{"model", "stories"},
-                                           {"template", "{% for m in messages %}{{ m.reasoning_content }}{{ m.content }}{% endfor %}"},
-                                           {"messages", json::array({{{"role", "user"}, {"content", "Once upon"}},
-                                                                     {{"role", "assistant"}, {"content", ""}, {"thinking", " a time"}}})},
-                                           {"stream", false},
-                                           {"options", test::greedy_options(4)}});
+    const json out = post_ok(
+        "/api/chat", {{"model", "stories"},
+                      {"template", "{% for m in messages %}{{ m.reasoning_content }}{{ m.content }}{% endfor %}"},
+                      {"messages", json::array({{{"role", "user"}, {"content", "Once upon"}},
+                                                {{"role", "assistant"}, {"content", ""}, {"thinking", " a time"}}})},
+                      {"stream", false},
+                      {"options", test::greedy_options(4)}});
     const json raw = greedy_raw("stories", "Once upon a time", 4);
     EXPECT_EQ(out["prompt_eval_count"], raw["prompt_eval_count"]);
     EXPECT_EQ(out["message"]["content"], raw["response"]);
@@ -136,7 +144,8 @@ TEST_F(Think, OpenAiChatGivesReasoningContent) {
     body["stream"] = true;
     std::string reasoning;
     for (const auto& e : post_sse("/v1/chat/completions", body))
-        if (e.data.is_object() && !e.data["choices"].empty() && e.data["choices"][0]["delta"].contains("reasoning_content"))
+        if (e.data.is_object() && !e.data["choices"].empty() &&
+            e.data["choices"][0]["delta"].contains("reasoning_content"))
             reasoning += e.data["choices"][0]["delta"]["reasoning_content"].get<std::string>();
     EXPECT_EQ(reasoning, test::trimmed(on));
 }
@@ -144,7 +153,10 @@ TEST_F(Think, OpenAiChatGivesReasoningContent) {
 TEST_F(Think, AnthropicThinkingBlocks) {
     start();
     const std::string on = greedy_raw("stories-think", kOn, N)["response"];
-    json body = {{"model", "stories-think"}, {"messages", messages()}, {"temperature", 0}, {"max_tokens", N},
+    json body = {{"model", "stories-think"},
+                 {"messages", messages()},
+                 {"temperature", 0},
+                 {"max_tokens", N},
                  {"thinking", {{"type", "enabled"}, {"budget_tokens", 1024}}}};
     const json m = post_ok("/v1/messages", body);
     ASSERT_GE(m["content"].size(), 1u);
@@ -169,7 +181,8 @@ TEST_F(Think, AnthropicThinkingBlocks) {
 TEST_F(Think, ResponsesReasoningItems) {
     start();
     const std::string on = greedy_raw("stories-think", kOn, N)["response"];
-    json body = {{"model", "stories-think"}, {"input", "Once upon a time"}, {"temperature", 0}, {"max_output_tokens", N}};
+    json body = {
+        {"model", "stories-think"}, {"input", "Once upon a time"}, {"temperature", 0}, {"max_output_tokens", N}};
     const json r = post_ok("/v1/responses", body);
     ASSERT_GE(r["output"].size(), 1u);
     EXPECT_EQ(r["output"][0]["type"], "reasoning");
@@ -215,7 +228,9 @@ TEST_F(Think, CliShowsHidesOrTurnsOffThinking) {
     EXPECT_FALSE(off.empty());
     EXPECT_NE(run_cli(port, "stories-think --think=loud hi", "").find("invalid --think"), std::string::npos);
     // The chat: /set nothink, then /set think.
-    const std::string repl = run_cli(port, "stories-think -i", "/set parameter num_predict 12\n/set nothink\nOnce upon a time\n/set think\nOnce upon a time\n/bye\n");
+    const std::string repl =
+        run_cli(port, "stories-think -i",
+                "/set parameter num_predict 12\n/set nothink\nOnce upon a time\n/set think\nOnce upon a time\n/bye\n");
     const size_t off_at = repl.find("Set 'nothink' mode."), on_at = repl.find("Set 'think' mode.");
     ASSERT_NE(off_at, std::string::npos) << repl;
     ASSERT_NE(on_at, std::string::npos) << repl;

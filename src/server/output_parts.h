@@ -29,7 +29,8 @@ public:
         if (!calls && !started.thinking) return;
         ParseOptions opts;
         opts.reasoning_open = started.reasoning_open;
-        filter_ = std::make_unique<ToolCallStreamFilter>(calls ? started.tool_format : ToolCallFormat::None, tools, opts);
+        filter_ =
+            std::make_unique<ToolCallStreamFilter>(calls ? started.tool_format : ToolCallFormat::None, tools, opts);
     }
     // The parts decided by this delta, in order: thinking, text, calls.
     std::vector<OutputPart> push(const std::string& delta) {

@@ -25,8 +25,9 @@ std::shared_ptr<const Grammar> forced_tool_grammar(ToolCallFormat format, const 
         const nlohmann::json& fn = t.contains("function") ? t["function"] : t;
         const std::string name = fn.value("name", "");
         if (name.empty() || (!only.empty() && name != only)) continue;
-        nlohmann::json params = fn.contains("parameters") && fn["parameters"].is_object() ? fn["parameters"]
-                                                                                            : nlohmann::json{{"type", "object"}};
+        nlohmann::json params = fn.contains("parameters") && fn["parameters"].is_object()
+                                    ? fn["parameters"]
+                                    : nlohmann::json{{"type", "object"}};
         if (!params.contains("type")) params["type"] = "object";
         any.push_back({{"type", "object"},
                        {"properties", {{"name", {{"const", name}}}, {args_key, params}}},
@@ -39,8 +40,10 @@ std::shared_ptr<const Grammar> forced_tool_grammar(ToolCallFormat format, const 
     // spaces, newlines and indentation, which a small model can spend its whole budget on).
     if (size_t at = gbnf.find("\nws ::= "); at != std::string::npos)
         gbnf.replace(at + 1, gbnf.find('\n', at + 1) - at - 1, "ws ::= \"\"");
-    if (format == ToolCallFormat::Hermes) gbnf += "\nforced-call ::= \"<tool_call>\\n\" root \"\\n</tool_call>\"\n";
-    else gbnf += "\nforced-call ::= root\n";
+    if (format == ToolCallFormat::Hermes)
+        gbnf += "\nforced-call ::= \"<tool_call>\\n\" root \"\\n</tool_call>\"\n";
+    else
+        gbnf += "\nforced-call ::= root\n";
     return Grammar::parse(gbnf, "forced-call");
 }
 

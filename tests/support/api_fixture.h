@@ -98,9 +98,12 @@ protected:
             if (end == std::string::npos) end = b.size();
             const std::string line = b.substr(pos, end - pos);
             pos = end + 1;
-            if (line.rfind("event: ", 0) == 0) cur.name = line.substr(7);
-            else if (line.rfind("data: ", 0) == 0) cur.data = nlohmann::json::parse(line.substr(6), nullptr, false);
-            else if (line.empty() && (!cur.name.empty() || !cur.data.is_null())) out.push_back(std::exchange(cur, SseEvent{}));
+            if (line.rfind("event: ", 0) == 0)
+                cur.name = line.substr(7);
+            else if (line.rfind("data: ", 0) == 0)
+                cur.data = nlohmann::json::parse(line.substr(6), nullptr, false);
+            else if (line.empty() && (!cur.name.empty() || !cur.data.is_null()))
+                out.push_back(std::exchange(cur, SseEvent{}));
         }
         return out;
     }
@@ -112,14 +115,16 @@ protected:
     // /api/generate with raw: true at temperature 0 (no repeat penalty): the model's greedy
     // continuation of exactly `prompt`.
     nlohmann::json greedy_raw(const std::string& model, const std::string& prompt, int n) {
-        return post_ok("/api/generate", {{"model", model},
-                                         {"prompt", prompt},
-                                         {"raw", true},
-                                         {"stream", false},
-                                         {"options", {{"temperature", 0}, {"repeat_penalty", 1.0}, {"num_predict", n}}}});
+        return post_ok("/api/generate",
+                       {{"model", model},
+                        {"prompt", prompt},
+                        {"raw", true},
+                        {"stream", false},
+                        {"options", {{"temperature", 0}, {"repeat_penalty", 1.0}, {"num_predict", n}}}});
     }
 
-    LoopbackServer loop_{{{"stories.gguf", "models/stories260K.gguf"}, {"qwen3.gguf", "models/synthetic/qwen3-f32.gguf"}}};
+    LoopbackServer loop_{
+        {{"stories.gguf", "models/stories260K.gguf"}, {"qwen3.gguf", "models/synthetic/qwen3-f32.gguf"}}};
 };
 
 // Greedy options in each API's own names.

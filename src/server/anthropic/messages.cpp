@@ -54,7 +54,8 @@ std::string text_of(const json& v, const std::string& name) {
         const json& b = v[i];
         if (!b.is_object() || !b.contains("type") || !b["type"].is_string())
             throw ApiError(400, bname + " must be a content block with a type");
-        if (b["type"] != "text") throw ApiError(400, bname + ": blocks of type " + b["type"].dump() + " are not supported here");
+        if (b["type"] != "text")
+            throw ApiError(400, bname + ": blocks of type " + b["type"].dump() + " are not supported here");
         const auto t = get_string(b, "text", bname + ".text");
         if (!t) throw ApiError(400, bname + ".text is required");
         if (!out.empty()) out += "\n";
@@ -100,9 +101,12 @@ void add_message(ojson& out, const json& m, const std::string& name) {
             auto input = b.find("input");
             if (input != b.end() && !input->is_null() && !input->is_object())
                 throw ApiError(400, bname + ".input must be an object");
-            calls.push_back({{"id", id.value_or("")},
-                             {"type", "function"},
-                             {"function", {{"name", *tool}, {"arguments", input != b.end() && input->is_object() ? to_ojson(*input) : ojson::object()}}}});
+            calls.push_back(
+                {{"id", id.value_or("")},
+                 {"type", "function"},
+                 {"function",
+                  {{"name", *tool},
+                   {"arguments", input != b.end() && input->is_object() ? to_ojson(*input) : ojson::object()}}}});
         } else if (type == "tool_result" && *role == "user") {
             const auto id = get_string(b, "tool_use_id", bname + ".tool_use_id");
             if (!id) throw ApiError(400, bname + ".tool_use_id is required");
@@ -112,7 +116,8 @@ void add_message(ojson& out, const json& m, const std::string& name) {
         } else if (type == "image" || type == "document") {
             throw ApiError(400, bname + ": " + type + " blocks are not supported (the model reads text only)");
         } else {
-            throw ApiError(400, bname + ": blocks of type \"" + type + "\" are not supported in " + *role + " messages");
+            throw ApiError(400,
+                           bname + ": blocks of type \"" + type + "\" are not supported in " + *role + " messages");
         }
     }
     if (*role == "user" && text.empty() && !out.empty() && out.back()["role"] == "tool") return;
@@ -178,7 +183,8 @@ Parsed parse_chat(ApiEnv& env, const json& body) {
             found |= *name == forced;
             tools.push_back({{"type", "function"}, {"function", std::move(fn)}});
         }
-        if (!forced.empty() && !found) throw ApiError(400, "tool_choice.name \"" + forced + "\" is not one of the tools");
+        if (!forced.empty() && !found)
+            throw ApiError(400, "tool_choice.name \"" + forced + "\" is not one of the tools");
         if (choice != "none" && !tools.empty()) {
             spec.tools = to_ojson(tools);
             p.tools = std::move(tools);
@@ -243,9 +249,12 @@ ojson usage(int input, int output) { return {{"input_tokens", input}, {"output_t
 
 ojson block_of(const OutputPart& p) {
     switch (p.kind) {
-    case OutputPart::Kind::Thinking: return {{"type", "thinking"}, {"thinking", p.text}, {"signature", ""}};
-    case OutputPart::Kind::Text: return {{"type", "text"}, {"text", p.text}};
-    case OutputPart::Kind::Call: break;
+        case OutputPart::Kind::Thinking:
+            return {{"type", "thinking"}, {"thinking", p.text}, {"signature", ""}};
+        case OutputPart::Kind::Text:
+            return {{"type", "text"}, {"text", p.text}};
+        case OutputPart::Kind::Call:
+            break;
     }
     return {{"type", "tool_use"},
             {"id", random_id("toolu_")},  // Anthropic's id shape (the parser's are OpenAI's call_…)
@@ -255,10 +264,11 @@ ojson block_of(const OutputPart& p) {
 
 // The SSE events of one streamed message; blocks open and close as the output's kind changes.
 struct Streamer {
-    Streamer(std::string i, std::string m, OutputSplitter s) : id(std::move(i)), model(std::move(m)), splitter(std::move(s)) {}
+    Streamer(std::string i, std::string m, OutputSplitter s)
+        : id(std::move(i)), model(std::move(m)), splitter(std::move(s)) {}
     std::string id, model;
     OutputSplitter splitter;
-    int index = -1;  // the open block's index
+    int index = -1;                                  // the open block's index
     OutputPart::Kind open = OutputPart::Kind::Call;  // Call: none open
     bool any_call = false;
 
@@ -276,7 +286,8 @@ struct Streamer {
             const std::string args = dump(start["input"]);
             start["input"] = ojson::object();
             ++index;
-            out += event("content_block_start", {{"type", "content_block_start"}, {"index", index}, {"content_block", start}});
+            out += event("content_block_start",
+                         {{"type", "content_block_start"}, {"index", index}, {"content_block", start}});
             out += event("content_block_delta", {{"type", "content_block_delta"},
                                                  {"index", index},
                                                  {"delta", {{"type", "input_json_delta"}, {"partial_json", args}}}});
@@ -288,8 +299,10 @@ struct Streamer {
             out += close();
             ++index;
             open = p.kind;
-            const ojson block = thinking ? ojson{{"type", "thinking"}, {"thinking", ""}} : ojson{{"type", "text"}, {"text", ""}};
-            out += event("content_block_start", {{"type", "content_block_start"}, {"index", index}, {"content_block", block}});
+            const ojson block =
+                thinking ? ojson{{"type", "thinking"}, {"thinking", ""}} : ojson{{"type", "text"}, {"text", ""}};
+            out += event("content_block_start",
+                         {{"type", "content_block_start"}, {"index", index}, {"content_block", block}});
         }
         const ojson delta = thinking ? ojson{{"type", "thinking_delta"}, {"thinking", p.text}}
                                      : ojson{{"type", "text_delta"}, {"text", p.text}};
@@ -298,37 +311,39 @@ struct Streamer {
     }
     std::string render(const Event& e) {
         switch (e.kind) {
-        case Event::Kind::Started: {
-            ojson msg = {{"id", id},
-                         {"type", "message"},
-                         {"role", "assistant"},
-                         {"model", model},
-                         {"content", ojson::array()},
-                         {"stop_reason", nullptr},
-                         {"stop_sequence", nullptr},
-                         {"usage", usage(e.stats.prompt_eval_count, 0)}};
-            return event("message_start", {{"type", "message_start"}, {"message", msg}}) + event("ping", {{"type", "ping"}});
-        }
-        case Event::Kind::Token: {
-            std::string out;
-            for (const OutputPart& p : splitter.push(e.text)) out += part(p);
-            return out;
-        }
-        case Event::Kind::Done: {
-            std::string out;
-            for (const OutputPart& p : splitter.finish()) out += part(p);
-            if (index < 0) out += part(OutputPart{OutputPart::Kind::Text, "", {}});  // always one block
-            out += close();
-            ojson delta = {{"stop_reason", stop_reason(e, any_call)},
-                           {"stop_sequence", e.stop_sequence.empty() ? ojson(nullptr) : ojson(e.stop_sequence)}};
-            out += event("message_delta", {{"type", "message_delta"},
-                                           {"delta", delta},
-                                           {"usage", usage(e.stats.prompt_eval_count, e.stats.eval_count)}});
-            return out + event("message_stop", {{"type", "message_stop"}});
-        }
-        case Event::Kind::Error:
-            return event("error", ojson::parse(error_json(e.status, e.text)));
-        default: return "";
+            case Event::Kind::Started: {
+                ojson msg = {{"id", id},
+                             {"type", "message"},
+                             {"role", "assistant"},
+                             {"model", model},
+                             {"content", ojson::array()},
+                             {"stop_reason", nullptr},
+                             {"stop_sequence", nullptr},
+                             {"usage", usage(e.stats.prompt_eval_count, 0)}};
+                return event("message_start", {{"type", "message_start"}, {"message", msg}}) +
+                       event("ping", {{"type", "ping"}});
+            }
+            case Event::Kind::Token: {
+                std::string out;
+                for (const OutputPart& p : splitter.push(e.text)) out += part(p);
+                return out;
+            }
+            case Event::Kind::Done: {
+                std::string out;
+                for (const OutputPart& p : splitter.finish()) out += part(p);
+                if (index < 0) out += part(OutputPart{OutputPart::Kind::Text, "", {}});  // always one block
+                out += close();
+                ojson delta = {{"stop_reason", stop_reason(e, any_call)},
+                               {"stop_sequence", e.stop_sequence.empty() ? ojson(nullptr) : ojson(e.stop_sequence)}};
+                out += event("message_delta", {{"type", "message_delta"},
+                                               {"delta", delta},
+                                               {"usage", usage(e.stats.prompt_eval_count, e.stats.eval_count)}});
+                return out + event("message_stop", {{"type", "message_stop"}});
+            }
+            case Event::Kind::Error:
+                return event("error", ojson::parse(error_json(e.status, e.text)));
+            default:
+                return "";
         }
     }
 };
@@ -345,8 +360,7 @@ void messages(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res)
     if (p.stream) {
         res.set_header("Cache-Control", "no-cache");
         auto s = std::make_shared<Streamer>(id, p.model, OutputSplitter(first, p.tools));
-        stream_events(res, st, std::move(first), "text/event-stream",
-                      [s](const Event& e) { return s->render(e); });
+        stream_events(res, st, std::move(first), "text/event-stream", [s](const Event& e) { return s->render(e); });
         return;
     }
     OutputSplitter splitter(first, p.tools);
@@ -422,14 +436,21 @@ std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv&
 
 const char* error_type(int status) {
     switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503:
-    case 529: return "overloaded_error";
-    default: return status >= 500 ? "api_error" : "invalid_request_error";
+        case 401:
+            return "authentication_error";
+        case 403:
+            return "permission_error";
+        case 404:
+            return "not_found_error";
+        case 413:
+            return "request_too_large";
+        case 429:
+            return "rate_limit_error";
+        case 503:
+        case 529:
+            return "overloaded_error";
+        default:
+            return status >= 500 ? "api_error" : "invalid_request_error";
     }
 }
 

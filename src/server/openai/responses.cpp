@@ -66,7 +66,8 @@ ojson parse_input(const json& body) {
         msgs.push_back({{"role", "user"}, {"content", in->get<std::string>()}});
         return msgs;
     }
-    if (!in->is_array() || in->empty()) throw OaiError(400, "input must be a string or a non-empty array of items", "input");
+    if (!in->is_array() || in->empty())
+        throw OaiError(400, "input must be a string or a non-empty array of items", "input");
     std::string thinking;  // a reasoning item, kept for the assistant turn that follows it
     for (size_t i = 0; i < in->size(); ++i) {
         const json& item = (*in)[i];
@@ -76,9 +77,12 @@ ojson parse_input(const json& body) {
         if (type == "message") {
             auto role = get_string(item, "role", name + ".role");
             if (!role || (*role != "user" && *role != "assistant" && *role != "system" && *role != "developer"))
-                throw OaiError(400, name + ".role must be \"user\", \"assistant\", \"system\" or \"developer\"", name + ".role");
+                throw OaiError(400, name + ".role must be \"user\", \"assistant\", \"system\" or \"developer\"",
+                               name + ".role");
             if (*role == "developer") role = "system";
-            ojson m = {{"role", *role}, {"content", content_text(item.contains("content") ? item["content"] : json(), name + ".content")}};
+            ojson m = {
+                {"role", *role},
+                {"content", content_text(item.contains("content") ? item["content"] : json(), name + ".content")}};
             if (*role == "assistant" && !thinking.empty()) m["thinking"] = std::exchange(thinking, "");
             msgs.push_back(std::move(m));
         } else if (type == "function_call") {
@@ -102,14 +106,17 @@ ojson parse_input(const json& body) {
             if (!call_id) throw OaiError(400, name + ".call_id is required", name + ".call_id");
             auto out = item.find("output");
             if (out == item.end()) throw OaiError(400, name + ".output is required", name + ".output");
-            msgs.push_back({{"role", "tool"}, {"content", content_text(*out, name + ".output")}, {"tool_call_id", *call_id}});
+            msgs.push_back(
+                {{"role", "tool"}, {"content", content_text(*out, name + ".output")}, {"tool_call_id", *call_id}});
         } else if (type == "reasoning") {
             for (const char* key : {"content", "summary"})
                 if (auto c = item.find(key); c != item.end() && c->is_array())
                     for (const json& part : *c)
-                        if (part.is_object() && part.contains("text") && part["text"].is_string()) thinking += part["text"].get<std::string>();
+                        if (part.is_object() && part.contains("text") && part["text"].is_string())
+                            thinking += part["text"].get<std::string>();
         } else if (type == "item_reference") {
-            throw OaiError(400, name + ": item references need stored responses; this server is stateless", name + ".type");
+            throw OaiError(400, name + ": item references need stored responses; this server is stateless",
+                           name + ".type");
         } else {
             throw OaiError(400, name + ": items of type \"" + type + "\" are not supported", name + ".type");
         }
@@ -119,15 +126,18 @@ ojson parse_input(const json& body) {
 
 struct Parsed {
     Request req;
-    json tools;         // chat-shaped tools for the template and the parser
-    ojson echo;         // fields the response object repeats
+    json tools;  // chat-shaped tools for the template and the parser
+    ojson echo;  // fields the response object repeats
     bool stream = false;
 };
 
 Parsed parse(ApiEnv& env, const json& body) {
     for (const char* key : {"previous_response_id", "conversation"})
         if (auto it = body.find(key); it != body.end() && !it->is_null())
-            throw OaiError(400, std::string(key) + " is not supported: this server is stateless (send the whole conversation in input)", key);
+            throw OaiError(
+                400,
+                std::string(key) + " is not supported: this server is stateless (send the whole conversation in input)",
+                key);
     if (get_bool(body, "store", "store").value_or(false))
         throw OaiError(400, "store must be false: this server is stateless and keeps no responses", "store");
     if (auto bg = get_bool(body, "background", "background"); bg && *bg)
@@ -148,7 +158,8 @@ Parsed parse(ApiEnv& env, const json& body) {
     apply_options(r.model.options, job, "options.");
     json opts = json::object();
     const auto temperature = get_number(body, "temperature", "temperature");
-    if (temperature && (*temperature < 0 || *temperature > 2)) throw OaiError(400, "temperature must be between 0 and 2", "temperature");
+    if (temperature && (*temperature < 0 || *temperature > 2))
+        throw OaiError(400, "temperature must be between 0 and 2", "temperature");
     if (temperature) opts["temperature"] = *temperature;
     const auto top_p = get_number(body, "top_p", "top_p");
     if (top_p && (*top_p < 0 || *top_p > 1)) throw OaiError(400, "top_p must be between 0 and 1", "top_p");
@@ -160,12 +171,19 @@ Parsed parse(ApiEnv& env, const json& body) {
     job.prompt.messages = parse_input(body);
     std::string choice = "auto", forced;
     if (auto tc = body.find("tool_choice"); tc != body.end() && !tc->is_null()) {
-        if (tc->is_string()) choice = tc->get<std::string>();
-        else if (tc->is_object() && tc->value("type", "") == "function" && (*tc).contains("name") && (*tc)["name"].is_string())
+        if (tc->is_string())
+            choice = tc->get<std::string>();
+        else if (tc->is_object() && tc->value("type", "") == "function" && (*tc).contains("name") &&
+                 (*tc)["name"].is_string())
             forced = (*tc)["name"].get<std::string>(), choice = "required";
-        else throw OaiError(400, "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"name\": ...}", "tool_choice");
+        else
+            throw OaiError(
+                400, "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"name\": ...}",
+                "tool_choice");
         if (choice != "auto" && choice != "none" && choice != "required")
-            throw OaiError(400, "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"name\": ...}", "tool_choice");
+            throw OaiError(
+                400, "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"name\": ...}",
+                "tool_choice");
     }
     ojson echo_tools = ojson::array();
     if (auto ts = body.find("tools"); ts != body.end() && !ts->is_null()) {
@@ -177,7 +195,9 @@ Parsed parse(ApiEnv& env, const json& body) {
             const std::string tname = "tools[" + std::to_string(i) + "]";
             if (!t.is_object()) throw OaiError(400, tname + " must be an object", tname);
             const std::string type = get_string(t, "type", tname + ".type").value_or("");
-            if (type != "function") throw OaiError(400, tname + ".type must be \"function\" (other tools are not supported)", tname + ".type");
+            if (type != "function")
+                throw OaiError(400, tname + ".type must be \"function\" (other tools are not supported)",
+                               tname + ".type");
             const auto name = get_string(t, "name", tname + ".name");
             if (!name || name->empty()) throw OaiError(400, tname + ".name is required", tname + ".name");
             json fn = {{"name", *name}};
@@ -190,7 +210,8 @@ Parsed parse(ApiEnv& env, const json& body) {
             tools.push_back({{"type", "function"}, {"function", fn}});
             echo_tools.push_back(to_ojson(t));
         }
-        if (!forced.empty() && !found) throw OaiError(400, "tool_choice names \"" + forced + "\", which is not one of the tools", "tool_choice");
+        if (!forced.empty() && !found)
+            throw OaiError(400, "tool_choice names \"" + forced + "\", which is not one of the tools", "tool_choice");
         if (choice != "none" && !tools.empty()) {
             job.prompt.tools = to_ojson(tools);
             p.tools = std::move(tools);
@@ -219,7 +240,8 @@ Parsed parse(ApiEnv& env, const json& body) {
                     throw OaiError(400, "text.format.schema must be a JSON schema object", "text.format.schema");
                 rf["json_schema"] = {{"name", f->value("name", "response")}, {"schema", (*f)["schema"]}};
             } else if (type != "text" && type != "json_object") {
-                throw OaiError(400, "text.format.type must be \"text\", \"json_object\" or \"json_schema\"", "text.format.type");
+                throw OaiError(400, "text.format.type must be \"text\", \"json_object\" or \"json_schema\"",
+                               "text.format.type");
             }
             try {
                 job.grammar = grammar_for_response_format(rf);
@@ -238,16 +260,20 @@ Parsed parse(ApiEnv& env, const json& body) {
     add_model_turns(job.prompt, r.model);
 
     ojson& e = p.echo;
-    e["instructions"] = body.contains("instructions") && body["instructions"].is_string() ? ojson(body["instructions"].get<std::string>()) : ojson(nullptr);
+    e["instructions"] = body.contains("instructions") && body["instructions"].is_string()
+                            ? ojson(body["instructions"].get<std::string>())
+                            : ojson(nullptr);
     e["max_output_tokens"] = max ? ojson(*max) : ojson(nullptr);
     e["model"] = get_string(body, "model", "model").value_or(r.model.name);
     e["parallel_tool_calls"] = get_bool(body, "parallel_tool_calls", "parallel_tool_calls").value_or(true);
     e["temperature"] = temperature.value_or(1.0);
     e["text"] = {{"format", format}};
-    e["tool_choice"] = body.contains("tool_choice") && !body["tool_choice"].is_null() ? to_ojson(body["tool_choice"]) : ojson("auto");
+    e["tool_choice"] =
+        body.contains("tool_choice") && !body["tool_choice"].is_null() ? to_ojson(body["tool_choice"]) : ojson("auto");
     e["tools"] = std::move(echo_tools);
     e["top_p"] = top_p.value_or(1.0);
-    e["metadata"] = body.contains("metadata") && body["metadata"].is_object() ? to_ojson(body["metadata"]) : ojson::object();
+    e["metadata"] =
+        body.contains("metadata") && body["metadata"].is_object() ? to_ojson(body["metadata"]) : ojson::object();
     r.gen = std::move(job);
     return p;
 }
@@ -261,7 +287,8 @@ struct Builder {
 
     ojson response(const char* status, const Event* done) const {
         ojson j = {{"id", id}, {"object", "response"}, {"created_at", created}, {"status", status}, {"error", nullptr}};
-        j["incomplete_details"] = done && done->done_reason == "length" ? ojson{{"reason", "max_output_tokens"}} : ojson(nullptr);
+        j["incomplete_details"] =
+            done && done->done_reason == "length" ? ojson{{"reason", "max_output_tokens"}} : ojson(nullptr);
         for (const auto& [k, v] : echo.items()) j[k] = v;
         j["output"] = output;
         j["previous_response_id"] = nullptr;
@@ -287,15 +314,24 @@ ojson message_item(const std::string& id, const std::string& text, const char* s
             {"type", "message"},
             {"status", status},
             {"role", "assistant"},
-            {"content", ojson::array({{{"type", "output_text"}, {"text", text}, {"annotations", ojson::array()}, {"logprobs", ojson::array()}}})}};
+            {"content", ojson::array({{{"type", "output_text"},
+                                       {"text", text},
+                                       {"annotations", ojson::array()},
+                                       {"logprobs", ojson::array()}}})}};
 }
 ojson reasoning_item(const std::string& id, const std::string& text) {
-    return {{"id", id}, {"type", "reasoning"}, {"summary", ojson::array()},
+    return {{"id", id},
+            {"type", "reasoning"},
+            {"summary", ojson::array()},
             {"content", ojson::array({{{"type", "reasoning_text"}, {"text", text}}})}};
 }
 ojson call_item(const std::string& id, const ToolCall& c, const std::string& args, const char* status) {
-    return {{"id", id}, {"type", "function_call"}, {"status", status}, {"arguments", args},
-            {"call_id", c.id.empty() ? hex_id("call_") : c.id}, {"name", c.name}};
+    return {{"id", id},
+            {"type", "function_call"},
+            {"status", status},
+            {"arguments", args},
+            {"call_id", c.id.empty() ? hex_id("call_") : c.id},
+            {"name", c.name}};
 }
 
 const char* final_status(const Event& done) { return done.done_reason == "length" ? "incomplete" : "completed"; }
@@ -319,7 +355,10 @@ struct Streamer {
         if (open == Open::None) return "";
         std::string out;
         const bool msg = open == Open::Message;
-        const ojson part = msg ? ojson{{"type", "output_text"}, {"text", text}, {"annotations", ojson::array()}, {"logprobs", ojson::array()}}
+        const ojson part = msg ? ojson{{"type", "output_text"},
+                                       {"text", text},
+                                       {"annotations", ojson::array()},
+                                       {"logprobs", ojson::array()}}
                                : ojson{{"type", "reasoning_text"}, {"text", text}};
         const ojson where = {{"item_id", item_id}, {"output_index", index()}, {"content_index", 0}};
         ojson done = where;
@@ -343,8 +382,10 @@ struct Streamer {
             const std::string args = p.call.arguments.dump();
             ojson item = call_item(id, p.call, "", "in_progress");
             out += ev("response.output_item.added", {{"output_index", index()}, {"item", item}});
-            out += ev("response.function_call_arguments.delta", {{"item_id", id}, {"output_index", index()}, {"delta", args}});
-            out += ev("response.function_call_arguments.done", {{"item_id", id}, {"output_index", index()}, {"arguments", args}});
+            out += ev("response.function_call_arguments.delta",
+                      {{"item_id", id}, {"output_index", index()}, {"delta", args}});
+            out += ev("response.function_call_arguments.done",
+                      {{"item_id", id}, {"output_index", index()}, {"arguments", args}});
             item["arguments"] = args;
             item["status"] = "completed";
             out += ev("response.output_item.done", {{"output_index", index()}, {"item", item}});
@@ -360,9 +401,13 @@ struct Streamer {
             ojson item = msg ? message_item(item_id, "", "in_progress") : reasoning_item(item_id, "");
             item["content"] = ojson::array();
             out += ev("response.output_item.added", {{"output_index", index()}, {"item", item}});
-            const ojson part = msg ? ojson{{"type", "output_text"}, {"text", ""}, {"annotations", ojson::array()}, {"logprobs", ojson::array()}}
+            const ojson part = msg ? ojson{{"type", "output_text"},
+                                           {"text", ""},
+                                           {"annotations", ojson::array()},
+                                           {"logprobs", ojson::array()}}
                                    : ojson{{"type", "reasoning_text"}, {"text", ""}};
-            out += ev("response.content_part.added", {{"item_id", item_id}, {"output_index", index()}, {"content_index", 0}, {"part", part}});
+            out += ev("response.content_part.added",
+                      {{"item_id", item_id}, {"output_index", index()}, {"content_index", 0}, {"part", part}});
         }
         text += p.text;
         ojson d = {{"item_id", item_id}, {"output_index", index()}, {"content_index", 0}, {"delta", p.text}};
@@ -372,28 +417,29 @@ struct Streamer {
     }
     std::string render(const Event& e) {
         switch (e.kind) {
-        case Event::Kind::Started: {
-            std::string out = ev("response.created", {{"response", b.response("in_progress", nullptr)}});
-            return out + ev("response.in_progress", {{"response", b.response("in_progress", nullptr)}});
-        }
-        case Event::Kind::Token: {
-            std::string out;
-            for (const OutputPart& p : splitter.push(e.text)) out += part(p);
-            return out;
-        }
-        case Event::Kind::Done: {
-            std::string out;
-            for (const OutputPart& p : splitter.finish()) out += part(p);
-            out += close();
-            const char* status = final_status(e);
-            const std::string type = std::string("response.") + status;
-            return out + ev(type.c_str(), {{"response", b.response(status, &e)}});
-        }
-        case Event::Kind::Error: {
-            const ojson err = ojson::parse(error_json(e.status, e.text, "", ""))["error"];
-            return ev("error", {{"code", err["type"]}, {"message", e.text}, {"param", nullptr}});
-        }
-        default: return "";
+            case Event::Kind::Started: {
+                std::string out = ev("response.created", {{"response", b.response("in_progress", nullptr)}});
+                return out + ev("response.in_progress", {{"response", b.response("in_progress", nullptr)}});
+            }
+            case Event::Kind::Token: {
+                std::string out;
+                for (const OutputPart& p : splitter.push(e.text)) out += part(p);
+                return out;
+            }
+            case Event::Kind::Done: {
+                std::string out;
+                for (const OutputPart& p : splitter.finish()) out += part(p);
+                out += close();
+                const char* status = final_status(e);
+                const std::string type = std::string("response.") + status;
+                return out + ev(type.c_str(), {{"response", b.response(status, &e)}});
+            }
+            case Event::Kind::Error: {
+                const ojson err = ojson::parse(error_json(e.status, e.text, "", ""))["error"];
+                return ev("error", {{"code", err["type"]}, {"message", e.text}, {"param", nullptr}});
+            }
+            default:
+                return "";
         }
     }
 };
@@ -430,8 +476,10 @@ void responses(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res
                     continue;
                 }
                 flush();
-                if (part.kind == OutputPart::Kind::Thinking) b.output.push_back(reasoning_item(hex_id("rs_"), part.text));
-                else b.output.push_back(call_item(hex_id("fc_"), part.call, part.call.arguments.dump(), "completed"));
+                if (part.kind == OutputPart::Kind::Thinking)
+                    b.output.push_back(reasoning_item(hex_id("rs_"), part.text));
+                else
+                    b.output.push_back(call_item(hex_id("fc_"), part.call, part.call.arguments.dump(), "completed"));
             }
             flush();
             if (b.output.empty()) b.output.push_back(message_item(hex_id("msg_"), "", "completed"));
