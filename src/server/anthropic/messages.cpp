@@ -249,12 +249,12 @@ ojson usage(int input, int output) { return {{"input_tokens", input}, {"output_t
 
 ojson block_of(const OutputPart& p) {
     switch (p.kind) {
-        case OutputPart::Kind::Thinking:
-            return {{"type", "thinking"}, {"thinking", p.text}, {"signature", ""}};
-        case OutputPart::Kind::Text:
-            return {{"type", "text"}, {"text", p.text}};
-        case OutputPart::Kind::Call:
-            break;
+    case OutputPart::Kind::Thinking:
+        return {{"type", "thinking"}, {"thinking", p.text}, {"signature", ""}};
+    case OutputPart::Kind::Text:
+        return {{"type", "text"}, {"text", p.text}};
+    case OutputPart::Kind::Call:
+        break;
     }
     return {{"type", "tool_use"},
             {"id", random_id("toolu_")},  // Anthropic's id shape (the parser's are OpenAI's call_…)
@@ -311,39 +311,39 @@ struct Streamer {
     }
     std::string render(const Event& e) {
         switch (e.kind) {
-            case Event::Kind::Started: {
-                ojson msg = {{"id", id},
-                             {"type", "message"},
-                             {"role", "assistant"},
-                             {"model", model},
-                             {"content", ojson::array()},
-                             {"stop_reason", nullptr},
-                             {"stop_sequence", nullptr},
-                             {"usage", usage(e.stats.prompt_eval_count, 0)}};
-                return event("message_start", {{"type", "message_start"}, {"message", msg}}) +
-                       event("ping", {{"type", "ping"}});
-            }
-            case Event::Kind::Token: {
-                std::string out;
-                for (const OutputPart& p : splitter.push(e.text)) out += part(p);
-                return out;
-            }
-            case Event::Kind::Done: {
-                std::string out;
-                for (const OutputPart& p : splitter.finish()) out += part(p);
-                if (index < 0) out += part(OutputPart{OutputPart::Kind::Text, "", {}});  // always one block
-                out += close();
-                ojson delta = {{"stop_reason", stop_reason(e, any_call)},
-                               {"stop_sequence", e.stop_sequence.empty() ? ojson(nullptr) : ojson(e.stop_sequence)}};
-                out += event("message_delta", {{"type", "message_delta"},
-                                               {"delta", delta},
-                                               {"usage", usage(e.stats.prompt_eval_count, e.stats.eval_count)}});
-                return out + event("message_stop", {{"type", "message_stop"}});
-            }
-            case Event::Kind::Error:
-                return event("error", ojson::parse(error_json(e.status, e.text)));
-            default:
-                return "";
+        case Event::Kind::Started: {
+            ojson msg = {{"id", id},
+                         {"type", "message"},
+                         {"role", "assistant"},
+                         {"model", model},
+                         {"content", ojson::array()},
+                         {"stop_reason", nullptr},
+                         {"stop_sequence", nullptr},
+                         {"usage", usage(e.stats.prompt_eval_count, 0)}};
+            return event("message_start", {{"type", "message_start"}, {"message", msg}}) +
+                   event("ping", {{"type", "ping"}});
+        }
+        case Event::Kind::Token: {
+            std::string out;
+            for (const OutputPart& p : splitter.push(e.text)) out += part(p);
+            return out;
+        }
+        case Event::Kind::Done: {
+            std::string out;
+            for (const OutputPart& p : splitter.finish()) out += part(p);
+            if (index < 0) out += part(OutputPart{OutputPart::Kind::Text, "", {}});  // always one block
+            out += close();
+            ojson delta = {{"stop_reason", stop_reason(e, any_call)},
+                           {"stop_sequence", e.stop_sequence.empty() ? ojson(nullptr) : ojson(e.stop_sequence)}};
+            out += event("message_delta", {{"type", "message_delta"},
+                                           {"delta", delta},
+                                           {"usage", usage(e.stats.prompt_eval_count, e.stats.eval_count)}});
+            return out + event("message_stop", {{"type", "message_stop"}});
+        }
+        case Event::Kind::Error:
+            return event("error", ojson::parse(error_json(e.status, e.text)));
+        default:
+            return "";
         }
     }
 };
@@ -436,21 +436,21 @@ std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv&
 
 const char* error_type(int status) {
     switch (status) {
-        case 401:
-            return "authentication_error";
-        case 403:
-            return "permission_error";
-        case 404:
-            return "not_found_error";
-        case 413:
-            return "request_too_large";
-        case 429:
-            return "rate_limit_error";
-        case 503:
-        case 529:
-            return "overloaded_error";
-        default:
-            return status >= 500 ? "api_error" : "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 503:
+    case 529:
+        return "overloaded_error";
+    default:
+        return status >= 500 ? "api_error" : "invalid_request_error";
     }
 }
 

@@ -417,29 +417,29 @@ struct Streamer {
     }
     std::string render(const Event& e) {
         switch (e.kind) {
-            case Event::Kind::Started: {
-                std::string out = ev("response.created", {{"response", b.response("in_progress", nullptr)}});
-                return out + ev("response.in_progress", {{"response", b.response("in_progress", nullptr)}});
-            }
-            case Event::Kind::Token: {
-                std::string out;
-                for (const OutputPart& p : splitter.push(e.text)) out += part(p);
-                return out;
-            }
-            case Event::Kind::Done: {
-                std::string out;
-                for (const OutputPart& p : splitter.finish()) out += part(p);
-                out += close();
-                const char* status = final_status(e);
-                const std::string type = std::string("response.") + status;
-                return out + ev(type.c_str(), {{"response", b.response(status, &e)}});
-            }
-            case Event::Kind::Error: {
-                const ojson err = ojson::parse(error_json(e.status, e.text, "", ""))["error"];
-                return ev("error", {{"code", err["type"]}, {"message", e.text}, {"param", nullptr}});
-            }
-            default:
-                return "";
+        case Event::Kind::Started: {
+            std::string out = ev("response.created", {{"response", b.response("in_progress", nullptr)}});
+            return out + ev("response.in_progress", {{"response", b.response("in_progress", nullptr)}});
+        }
+        case Event::Kind::Token: {
+            std::string out;
+            for (const OutputPart& p : splitter.push(e.text)) out += part(p);
+            return out;
+        }
+        case Event::Kind::Done: {
+            std::string out;
+            for (const OutputPart& p : splitter.finish()) out += part(p);
+            out += close();
+            const char* status = final_status(e);
+            const std::string type = std::string("response.") + status;
+            return out + ev(type.c_str(), {{"response", b.response(status, &e)}});
+        }
+        case Event::Kind::Error: {
+            const ojson err = ojson::parse(error_json(e.status, e.text, "", ""))["error"];
+            return ev("error", {{"code", err["type"]}, {"message", e.text}, {"param", nullptr}});
+        }
+        default:
+            return "";
         }
     }
 };
