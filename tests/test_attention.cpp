@@ -12,7 +12,7 @@
 
 #include "model/hparams.h"
 #include "model/ops.h"
-#include "runtime/batch.h"
+#include "model/batch.h"
 #include "runtime/kv_cache.h"
 #include "runtime/threadpool.h"
 #include "tensor/attention.h"
@@ -81,7 +81,7 @@ struct Fixture {
         ThreadPool pool(threads);
         const size_t qd = static_cast<size_t>(hp.q_dim());
         std::vector<float> out((end - begin) * qd, NAN);
-        attention(hp, kv, layer, batch, begin, end, q.data() + begin * qd, out.data(), c.window, pool);
+        attention(hp, kv.view(), layer, batch, begin, end, q.data() + begin * qd, out.data(), c.window, pool);
         return out;
     }
 

@@ -5,9 +5,8 @@
 
 #include "model/blocks.h"
 #include "model/ops.h"
-#include "runtime/batch.h"
-#include "runtime/context.h"
-#include "runtime/kv_cache.h"
+#include "model/batch.h"
+#include "model/forward.h"
 #include "tensor/quants.h"
 #include "tensor/repack.h"
 
@@ -25,7 +24,7 @@ void add_bias(float* y, const float* b, size_t n_rows, size_t dim) {
 void store_kv(Pass& P, int32_t l, const float* k, const float* v) {
     const HParams& hp = P.hp;
     const size_t kvd = static_cast<size_t>(hp.kv_dim()), hd = static_cast<size_t>(hp.head_dim);
-    const auto from_float = kernels(P.kv.type()).from_float;
+    const auto from_float = kernels(P.kv.type).from_float;
     for (size_t i = 0; i < P.n; ++i) {
         const int32_t seq = P.batch.seq[P.begin + i], pos = P.batch.pos[P.begin + i];
         for (int32_t hh = 0; hh < hp.n_head_kv; ++hh) {

@@ -9,15 +9,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/forward.h"
+#include "model/kv_view.h"
 #include "model/model.h"
 #include "runtime/profile.h"
 
 namespace hearth {
 
-class KvCache;
 class ThreadPool;
-struct Batch;
-struct ForwardScratch;
 
 // What every block of one forward pass shares: the model, the tokens [begin, end) of the
 // batch, the cache, the pool, scratch and the profiler.
@@ -26,7 +25,7 @@ struct Pass {
     const HParams& hp;
     const Batch& batch;
     size_t begin, end, n;
-    KvCache& kv;
+    const KvView& kv;
     ThreadPool& pool;
     ForwardScratch& S;
     prof::Lap& lap;

@@ -8,7 +8,7 @@
 
 #include "model/blocks.h"
 #include "model/ops.h"
-#include "runtime/context.h"
+#include "model/forward.h"
 #include "runtime/threadpool.h"
 #include "tensor/activation.h"
 #include "tensor/repack.h"

@@ -5,8 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "runtime/batch.h"
-#include "runtime/kv_cache.h"
+#include "model/batch.h"
 #include "runtime/threadpool.h"
 #include "tensor/attention.h"
 #include "tensor/quants.h"
@@ -97,11 +96,11 @@ float gelu_tanh(float x) {
 // KV blocks attention() prefetches ahead of the one it works on.
 constexpr int32_t kPrefetchBlocks = 4;
 
-void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
+void attention(const HParams& hp, const KvView& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
                const float* q, float* out, int32_t window, ThreadPool& pool, const float* sinks) {
     const int32_t hd = hp.head_dim, n_kv = hp.n_head_kv, group = hp.n_head / hp.n_head_kv;
-    const int32_t bs = kv.block_size();
-    const GgmlType kt = kv.type();
+    const int32_t bs = kv.block_size;
+    const GgmlType kt = kv.type;
     const GgmlType qt = traits(kt).vec_dot_type;
     const TypeKernels& kk = kernels(kt);
     const TypeKernels& qk = kernels(qt);
@@ -110,7 +109,7 @@ void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch&
     const size_t q_bytes = row_size(qt, hd);
     const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
     const float cap = hp.attn_softcap;
-    const size_t pos_stride = kv.pos_stride(), head_bytes = kv.head_row_bytes();
+    const size_t pos_stride = kv.pos_bytes, head_bytes = kv.head_row_bytes;
     const size_t g = static_cast<size_t>(group), d = static_cast<size_t>(hd), qd = static_cast<size_t>(hp.q_dim());
     const size_t tile = static_cast<size_t>(kAttnTile);
     auto first_pos = [window](int32_t p) { return window > 0 ? std::max(0, p - window + 1) : 0; };

@@ -5,10 +5,10 @@
 #include <cstdint>
 
 #include "model/hparams.h"
+#include "model/kv_view.h"
 
 namespace hearth {
 
-class KvCache;
 class ThreadPool;
 struct Batch;
 
@@ -35,7 +35,7 @@ inline float softcap(float x, float cap) { return cap * __builtin_tanhf(x / cap)
 // with the context. A token's result does not depend on the rest of the batch or on threads.
 // `sinks` (gpt-oss; may be null): one logit per query head that joins each softmax's
 // denominator without a value.
-void attention(const HParams& hp, const KvCache& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
+void attention(const HParams& hp, const KvView& kv, int32_t layer, const Batch& batch, size_t begin, size_t end,
                const float* q, float* out, int32_t window, ThreadPool& pool, const float* sinks = nullptr);
 
 }  // namespace hearth

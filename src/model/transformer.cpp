@@ -8,13 +8,28 @@
 #include "model/blocks.h"
 #include "model/model.h"
 #include "model/ops.h"
-#include "runtime/context.h"
+#include "model/forward.h"
 #include "runtime/profile.h"
 #include "runtime/threadpool.h"
 #include "tensor/quants.h"
 #include "tensor/repack.h"
 
 namespace hearth {
+
+void ForwardScratch::ensure(const HParams& hp, size_t nb) {
+    if (x.size() >= nb * static_cast<size_t>(hp.n_embd)) return;
+    const size_t d = static_cast<size_t>(hp.n_embd),
+                 ff = static_cast<size_t>(std::max({hp.n_ff, hp.n_ff_shexp, hp.n_ff_exp}));
+    x.resize(nb * d);
+    h.resize(nb * d);
+    q.resize(nb * static_cast<size_t>(hp.q_dim()));
+    k.resize(nb * static_cast<size_t>(hp.kv_dim()));
+    v.resize(nb * static_cast<size_t>(hp.kv_dim()));
+    attn.resize(nb * static_cast<size_t>(hp.q_dim()));
+    gate.resize(nb * ff);
+    up.resize(nb * ff * 2);  // room for a fused gate|up output
+    ffn.resize(nb * std::max(d, static_cast<size_t>(hp.q_dim() + 2 * hp.kv_dim())));
+}
 
 namespace {
 
@@ -53,11 +68,10 @@ void residual(const Pass& P, float* x, float* y, const float* post_norm, float s
 
 }  // namespace
 
-void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t out_row) {
-    const Model& model = ctx.model();
+void forward(const Model& model, const Batch& batch, size_t begin, size_t end, const KvView& kv, ThreadPool& pool,
+             ForwardScratch& S, float* out, bool hidden) {
     const HParams& hp = model.hparams();
     const ModelWeights& w = model.weights();
-    ForwardScratch& S = ctx.scratch();
     const size_t n = end - begin, d = static_cast<size_t>(hp.n_embd);
     float *x = S.x.data(), *h = S.h.data(), *ffn = S.ffn.data();
     prof::Lap lap;  // per-op timing for `hearth bench --profile` (off: no clock reads)
@@ -82,7 +96,7 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
     }
     lap(prof::Op::Rope);
 
-    Pass P{model, hp, batch, begin, end, n, ctx.kv(), ctx.pool(), S, lap, cs.data(), cs_swa};
+    Pass P{model, hp, batch, begin, end, n, kv, pool, S, lap, cs.data(), cs_swa};
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights& L = w.layers[static_cast<size_t>(l)];
 
@@ -117,7 +131,7 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
 
     // Output head, only for the rows whose logits were asked for.
     size_t n_out = 0;
-    float* out_h = ctx.embeddings_mode() ? ctx.embeddings_buffer().data() + static_cast<size_t>(out_row) * d : h;
+    float* out_h = hidden ? out : h;
     for (size_t i = 0; i < n; ++i) {
         if (!batch.logits[begin + i]) continue;
         float* o = out_h + (n_out++) * d;
@@ -125,9 +139,9 @@ void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t
         else rms_norm(x + i * d, w.output_norm, o, hp.n_embd, hp.norm_eps);
     }
     lap(prof::Op::Norm);
-    if (n_out == 0 || ctx.embeddings_mode()) return;
-    float* logits = ctx.logits_buffer().data() + static_cast<size_t>(out_row) * static_cast<size_t>(hp.n_vocab);
-    matmul(w.output, h, hp.n_embd, static_cast<int64_t>(n_out), logits, hp.n_vocab, &ctx.pool(), S.mm);
+    if (n_out == 0 || hidden) return;
+    float* logits = out;
+    matmul(w.output, h, hp.n_embd, static_cast<int64_t>(n_out), logits, hp.n_vocab, &pool, S.mm);
     lap.matmul(w.output.type);
     const size_t n_logits = n_out * static_cast<size_t>(hp.n_vocab);
     if (hp.logit_scale != 1.0f)

@@ -37,21 +37,6 @@ Context::Context(const Model& model, ContextParams params)
           params_.n_kv_blocks > 0 ? params_.n_kv_blocks : blocks_for(params_.n_ctx, params_.n_seq, 16), 16) {
 }
 
-void ForwardScratch::ensure(const HParams& hp, size_t nb) {
-    if (x.size() >= nb * static_cast<size_t>(hp.n_embd)) return;
-    const size_t d = static_cast<size_t>(hp.n_embd),
-                 ff = static_cast<size_t>(std::max({hp.n_ff, hp.n_ff_shexp, hp.n_ff_exp}));
-    x.resize(nb * d);
-    h.resize(nb * d);
-    q.resize(nb * static_cast<size_t>(hp.q_dim()));
-    k.resize(nb * static_cast<size_t>(hp.kv_dim()));
-    v.resize(nb * static_cast<size_t>(hp.kv_dim()));
-    attn.resize(nb * static_cast<size_t>(hp.q_dim()));
-    gate.resize(nb * ff);
-    up.resize(nb * ff * 2);  // room for a fused gate|up output
-    ffn.resize(nb * std::max(d, static_cast<size_t>(hp.q_dim() + 2 * hp.kv_dim())));
-}
-
 int32_t Context::decode(const Batch& batch) {
     const size_t n = batch.size();
     if (n == 0) throw std::invalid_argument("empty batch");
@@ -93,7 +78,9 @@ int32_t Context::decode(const Batch& batch) {
     int32_t out_row = 0;
     for (size_t b = 0; b < n; b += static_cast<size_t>(params_.n_batch)) {
         const size_t e = std::min(n, b + static_cast<size_t>(params_.n_batch));
-        forward(*this, batch, b, e, out_row);
+        float* out = embeddings_mode_ ? embd_.data() + static_cast<size_t>(out_row) * static_cast<size_t>(n_embd_)
+                                      : logits_.data() + static_cast<size_t>(out_row) * static_cast<size_t>(n_vocab_);
+        forward(model_, batch, b, e, kv_.view(), pool_, scratch_, out, embeddings_mode_);
         for (size_t i = b; i < e; ++i) out_row += batch.logits[i] ? 1 : 0;
     }
     return n_out;

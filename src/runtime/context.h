@@ -6,7 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/batch.h"
+#include "model/batch.h"
+#include "model/forward.h"
 #include "model/hparams.h"
 #include "runtime/kv_cache.h"
 #include "runtime/threadpool.h"
@@ -23,25 +24,6 @@ struct ContextParams {
     GgmlType kv_type = GgmlType::F16;
     int32_t n_seq = 1;      // sequences that may be cached at once
     int32_t n_kv_blocks = 0;  // KV blocks in the pool; 0 = n_seq full contexts' worth
-};
-
-// Scratch of the MoE block (model/ffn_block.cpp): router output, routing, gathered rows.
-struct MoeScratch {
-    std::vector<float> logits, weight, probs, rows, g, u, gu, y, slot_out, shared;
-    std::vector<int32_t> chosen, order;
-    std::vector<size_t> slots;
-};
-
-// Scratch of the forward pass, sized for n_batch tokens.
-struct ForwardScratch {
-    std::vector<float> x, h, q, k, v, attn, gate, up, ffn, rows;
-    std::vector<float> mla_q, mla_c;  // latent attention (model/attention_block.cpp)
-    MoeScratch moe;
-    // Grows the buffers to hold nb tokens (never shrinks): a context sized for 512-token
-    // batches commits that memory only once a batch that large runs.
-    void ensure(const HParams& hp, size_t nb);
-    MatmulScratch mm;
-    std::vector<std::vector<float>> per_thread;  // attention accumulators
 };
 
 class Context {
@@ -90,10 +72,5 @@ private:
     bool embeddings_mode_ = false;
     std::vector<int32_t> min_pos_, max_pos_;  // per sequence, reused by decode
 };
-
-// The forward pass over one chunk (<= n_batch tokens) whose KV rows are reserved. Writes
-// logits for the flagged rows into ctx.logits_buffer() starting at row `out_row` (in
-// embeddings mode: their normed hidden states into ctx.embeddings_buffer()).
-void forward(Context& ctx, const Batch& batch, size_t begin, size_t end, int32_t out_row);
 
 }  // namespace hearth

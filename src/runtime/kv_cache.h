@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/kv_view.h"
 #include "tensor/types.h"
 
 namespace hearth {
@@ -61,6 +62,8 @@ public:
     const uint8_t* k_block(int32_t layer, int32_t seq, int32_t b) const { return block_ptr(k_.get(), layer, seq, b); }
     const uint8_t* v_block(int32_t layer, int32_t seq, int32_t b) const { return block_ptr(v_.get(), layer, seq, b); }
     size_t pos_stride() const { return pos_bytes_; }  // bytes between positions within a block
+    // The forward pass's view (model/kv_view.h); valid until the block tables change.
+    KvView view() const { return KvView{type_, n_layer_, block_size_, head_row_bytes_, pos_bytes_, block_bytes_, k_.get(), v_.get(), &tables_}; }
 
 private:
     uint8_t* row(uint8_t* buf, int32_t layer, int32_t seq, int32_t pos, int32_t h) const;

@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "model/model.h"
-#include "runtime/batch.h"
+#include "model/batch.h"
 #include "runtime/context.h"
 #include "tensor/matmul.h"
 

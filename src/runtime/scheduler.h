@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/batch.h"
+#include "model/batch.h"
 #include "runtime/prefix_cache.h"
 #include "sampling/grammar.h"
 #include "sampling/sampler.h"
