@@ -64,8 +64,10 @@ start_daemon() {
   for attempt in 1 2 3; do
     port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
     URL="http://127.0.0.1:$port"
+    # Niced: the page's timings are measured in the browser, which must not wait for the CPU
+    # behind the daemon's compute threads (nice execs, so $! is the daemon).
     HEARTH_HOST="127.0.0.1:$port" HEARTH_API_KEYS="$KEY" HEARTH_MODELS="$WORK/store" HEARTH_NUM_PARALLEL=2 \
-      "$HEARTH" serve --models-dir "$MODELS" >"$LOG" 2>&1 &
+      nice -n 10 "$HEARTH" serve --models-dir "$MODELS" >"$LOG" 2>&1 &
     PID=$!
     for i in $(seq 1 300); do  # up to 30 s
       kill -0 "$PID" 2>/dev/null || break

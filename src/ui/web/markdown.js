@@ -58,9 +58,8 @@ const marked = new Marked({
 
 const purifyConfig = {
   ALLOWED_TAGS: ['a', 'b', 'blockquote', 'br', 'code', 'del', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i',
-    'input', 'li', 'ol', 'p', 'pre', 's', 'span', 'strong', 'sub', 'sup', 'table', 'tbody', 'td', 'th', 'thead',
-    'tr', 'ul'],
-  ALLOWED_ATTR: ['href', 'title', 'class', 'data-lang', 'type', 'checked', 'disabled', 'align', 'start'],
+    'li', 'ol', 'p', 'pre', 's', 'span', 'strong', 'sub', 'sup', 'table', 'tbody', 'td', 'th', 'thead', 'tr', 'ul'],
+  ALLOWED_ATTR: ['href', 'title', 'class', 'data-lang', 'align', 'start'],
   ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#)/i,
 };
 
@@ -69,8 +68,6 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
     node.setAttribute('target', '_blank');
     node.setAttribute('rel', 'noopener noreferrer nofollow');
   }
-  // Task-list checkboxes only; any other input is dropped.
-  if (node.tagName === 'INPUT' && node.getAttribute('type') !== 'checkbox') node.remove();
 });
 
 // Markdown source -> a DocumentFragment of sanitized nodes.
