@@ -266,6 +266,11 @@ void plan_deepseek2(Builder& B) {
     B.w.set(B.a + "expert_weights_norm", Value::boolean(false));
     B.u32("expert_gating_func", 1);
     B.u32("rope.dimension_count", rope);
+    // DeepSeek-V2's YaRN settings scaled to the shape (llama.cpp requires the multiplier).
+    B.w.set(B.a + "rope.scaling.type", Value::string("yarn"));
+    B.f32("rope.scaling.factor", 4.0);
+    B.u32("rope.scaling.original_context_length", std::max<int64_t>(64, s.n_ctx / 4));
+    B.f32("rope.scaling.yarn_log_multiplier", 0.0707);
     B.t("token_embd.weight", {s.n_embd, s.n_vocab});
     for (int64_t l = 0; l < s.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
@@ -305,6 +310,7 @@ void plan_encoder(Builder& B, bool nomic) {
     B.f32("attention.layer_norm_epsilon", 1e-12);
     B.w.set(B.a + "attention.causal", Value::boolean(false));
     B.u32("pooling_type", 1);
+    B.w.set("tokenizer.ggml.token_type_count", Value::u32(2));
     if (nomic) B.f32("rope.freq_base", 1000.0);
     B.t("token_embd.weight", {s.n_embd, s.n_vocab});
     if (!nomic) B.t("position_embd.weight", {s.n_embd, s.n_ctx});
