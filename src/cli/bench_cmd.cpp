@@ -92,6 +92,7 @@ std::string model_type(const Model& m) {
                                       "Q4_K - Medium", "Q5_K - Small", "Q5_K - Medium", "Q6_K"};
         if (*ft < sizeof(names) / sizeof(names[0])) ftype = names[*ft];
         else if (*ft == 32) ftype = "BF16";
+        else if (*ft == 38) ftype = "MXFP4 MoE";
     } else {
         ftype = "all F32";
     }

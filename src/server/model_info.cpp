@@ -32,6 +32,7 @@ const char* file_type_name(uint64_t ft) {
     case 17: return "Q5_K_M";
     case 18: return "Q6_K";
     case 32: return "BF16";
+    case 38: return "MXFP4";  // llama.cpp's MXFP4_MOE (gpt-oss)
     default: return nullptr;
     }
 }
