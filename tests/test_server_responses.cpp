@@ -151,6 +151,30 @@ TEST_F(Responses, ForcedFunctionCallAndItsOutput) {
     EXPECT_EQ(post("/v1/responses", body)->status, 400);
 }
 
+// The same forcing on /v1/chat/completions: tool_choice "required" or a named function.
+TEST_F(Responses, ChatCompletionsToolChoiceForcesACall) {
+    start();
+    json body = {{"model", "stories-tools"},
+                 {"messages", json::array({{{"role", "user"}, {"content", "Weather in Paris?"}}})},
+                 {"tools", json::array({{{"type", "function"},
+                                         {"function",
+                                          {{"name", "get_weather"}, {"parameters", weather_tool()["parameters"]}}}}})},
+                 {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
+                 {"temperature", 0},
+                 {"max_tokens", 160}};
+    const json r = post_ok("/v1/chat/completions", body);
+    EXPECT_EQ(r["choices"][0]["finish_reason"], "tool_calls");
+    const json& calls = r["choices"][0]["message"]["tool_calls"];
+    ASSERT_EQ(calls.size(), 1u) << r.dump();
+    EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+    const json args = json::parse(calls[0]["function"]["arguments"].get<std::string>());
+    EXPECT_TRUE(validate_json(weather_tool()["parameters"], args).empty()) << args.dump();
+    // "auto" leaves it to the model: this one writes a story, not a call.
+    body["tool_choice"] = "auto";
+    body["max_tokens"] = 8;
+    EXPECT_EQ(post_ok("/v1/chat/completions", body)["choices"][0]["finish_reason"], "length");
+}
+
 TEST_F(Responses, TextFormatJsonSchemaIsEnforced) {
     start();
     const json schema = {{"type", "object"},

@@ -48,6 +48,9 @@ struct GenerateJob {
     // compiled from it (null: unconstrained). The runner masks logits with it.
     nlohmann::json format;
     std::shared_ptr<const Grammar> grammar;
+    // tool_choice requires a call: to this tool ("": any of prompt.tools). The runner, which
+    // knows the template's tool-call syntax, compiles the grammar (tool_choice.h).
+    std::optional<std::string> force_tool_call;
 };
 
 struct EmbedJob {

@@ -14,6 +14,7 @@
 #include "runtime/threadpool.h"
 #include "server/model_info.h"
 #include "server/prompt.h"
+#include "server/tool_choice.h"
 
 namespace hearth::server {
 
@@ -423,6 +424,8 @@ void Runner::run_generate(Request& job, Nanos load_time) {
 
     const PromptSpec& spec = job.gen.prompt;
     const bool thinks = spec.template_override ? template_thinks(*spec.template_override) : thinks_;
+    const ToolCallFormat tool_format =
+        spec.template_override ? detect_tool_call_format(*spec.template_override) : tool_format_;
     if (spec.think.value_or(false) && !spec.raw && !thinks)
         return fail(400, "\"" + model_.name + "\" does not support thinking");
     if (!spec.raw && !spec.template_override && !has_template_ && spec.tools.is_array() && !spec.tools.empty())
@@ -465,6 +468,14 @@ void Runner::run_generate(Request& job, Nanos load_time) {
     sr.sampling = g.options.sampling;
     sr.stop = g.options.stop;
     sr.grammar = g.grammar;
+    if (!sr.grammar && g.force_tool_call && !g.prompt.raw) {  // tool_choice requires a call
+        try {
+            const nlohmann::json tools = nlohmann::json::parse(g.prompt.tools.dump());
+            sr.grammar = forced_tool_grammar(tool_format, tools, *g.force_tool_call);
+        } catch (const std::exception& e) {
+            return fail(400, std::string("tools: ") + e.what());
+        }
+    }
     sr.cancel = std::shared_ptr<const std::atomic<bool>>(job.state, &job.state->cancelled);
     ModelManager& mgr = mgr_;
     sr.on_admit = [tr, &mgr, n_prompt](int32_t cached) {
@@ -523,7 +534,7 @@ void Runner::run_generate(Request& job, Nanos load_time) {
 
     Event started;
     started.kind = Event::Kind::Started;
-    started.tool_format = g.prompt.template_override ? detect_tool_call_format(*g.prompt.template_override) : tool_format_;
+    started.tool_format = tool_format;
     started.stats.prompt_eval_count = n_prompt;
     started.thinking = thinks && !g.prompt.raw && g.prompt.think.value_or(true);
     started.reasoning_open = started.thinking && prompt_opens_reasoning(rendered);

@@ -1,20 +1,8 @@
 #include "server/tool_choice.h"
 
-#include "gguf/gguf.h"
 #include "sampling/json_schema.h"
 
 namespace hearth::server {
-
-ToolCallFormat request_tool_format(const ResolvedModel& model, const std::optional<std::string>& template_override) {
-    if (template_override) return detect_tool_call_format(*template_override);
-    if (model.template_override) return detect_tool_call_format(*model.template_override);
-    try {
-        const gguf::File f = gguf::File::open(model.path);
-        return detect_tool_call_format(f.get_string("tokenizer.chat_template").value_or(""));
-    } catch (const std::exception&) {
-        return ToolCallFormat::None;  // the load reports a bad file
-    }
-}
 
 std::shared_ptr<const Grammar> forced_tool_grammar(ToolCallFormat format, const nlohmann::json& tools,
                                                    const std::string& only) {

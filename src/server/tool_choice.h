@@ -4,20 +4,14 @@
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "sampling/grammar.h"
-#include "server/resolver.h"
 #include "template/tool_calls.h"
 
 namespace hearth::server {
-
-// The tool-call syntax of the template a request will be rendered with (the request's
-// `template`, the store's TEMPLATE, else the GGUF's tokenizer.chat_template).
-ToolCallFormat request_tool_format(const ResolvedModel& model, const std::optional<std::string>& template_override);
 
 // A grammar for exactly one call to `only` (or, when empty, to any tool of `tools`, given in
 // OpenAI's chat shape [{"type":"function","function":{"name","parameters"}}]). Null when

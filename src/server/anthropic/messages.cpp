@@ -11,7 +11,6 @@
 #include "server/output_parts.h"
 #include "server/prompt.h"
 #include "server/request_parse.h"
-#include "server/tool_choice.h"
 
 namespace hearth::server {
 
@@ -189,13 +188,8 @@ Parsed parse_chat(ApiEnv& env, const json& body) {
             spec.tools = to_ojson(tools);
             p.tools = std::move(tools);
         }
-        if ((choice == "any" || choice == "tool") && !p.tools.empty()) {  // a call is required
-            try {
-                job.grammar = forced_tool_grammar(request_tool_format(r.model, std::nullopt), p.tools, forced);
-            } catch (const std::exception& e) {
-                throw ApiError(400, std::string("tools: ") + e.what());
-            }
-        }
+        if ((choice == "any" || choice == "tool") && !p.tools.empty())
+            job.force_tool_call = forced;  // a call is required
     } else if (!forced.empty()) {
         throw ApiError(400, "tool_choice.name \"" + forced + "\" is not one of the tools");
     }

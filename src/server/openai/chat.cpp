@@ -13,7 +13,6 @@
 #include "server/openai/openai.h"
 #include "server/prompt.h"
 #include "server/request_parse.h"
-#include "server/tool_choice.h"
 
 namespace hearth::server::openai {
 
@@ -309,13 +308,7 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
                 job.prompt.tools = ojson::parse(it->dump());
                 tools = *it;
             }
-            if (choice == "required" && !tools.empty() && !job.grammar) {  // only a call can be written
-                try {
-                    job.grammar = forced_tool_grammar(request_tool_format(r.model, std::nullopt), tools, forced);
-                } catch (const std::exception& e) {
-                    throw OaiError(400, std::string("tools: ") + e.what(), "tools");
-                }
-            }
+            if (choice == "required" && !tools.empty()) job.force_tool_call = forced;  // only a call may be written
         }
         add_model_turns(job.prompt, r.model);
     } else {

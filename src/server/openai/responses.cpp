@@ -13,7 +13,6 @@
 #include "server/output_parts.h"
 #include "server/prompt.h"
 #include "server/request_parse.h"
-#include "server/tool_choice.h"
 
 namespace hearth::server::openai {
 
@@ -216,13 +215,7 @@ Parsed parse(ApiEnv& env, const json& body) {
             job.prompt.tools = to_ojson(tools);
             p.tools = std::move(tools);
         }
-        if (choice == "required" && !p.tools.empty()) {  // a call is required: only a call can be written
-            try {
-                job.grammar = forced_tool_grammar(request_tool_format(r.model, std::nullopt), p.tools, forced);
-            } catch (const std::exception& e) {
-                throw OaiError(400, std::string("tools: ") + e.what(), "tools");
-            }
-        }
+        if (choice == "required" && !p.tools.empty()) job.force_tool_call = forced;  // only a call can be written
     } else if (!forced.empty()) {
         throw OaiError(400, "tool_choice names \"" + forced + "\", which is not one of the tools", "tool_choice");
     }
