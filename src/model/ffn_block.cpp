@@ -117,10 +117,11 @@ void moe_ffn(Pass& P, const MoeWeights& E, const float* in, float* out) {
             for (size_t e = 0; e < ne; ++e) probs[e] /= sum;
         }
         std::iota(order.begin(), order.end(), 0);
-        // Highest probability first; ties to the lower expert id.
+        // Highest score first (the probability, plus the selection bias where the model has
+        // one); ties to the lower expert id.
+        auto score = [&](int32_t e) { return probs[static_cast<size_t>(e)] + (E.select_b ? E.select_b[e] : 0.0f); };
         std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                          [&](int32_t a, int32_t b) { return probs[static_cast<size_t>(a)] > probs[static_cast<size_t>(b)] ||
-                                                             (probs[static_cast<size_t>(a)] == probs[static_cast<size_t>(b)] && a < b); });
+                          [&](int32_t a, int32_t b) { return score(a) > score(b) || (score(a) == score(b) && a < b); });
         float sum = 0.0f;
         for (size_t j = 0; j < k; ++j) {
             M.chosen[i * k + j] = order[j];

@@ -299,6 +299,7 @@ void bind_moe(Model& m, int32_t l, bool biases) {
     MoeWeights& E = m.w_.layers[static_cast<size_t>(l)].moe;
     const int64_t d = hp.n_embd, ff = hp.n_ff_exp, ne = hp.n_expert;
     E.router = m.matrix(b + "ffn_gate_inp.weight", d, ne);
+    E.select_b = m.vector(b + "exp_probs_b.bias", ne, /*optional=*/true);
     E.gate = m.matrices(b + "ffn_gate_exps.weight", d, ff, ne);
     E.up = m.matrices(b + "ffn_up_exps.weight", d, ff, ne);
     E.down = m.matrices(b + "ffn_down_exps.weight", ff, d, ne);

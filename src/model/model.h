@@ -26,6 +26,7 @@ enum class FfnActivation { SiLU, GeluTanh, GeluMlp, SwigluOai };
 struct MoeWeights {
     MatrixView router;                       // n_embd -> n_expert logits
     const float* router_b = nullptr;         // gpt-oss
+    const float* select_b = nullptr;         // DeepSeek-V3: added to the scores for the choice only
     std::vector<MatrixView> gate, up, down;  // per expert
     const float* b_gate = nullptr;           // [n_expert][n_ff_exp] (gpt-oss), or null
     const float* b_up = nullptr;
