@@ -2,8 +2,10 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <cstdio>
 #include <ctime>
+#include <random>
 
 #include "server/anthropic/anthropic.h"
 
@@ -64,6 +66,20 @@ nlohmann::json parse_json_object(std::string_view body, int max_depth) {
     }
     if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
     return j;
+}
+
+std::string random_id(std::string_view prefix) {
+    static std::atomic<uint64_t> counter{0};
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr std::string_view digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    std::string id(prefix);
+    uint64_t a = rng(), b = rng() ^ counter++;
+    for (int i = 0; i < 24; ++i) {
+        uint64_t& x = i < 12 ? a : b;
+        id += digits[x % digits.size()];
+        x /= digits.size();
+    }
+    return id;
 }
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {

@@ -46,6 +46,10 @@ nlohmann::json parse_json_object(std::string_view body, int max_depth);
 // "2024-05-01T12:34:56.123456789Z"
 std::string rfc3339(std::chrono::system_clock::time_point t);
 
+// `prefix` + 24 random characters of [0-9A-Za-z], unique within the process (response, message
+// and tool-call ids: "chatcmpl-…", "msg_…", "toolu_…").
+std::string random_id(std::string_view prefix);
+
 // Compares without an early exit on the first difference; an empty `expected` never matches.
 bool constant_time_equal(std::string_view given, std::string_view expected);
 

@@ -2,10 +2,6 @@
 // a chat for the model's template, and the output back into content blocks (or SSE events).
 #include <httplib.h>
 
-#include <atomic>
-#include <cstdio>
-#include <random>
-
 #include "server/anthropic/anthropic.h"
 #include "server/http_util.h"
 #include "server/output_parts.h"
@@ -24,20 +20,6 @@ using ojson = nlohmann::ordered_json;
 std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
 std::string event(const char* name, const ojson& data) {
     return std::string("event: ") + name + "\ndata: " + dump(data) + "\n\n";
-}
-
-std::string random_id(const char* prefix) {
-    static std::atomic<uint64_t> counter{0};
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    static const char* digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    std::string id = prefix;
-    uint64_t a = rng(), b = rng() ^ counter++;
-    for (int i = 0; i < 24; ++i) {
-        uint64_t& x = i < 12 ? a : b;
-        id += digits[x % 62];
-        x /= 62;
-    }
-    return id;
 }
 
 ojson to_ojson(const json& j) { return ojson::parse(j.dump()); }

@@ -24,15 +24,6 @@ using ojson = nlohmann::ordered_json;
 std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
 std::string sse(const ojson& j) { return "data: " + dump(j) + "\n\n"; }
 
-std::string random_id(const char* prefix) {
-    static std::atomic<uint64_t> counter{0};
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%016llx%08llx", static_cast<unsigned long long>(rng()),
-                  static_cast<unsigned long long>(counter++ & 0xffffffffu));
-    return prefix + std::string(buf);
-}
-
 ojson bytes_of(const std::string& s) {
     ojson b = ojson::array();
     for (unsigned char c : s) b.push_back(int(c));

@@ -3,10 +3,7 @@
 // function_call items, whole or as the Responses event stream.
 #include <httplib.h>
 
-#include <atomic>
-#include <cstdio>
 #include <ctime>
-#include <random>
 
 #include "sampling/json_schema.h"
 #include "server/openai/openai.h"
@@ -23,15 +20,6 @@ using ojson = nlohmann::ordered_json;
 
 std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
 ojson to_ojson(const json& j) { return ojson::parse(j.dump()); }
-
-std::string hex_id(const char* prefix) {
-    static std::atomic<uint64_t> counter{0};
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                  static_cast<unsigned long long>(rng() ^ counter++));
-    return prefix + std::string(buf);
-}
 
 // A message's content: a string or an array of input_text / output_text parts.
 std::string content_text(const json& c, const std::string& name) {
@@ -323,7 +311,7 @@ ojson call_item(const std::string& id, const ToolCall& c, const std::string& arg
             {"type", "function_call"},
             {"status", status},
             {"arguments", args},
-            {"call_id", c.id.empty() ? hex_id("call_") : c.id},
+            {"call_id", c.id.empty() ? random_id("call_") : c.id},
             {"name", c.name}};
 }
 
@@ -371,7 +359,7 @@ struct Streamer {
         std::string out;
         if (p.kind == OutputPart::Kind::Call) {
             out += close();
-            const std::string id = hex_id("fc_");
+            const std::string id = random_id("fc_");
             const std::string args = p.call.arguments.dump();
             ojson item = call_item(id, p.call, "", "in_progress");
             out += ev("response.output_item.added", {{"output_index", index()}, {"item", item}});
@@ -390,7 +378,7 @@ struct Streamer {
         if (open != want) {
             out += close();
             open = want;
-            item_id = hex_id(msg ? "msg_" : "rs_");
+            item_id = random_id(msg ? "msg_" : "rs_");
             ojson item = msg ? message_item(item_id, "", "in_progress") : reasoning_item(item_id, "");
             item["content"] = ojson::array();
             out += ev("response.output_item.added", {{"output_index", index()}, {"item", item}});
@@ -440,7 +428,7 @@ struct Streamer {
 void responses(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res) {
     const json body = parse_json_object(hreq.body, env.config.max_json_depth);
     Parsed p = parse(env, body);
-    Builder b{hex_id("resp_"), static_cast<int64_t>(std::time(nullptr)), std::move(p.echo), ojson::array()};
+    Builder b{random_id("resp_"), static_cast<int64_t>(std::time(nullptr)), std::move(p.echo), ojson::array()};
     std::shared_ptr<RequestState> st = submit_request(env.models, std::move(p.req));
     std::optional<Event> first = await_first(*st, res);
     if (!first) return;
@@ -461,7 +449,7 @@ void responses(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res
         } else if (e.kind == Event::Kind::Done) {
             std::string msg;
             auto flush = [&] {
-                if (!msg.empty()) b.output.push_back(message_item(hex_id("msg_"), std::exchange(msg, ""), "completed"));
+                if (!msg.empty()) b.output.push_back(message_item(random_id("msg_"), std::exchange(msg, ""), "completed"));
             };
             for (const OutputPart& part : splitter.split(text)) {
                 if (part.kind == OutputPart::Kind::Text) {
@@ -470,12 +458,12 @@ void responses(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res
                 }
                 flush();
                 if (part.kind == OutputPart::Kind::Thinking)
-                    b.output.push_back(reasoning_item(hex_id("rs_"), part.text));
+                    b.output.push_back(reasoning_item(random_id("rs_"), part.text));
                 else
-                    b.output.push_back(call_item(hex_id("fc_"), part.call, part.call.arguments.dump(), "completed"));
+                    b.output.push_back(call_item(random_id("fc_"), part.call, part.call.arguments.dump(), "completed"));
             }
             flush();
-            if (b.output.empty()) b.output.push_back(message_item(hex_id("msg_"), "", "completed"));
+            if (b.output.empty()) b.output.push_back(message_item(random_id("msg_"), "", "completed"));
             res.status = 200;
             res.set_content(dump(b.response(final_status(e), &e)), "application/json; charset=utf-8");
             return;
