@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"
 

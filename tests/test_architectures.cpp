@@ -14,7 +14,7 @@
 #include "model/model.h"
 #include "runtime/context.h"
 #include "runtime/generate.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "support/paths.h"
 
 namespace hearth {

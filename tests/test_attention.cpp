@@ -14,7 +14,7 @@
 #include "model/ops.h"
 #include "model/batch.h"
 #include "runtime/kv_cache.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/attention.h"
 #include "tensor/quants.h"
 

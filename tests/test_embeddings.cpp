@@ -9,7 +9,7 @@
 #include "runtime/context.h"
 #include "runtime/embedding.h"
 #include "tensor/matmul.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "support/paths.h"
 
 namespace hearth {

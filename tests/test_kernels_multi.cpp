@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/kernel_table.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/gemm.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"
 #include "tensor/repack.h"

@@ -10,7 +10,7 @@
 #include "model/model.h"
 #include "model/synthetic.h"
 #include "runtime/context.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "support/paths.h"
 #include "tensor/quants.h"
 

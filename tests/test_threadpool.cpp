@@ -4,7 +4,7 @@
 #include <numeric>
 #include <vector>
 
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 
 namespace hearth {
 

@@ -15,8 +15,8 @@
 
 #include "model/model.h"
 #include "runtime/context.h"
-#include "runtime/profile.h"
-#include "runtime/threadpool.h"
+#include "model/profile.h"
+#include "tensor/threadpool.h"
 #include "sampling/sampler.h"
 #include "tensor/quants.h"
 

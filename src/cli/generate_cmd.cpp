@@ -10,7 +10,7 @@
 #include "model/model.h"
 #include "runtime/embedding.h"
 #include "runtime/generate.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 
 namespace hearth::cli {
 

@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "model/quantize.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 
 namespace hearth::cli {
 

@@ -12,7 +12,7 @@
 #include "model/forward.h"
 #include "model/kv_view.h"
 #include "model/model.h"
-#include "runtime/profile.h"
+#include "model/profile.h"
 
 namespace hearth {
 

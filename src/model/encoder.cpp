@@ -9,7 +9,7 @@
 
 #include "model/encoder.h"
 #include "model/ops.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/activation.h"
 #include "tensor/quants.h"
 

@@ -9,7 +9,7 @@
 #include "model/blocks.h"
 #include "model/ops.h"
 #include "model/forward.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/activation.h"
 #include "tensor/repack.h"
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "model/batch.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/attention.h"
 #include "tensor/quants.h"
 

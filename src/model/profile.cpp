@@ -1,4 +1,4 @@
-#include "runtime/profile.h"
+#include "model/profile.h"
 
 #include <algorithm>
 #include <atomic>

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/quants.h"
 
 namespace hearth {

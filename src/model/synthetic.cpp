@@ -10,7 +10,7 @@
 #include "gguf/gguf.h"
 #include "model/quantize.h"
 #include "model/synthetic_plan.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/quants.h"
 
 namespace hearth {

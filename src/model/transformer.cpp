@@ -9,8 +9,8 @@
 #include "model/model.h"
 #include "model/ops.h"
 #include "model/forward.h"
-#include "runtime/profile.h"
-#include "runtime/threadpool.h"
+#include "model/profile.h"
+#include "tensor/threadpool.h"
 #include "tensor/quants.h"
 #include "tensor/repack.h"
 

@@ -1,3 +1,7 @@
+// runtime/ owns what runs a model over time: the paged KV cache and prefix cache, the
+// context that drives the forward pass (model/forward.h), the continuous-batching scheduler,
+// one-sequence generation and embeddings.
+//
 // An inference context over a loaded model: the KV cache, the thread pool and the scratch
 // buffers of the forward pass (allocated once, never per token).
 #pragma once
@@ -10,7 +14,7 @@
 #include "model/forward.h"
 #include "model/hparams.h"
 #include "runtime/kv_cache.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/matmul.h"
 
 namespace hearth {

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/gemm.h"
 #include "tensor/quants.h"
 #include "tensor/repack.h"

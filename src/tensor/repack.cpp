@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "tensor/quants.h"
 #include "tensor/scalar/common.h"
 

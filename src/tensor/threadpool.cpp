@@ -1,4 +1,4 @@
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 
 #include <algorithm>
 #include <chrono>

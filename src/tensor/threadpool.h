@@ -1,5 +1,5 @@
-// runtime/ owns what runs a model over time: the worker thread pool today; the KV cache,
-// batching and the scheduler build on it.
+// The worker thread pool the kernels and the forward pass split their work on (matmul rows,
+// attention items, token rows).
 #pragma once
 
 #include <atomic>
