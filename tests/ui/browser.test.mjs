@@ -159,15 +159,15 @@ test('Stop mid-stream (Esc and the button) cancels the request; /metrics counts 
   await setOption('num_predict', 450);
   await page.evaluate(() => window.__hearthProbe.reset());
   await send('Tell me a long story');
-  // ~30 tokens in (this model makes tens per second), measure, then stop.
-  await page.waitForFunction(() => window.__hearthProbe.data().chunks.length >= 30, { timeout: 60000 });
+  // ~60 tokens in (this model makes tens per second), measure, then stop.
+  await page.waitForFunction(() => window.__hearthProbe.data().chunks.length >= 60, { timeout: 60000 });
   assert.equal(await page.$eval('#stop', (e) => e.hidden), false, 'Stop shown while streaming');
   await shot('05-streaming');
   await page.keyboard.press('Escape');
   // Token latency: each chunk of the stream from its arrival in the page to its text on the page.
   const lat = tokenLatencies(await page.evaluate(() => window.__hearthProbe.data()));
   results.token_latency_ms = { ...summary(lat), chunks: lat.length };
-  assert.ok(lat.length >= 20, `measured ${lat.length} chunks`);
+  assert.ok(lat.length >= 40, `measured ${lat.length} chunks`);
   assert.ok(results.token_latency_ms.p95 < 50, `95th percentile ${results.token_latency_ms.p95} ms`);
   await waitDone(10000);
   const reply = await lastReply();
