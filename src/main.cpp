@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "tensor/cpu.h"
 
 #ifndef HEARTH_VERSION
 #define HEARTH_VERSION "0.1.0"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     hearth::cli::add_ps_commands(app);
     hearth::cli::add_store_commands(app);
     try {
+        hearth::isa_family();  // a bad HEARTH_ISA is an error before anything runs
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);

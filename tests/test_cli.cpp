@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "support/paths.h"
+#include "tensor/cpu.h"
 
 namespace hearth {
 namespace {
@@ -21,9 +22,10 @@ struct CliRun {
     std::string out;
 };
 
-// Runs `hearth ARGS` through the shell; stderr goes to `err_file` when given.
-CliRun hearth(const std::string& args, const std::string& err_file = "/dev/null") {
-    const std::string cmd = std::string(HEARTH_BINARY) + " " + args + " 2>" + err_file;
+// Runs `hearth ARGS` through the shell; stderr goes to `err_file` when given; `env` is
+// prefixed to the command (e.g. "HEARTH_ISA=avx2 ").
+CliRun hearth(const std::string& args, const std::string& err_file = "/dev/null", const std::string& env = "") {
+    const std::string cmd = env + std::string(HEARTH_BINARY) + " " + args + " 2>" + err_file;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return {-1, ""};
     std::string out;
@@ -119,6 +121,46 @@ TEST(Cli, ErrorsAreClearAndExitNonZero) {
     r = hearth("quantize " + shared_path("models/stories260K.gguf") + " " + dir.file("o.gguf") + " q9_9", dir.file("e3"));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(slurp(dir.file("e3")).find("q9_9"), std::string::npos);
+}
+
+// HEARTH_ISA forces each kernel family the CPU has: every one gives llama.cpp's greedy ids
+// for stories260K, and `hearth bench` reports the family it ran. A family the CPU lacks, an
+// unknown name and AMX (no kernels yet) are clear errors.
+TEST(Cli, EveryKernelFamilyGivesTheReferenceGreedyIds) {
+    std::ifstream f(shared_path("models/stories260K.reference.json"));
+    const auto refs = nlohmann::json::parse(f);
+    const auto& r = refs[2];
+    std::string ids, want;
+    for (int id : r["prompt_ids"]) ids += std::to_string(id) + " ";
+    for (int id : r["generated_ids"]) want += (want.empty() ? "" : " ") + std::to_string(id);
+    int families = 0;
+    for (IsaFamily fam : {IsaFamily::Scalar, IsaFamily::Avx2, IsaFamily::Avx2Vnni, IsaFamily::Avx512}) {
+        const std::string env = std::string("HEARTH_ISA=") + isa_family_name(fam) + " ";
+        test::TempDir dir;
+        if (static_cast<int>(fam) > static_cast<int>(cpu_best_family())) {
+            const CliRun run = hearth("generate -m " + shared_path("models/stories260K.gguf") + " -p hi -n 1", dir.file("e"), env);
+            EXPECT_EQ(run.status, 1) << isa_family_name(fam);
+            EXPECT_NE(slurp(dir.file("e")).find("best kernel family"), std::string::npos) << slurp(dir.file("e"));
+            continue;
+        }
+        ++families;
+        const CliRun run = hearth("generate -m " + shared_path("models/stories260K.gguf") + " --prompt-ids '" + ids +
+                                      "' -n 100 --temp 0 --ids -t 2",
+                                  "/dev/null", env);
+        ASSERT_EQ(run.status, 0) << isa_family_name(fam);
+        EXPECT_EQ(run.out, want + "\n") << isa_family_name(fam);
+        const CliRun bench = hearth("bench -m " + shared_path("models/stories260K.gguf") + " -p 8 -n 0 -r 1 -t 1 -o json",
+                                    "/dev/null", env);
+        ASSERT_EQ(bench.status, 0);
+        EXPECT_EQ(nlohmann::json::parse(bench.out)[0]["isa"], isa_family_name(fam));
+    }
+    EXPECT_GE(families, 1);
+    test::TempDir dir;
+    for (const char* bad : {"HEARTH_ISA=neon ", "HEARTH_ISA=amx "}) {
+        const CliRun run = hearth("generate -m " + shared_path("models/stories260K.gguf") + " -p hi -n 1", dir.file("e"), bad);
+        EXPECT_EQ(run.status, 1) << bad;
+        EXPECT_NE(slurp(dir.file("e")).find("HEARTH_ISA"), std::string::npos) << slurp(dir.file("e"));
+    }
 }
 
 TEST(Cli, FixedSeedGivesIdenticalSampledOutput) {

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/engine_common.h"
 #include "model/model.h"
+#include "tensor/cpu.h"
 
 namespace hearth::cli {
 
@@ -178,7 +179,7 @@ void add_bench_command(CLI::App& app) {
                 for (double ns : r.ns) ts.push_back(1e9 * n_tokens / ns);
                 arr.push_back({{"build_commit", "hearth"}, {"model_filename", model->path()}, {"model_type", type},
                                {"model_size", size}, {"model_n_params", n_params}, {"n_batch", e.batch},
-                               {"n_ubatch", e.batch}, {"n_threads", ctx.n_threads()}, {"type_k", e.kv_type},
+                               {"n_ubatch", e.batch}, {"n_threads", ctx.n_threads()}, {"isa", isa_family_name(isa_family())}, {"type_k", e.kv_type},
                                {"type_v", e.kv_type}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"n_depth", r.depth}, {"n_parallel", r.n_seq},
                                {"avg_ns", static_cast<uint64_t>(mean(r.ns))}, {"stddev_ns", static_cast<uint64_t>(stddev(r.ns))},
                                {"avg_ts", mean(ts)}, {"stddev_ts", stddev(ts)}, {"samples_ns", r.ns}, {"samples_ts", ts}});
@@ -201,9 +202,9 @@ void add_bench_command(CLI::App& app) {
             std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
             if (r.n_seq > 1) test += " x" + std::to_string(r.n_seq);
             if (r.depth > 0) test += " @ d" + std::to_string(r.depth);
-            std::printf("| %s | %.2f MiB | %.2f %s | CPU | %d | %s | %.2f ± %.2f |\n", type.c_str(), double(size) / 1048576.0,
+            std::printf("| %s | %.2f MiB | %.2f %s | CPU (%s) | %d | %s | %.2f ± %.2f |\n", type.c_str(), double(size) / 1048576.0,
                         n_params >= 1000000000ull ? double(n_params) / 1e9 : double(n_params) / 1e6,
-                        n_params >= 1000000000ull ? "B" : "M", ctx.n_threads(), test.c_str(), mean(ts), stddev(ts));
+                        n_params >= 1000000000ull ? "B" : "M", isa_family_name(isa_family()), ctx.n_threads(), test.c_str(), mean(ts), stddev(ts));
         }
         if (limit > 0) {
             if (mhp.n_expert > 0)

@@ -8,10 +8,10 @@
 #include <cpuid.h>
 #endif
 
+#include "tensor/cpu.h"
 #include "tensor/kernel_table.h"
 
 namespace hearth {
-namespace {
 
 // CPUID leaf 1 (FMA, OSXSAVE, AVX, F16C), XGETBV (the OS saves YMM state) and leaf 7
 // (AVX2). Read directly: compilers' __builtin_cpu_supports names differ across versions.
@@ -31,8 +31,6 @@ bool cpu_has_avx2_fma_f16c() {
     return false;
 #endif
 }
-
-}  // namespace
 
 // CPUID leaf 7 sub-leaf 1, EAX bit 4: the VEX-encoded vpdpbusd/vpdpwssd (needs the AVX2
 // checks above as well, which the callers make first).
@@ -69,9 +67,11 @@ struct Tables {
         avx2 = scalar;
 #if defined(__x86_64__)
         register_avx2_kernels(avx2);
-        if (cpu_has_avx2_fma_f16c()) {
+        // HEARTH_ISA (tensor/cpu.h) may hold the kernels below what the CPU has.
+        const IsaFamily family = isa_family();
+        if (cpu_has_avx2_fma_f16c() && family >= IsaFamily::Avx2) {
             detected = Isa::Avx2;
-            if (cpu_has_avx_vnni() && vnni_enabled()) register_avx2_vnni_multi_kernels(avx2);
+            if (cpu_has_avx_vnni() && vnni_enabled() && family >= IsaFamily::Avx2Vnni) register_avx2_vnni_multi_kernels(avx2);
         }
 #endif
         active = detected;

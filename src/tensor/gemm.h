@@ -52,7 +52,8 @@ void gemm_panels(const MatrixView& w, const float* act_t, int64_t n_tokens, floa
 constexpr int64_t kGemmMinTokens = 16;
 
 namespace avx512 {
-bool cpu_supported();
+bool cpu_supported();    // AVX-512 F with the OS saving ZMM state, and HEARTH_ISA allows it
+bool cpu_has_avx512f();  // the CPUID check alone
 void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
               int64_t r1);
 }  // namespace avx512

@@ -29,5 +29,6 @@ void register_avx2_kernels(KernelTable& t);
 void register_avx2_multi_kernels(KernelTable& t);
 void register_avx2_vnni_multi_kernels(KernelTable& t);
 bool cpu_has_avx_vnni();
+bool cpu_has_avx2_fma_f16c();  // tensor/dispatch.cpp: the raw CPUID check
 
 }  // namespace hearth

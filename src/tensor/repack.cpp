@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tensor/cpu.h"
 #include "tensor/threadpool.h"
 #include "tensor/quants.h"
 #include "tensor/scalar/common.h"
@@ -24,7 +25,7 @@ bool repack_enabled() {
     static const bool on = [] {
         const char* env = std::getenv("HEARTH_REPACK");
         if (env && std::strcmp(env, "0") == 0) return false;
-        return avx512::cpu_has_vnni();
+        return avx512::cpu_has_vnni() && isa_family() == IsaFamily::Avx512;
     }();
     return on;
 }

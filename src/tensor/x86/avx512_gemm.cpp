@@ -2,6 +2,7 @@
 // for baseline x86-64 with per-function target attributes; called only when CPUID and XCR0
 // report AVX-512 state.
 #include "tensor/gemm.h"
+#include "tensor/cpu.h"
 
 #include <algorithm>
 #include <array>
@@ -63,7 +64,9 @@ constexpr auto make_table(std::integer_sequence<int, Rs...>) {
 
 }  // namespace
 
-bool cpu_supported() {
+bool cpu_supported() { return cpu_has_avx512f() && isa_family() >= IsaFamily::Avx512; }
+
+bool cpu_has_avx512f() {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
     if (!(c & (1u << 27))) return false;  // OSXSAVE
@@ -87,6 +90,7 @@ HEARTH_AVX512 void gemm_f32(const MatrixView& w, const float* act_t, int64_t /*n
 
 namespace hearth::avx512 {
 bool cpu_supported() { return false; }
+bool cpu_has_avx512f() { return false; }
 void gemm_f32(const MatrixView&, const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t) {}
 }  // namespace hearth::avx512
 
