@@ -128,6 +128,31 @@ TEST_F(Think, EarlierThinkingReachesTemplatesAsReasoningContent) {
     EXPECT_EQ(out["message"]["content"], raw["response"]);
 }
 
+// A think level reaches templates as reasoning_effort (gpt-oss style), from each API's field.
+TEST_F(Think, LevelsReachTemplatesAsReasoningEffort) {
+    start();
+    const std::string tmpl = "{# <think> #}{{ reasoning_effort }}{% for m in messages %}{{ m.content }}{% endfor %}";
+    const json msgs = json::array({{{"role", "user"}, {"content", " upon a time"}}});
+    const json high = post_ok("/api/chat", {{"model", "stories"},
+                                            {"template", tmpl},
+                                            {"messages", msgs},
+                                            {"think", "high"},
+                                            {"stream", false},
+                                            {"options", test::greedy_options(2)}});
+    EXPECT_EQ(high["prompt_eval_count"], greedy_raw("stories", "high upon a time", 1)["prompt_eval_count"]);
+    const json on = post_ok("/api/chat", {{"model", "stories"},
+                                          {"template", tmpl},
+                                          {"messages", msgs},
+                                          {"think", true},
+                                          {"stream", false},
+                                          {"options", test::greedy_options(2)}});
+    EXPECT_EQ(on["prompt_eval_count"], greedy_raw("stories", " upon a time", 1)["prompt_eval_count"]);
+    auto r = post("/v1/responses", {{"model", "stories-think"}, {"input", "x"}, {"reasoning", {{"effort", "huge"}}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_EQ(json::parse(r->body)["error"]["param"], "reasoning.effort");
+}
+
 TEST_F(Think, OpenAiChatGivesReasoningContent) {
     start();
     const std::string on = greedy_raw("stories-think", kOn, N)["response"];

@@ -66,6 +66,7 @@ std::string render_prompt(const Model& model, const Template* tmpl, const Prompt
     ctx["bos_token"] = special_text(tok, tok.bos());
     ctx["eos_token"] = special_text(tok, tok.eos());
     if (spec.think) ctx["enable_thinking"] = *spec.think;
+    if (!spec.think_level.empty()) ctx["reasoning_effort"] = spec.think_level;  // gpt-oss style templates
     try {
         if (spec.template_override) return Template::parse(*spec.template_override).render(ctx);
         return tmpl->render(ctx);

@@ -36,8 +36,9 @@ bool template_thinks(std::string_view source);
 std::string legacy_prompt(const nlohmann::ordered_json& messages);
 
 // Renders spec.messages (with tools, add_generation_prompt, bos_token, eos_token and, when
-// the request sets `think`, enable_thinking) through spec.template_override when set, else
-// `tmpl`; a null `tmpl` is Ollama's `{{ .Prompt }}` default (legacy_prompt).
+// the request sets `think`, enable_thinking, and a named level as reasoning_effort) through
+// spec.template_override when set, else `tmpl`; a null `tmpl` is Ollama's `{{ .Prompt }}`
+// default (legacy_prompt).
 std::string render_prompt(const Model& model, const Template* tmpl, const PromptSpec& spec);
 
 // Puts a store model's MESSAGE turns before the request's messages and its SYSTEM prompt

@@ -36,6 +36,7 @@ struct PromptSpec {
     std::optional<std::string> template_override;  // request's `template` (Jinja)
     std::vector<int32_t> prefix;                    // /api/generate `context`: ids put first
     std::optional<bool> think;                      // `think`: thinking on/off (unset: the template's default)
+    std::string think_level;                        // "low", "medium", "high" when the request named one
 };
 
 struct GenerateJob {

@@ -127,12 +127,17 @@ ojson parse_messages(const json& body) {
 }
 
 // `think`: true/false, or an effort level ("high", "medium", "low"), which turns it on.
-std::optional<bool> parse_think(const json& body) {
+void parse_think(const json& body, PromptSpec& spec) {
     auto it = body.find("think");
-    if (it == body.end() || it->is_null()) return std::nullopt;
-    if (it->is_boolean()) return it->get<bool>();
-    if (it->is_string() && (*it == "high" || *it == "medium" || *it == "low")) return true;
-    throw ApiError(400, "think must be true, false, \"high\", \"medium\" or \"low\"");
+    if (it == body.end() || it->is_null()) return;
+    if (it->is_boolean()) {
+        spec.think = it->get<bool>();
+    } else if (it->is_string() && (*it == "high" || *it == "medium" || *it == "low")) {
+        spec.think = true;
+        spec.think_level = it->get<std::string>();
+    } else {
+        throw ApiError(400, "think must be true, false, \"high\", \"medium\" or \"low\"");
+    }
 }
 
 void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, bool chat) {
@@ -161,7 +166,7 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
             throw ApiError(400, std::string("invalid format: ") + e.what());
         }
     }
-    job.prompt.think = parse_think(body);
+    parse_think(body, job.prompt);
     job.prompt.template_override = get_string(body, "template", "template");
     if (job.prompt.template_override && job.prompt.template_override->empty()) job.prompt.template_override.reset();
 

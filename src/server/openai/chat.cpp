@@ -281,6 +281,7 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
                 throw OaiError(400, "reasoning_effort must be \"none\", \"minimal\", \"low\", \"medium\" or \"high\"",
                                "reasoning_effort");
             job.prompt.think = *effort != "none";
+            if (*effort != "none") job.prompt.think_level = *effort == "minimal" ? "low" : *effort;
         }
         job.prompt.messages = parse_messages(body);
         std::string choice = "auto", forced;

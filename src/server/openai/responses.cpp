@@ -235,7 +235,13 @@ Parsed parse(ApiEnv& env, const json& body) {
     }
     if (auto rs = body.find("reasoning"); rs != body.end() && !rs->is_null()) {
         if (!rs->is_object()) throw OaiError(400, "reasoning must be an object", "reasoning");
-        if (auto effort = get_string(*rs, "effort", "reasoning.effort")) job.prompt.think = *effort != "none";
+        if (auto effort = get_string(*rs, "effort", "reasoning.effort")) {
+            if (*effort != "none" && *effort != "minimal" && *effort != "low" && *effort != "medium" && *effort != "high")
+                throw OaiError(400, "reasoning.effort must be \"none\", \"minimal\", \"low\", \"medium\" or \"high\"",
+                               "reasoning.effort");
+            job.prompt.think = *effort != "none";
+            if (*effort != "none") job.prompt.think_level = *effort == "minimal" ? "low" : *effort;
+        }
     }
     if (std::string err = sp.validate(); !err.empty()) throw ApiError(400, err);
     add_model_turns(job.prompt, r.model);
