@@ -1,5 +1,5 @@
-// bert: BERT-style encoders for embeddings (WordPiece tokenizer). Learned position and
-// token-type embeddings, LayerNorm (with bias) after each residual, GELU feed-forward,
+// bert and nomic-bert: encoders for embeddings (WordPiece tokenizer). bert: learned position
+// and token-type embeddings, LayerNorm (with bias) after each residual, GELU feed-forward,
 // bidirectional attention, then mean / CLS / last pooling per bert.pooling_type.
 #include <stdexcept>
 
@@ -8,38 +8,43 @@
 
 namespace hearth {
 
-void load_bert(Model& m) {
+namespace {
+
+// What both encoders share: LayerNorm, pooling from <arch>.pooling_type (mean by default),
+// bidirectional attention only, the token and token-type embeddings and their LayerNorm.
+void bind_encoder_base(Model& m, const std::string& arch) {
     HParams& hp = m.hp_;
-    hp = read_decoder_hparams(m.file(), "bert");
+    hp = read_decoder_hparams(m.file(), arch);
     hp.layer_norm = true;
     m.encoder_ = true;
-    m.act_ = FfnActivation::GeluTanh;
-    const uint64_t pooling = m.file().get_u64("bert.pooling_type").value_or(1);
-    if (pooling > 3) throw std::runtime_error("bert.pooling_type " + std::to_string(pooling) + " is not supported");
+    const uint64_t pooling = m.file().get_u64(arch + ".pooling_type").value_or(1);
+    if (pooling > 3) throw std::runtime_error(arch + ".pooling_type " + std::to_string(pooling) + " is not supported");
     m.pooling_ = static_cast<Pooling>(pooling);
-    if (m.file().get_bool("bert.attention.causal").value_or(false))
-        throw std::runtime_error("causal bert models are not supported");
-
+    if (m.file().get_bool(arch + ".attention.causal").value_or(false))
+        throw std::runtime_error("causal " + arch + " models are not supported");
     const gguf::TensorInfo* emb = m.file().tensor("token_embd.weight");
     if (!emb || emb->dims.size() != 2) throw std::runtime_error("model is missing tensor 'token_embd.weight'");
     ModelWeights& w = m.w_;
     w.tok_embd = m.matrix("token_embd.weight", hp.n_embd, emb->dims[1]);
-    w.pos_embd = m.vector("position_embd.weight", int64_t(hp.n_embd) * hp.n_ctx_train);
     const gguf::TensorInfo* types = m.file().tensor("token_types.weight");
     if (types) w.token_types = m.vector("token_types.weight", types->n_elements());
     w.embd_norm = m.vector("token_embd_norm.weight", hp.n_embd);
     w.embd_norm_b = m.vector("token_embd_norm.bias", hp.n_embd);
     w.layers.resize(static_cast<size_t>(hp.n_layer));
+}
+
+}  // namespace
+
+void load_bert(Model& m) {
+    bind_encoder_base(m, "bert");
+    m.act_ = FfnActivation::GeluTanh;
+    const HParams& hp = m.hp_;
+    ModelWeights& w = m.w_;
+    w.pos_embd = m.vector("position_embd.weight", int64_t(hp.n_embd) * hp.n_ctx_train);
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
         LayerWeights& L = w.layers[static_cast<size_t>(l)];
-        L.wq = m.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim());
-        L.wk = m.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim());
-        L.wv = m.matrix(b + "attn_v.weight", hp.n_embd, hp.v_dim());
-        L.bq = m.vector(b + "attn_q.bias", hp.q_dim());
-        L.bk = m.vector(b + "attn_k.bias", hp.kv_dim());
-        L.bv = m.vector(b + "attn_v.bias", hp.v_dim());
-        L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
+        bind_attention(m, l, /*biases=*/true);
         L.bo = m.vector(b + "attn_output.bias", hp.n_embd);
         L.attn_out_norm = m.vector(b + "attn_output_norm.weight", hp.n_embd);
         L.attn_out_norm_b = m.vector(b + "attn_output_norm.bias", hp.n_embd);
@@ -60,27 +65,11 @@ namespace hearth {
 // over whole heads, a fused Q|K|V projection, no projection biases, a SwiGLU feed-forward,
 // LayerNorm after each residual, pooled per nomic-bert.pooling_type.
 void load_nomic_bert(Model& m) {
+    bind_encoder_base(m, "nomic-bert");
     HParams& hp = m.hp_;
-    hp = read_decoder_hparams(m.file(), "nomic-bert");
-    hp.layer_norm = true;
     hp.rope_style = RopeStyle::Neox;
-    m.encoder_ = true;
     m.act_ = FfnActivation::SiLU;
-    const uint64_t pooling = m.file().get_u64("nomic-bert.pooling_type").value_or(1);
-    if (pooling > 3) throw std::runtime_error("nomic-bert.pooling_type " + std::to_string(pooling) + " is not supported");
-    m.pooling_ = static_cast<Pooling>(pooling);
-    if (m.file().get_bool("nomic-bert.attention.causal").value_or(false))
-        throw std::runtime_error("causal nomic-bert models are not supported");
-
-    const gguf::TensorInfo* emb = m.file().tensor("token_embd.weight");
-    if (!emb || emb->dims.size() != 2) throw std::runtime_error("model is missing tensor 'token_embd.weight'");
     ModelWeights& w = m.w_;
-    w.tok_embd = m.matrix("token_embd.weight", hp.n_embd, emb->dims[1]);
-    const gguf::TensorInfo* types = m.file().tensor("token_types.weight");
-    if (types) w.token_types = m.vector("token_types.weight", types->n_elements());
-    w.embd_norm = m.vector("token_embd_norm.weight", hp.n_embd);
-    w.embd_norm_b = m.vector("token_embd_norm.bias", hp.n_embd);
-    w.layers.resize(static_cast<size_t>(hp.n_layer));
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
         LayerWeights& L = w.layers[static_cast<size_t>(l)];

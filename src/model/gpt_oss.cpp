@@ -21,13 +21,7 @@ void load_gpt_oss(Model& m) {
         const std::string b = "blk." + std::to_string(l) + ".";
         LayerWeights& L = m.w_.layers[static_cast<size_t>(l)];
         L.attn_norm = m.vector(b + "attn_norm.weight", hp.n_embd);
-        L.wq = m.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim());
-        L.wk = m.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim());
-        L.wv = m.matrix(b + "attn_v.weight", hp.n_embd, hp.v_dim());
-        L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
-        L.bq = m.vector(b + "attn_q.bias", hp.q_dim());
-        L.bk = m.vector(b + "attn_k.bias", hp.kv_dim());
-        L.bv = m.vector(b + "attn_v.bias", hp.v_dim());
+        bind_attention(m, l, /*biases=*/true);
         L.bo = m.vector(b + "attn_output.bias", hp.n_embd);
         L.sinks = m.vector(b + "attn_sinks.weight", hp.n_head);
         L.ffn_norm = m.vector(b + "post_attention_norm.weight", hp.n_embd);

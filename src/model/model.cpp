@@ -262,6 +262,21 @@ const float* Model::vector(const std::string& name, int64_t n, bool optional) {
     return owned_.back().data();
 }
 
+void bind_attention(Model& m, int32_t l, bool biases) {
+    const HParams& hp = m.hp_;
+    const std::string b = "blk." + std::to_string(l) + ".";
+    LayerWeights& L = m.w_.layers[static_cast<size_t>(l)];
+    L.wq = m.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim());
+    L.wk = m.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim());
+    L.wv = m.matrix(b + "attn_v.weight", hp.n_embd, hp.v_dim());
+    L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
+    if (biases) {
+        L.bq = m.vector(b + "attn_q.bias", hp.q_dim());
+        L.bk = m.vector(b + "attn_k.bias", hp.kv_dim());
+        L.bv = m.vector(b + "attn_v.bias", hp.v_dim());
+    }
+}
+
 void bind_llama_layers(Model& m, bool biases, bool qk_norm) {
     const HParams& hp = m.hp_;
     m.w_.layers.resize(static_cast<size_t>(hp.n_layer));
@@ -269,15 +284,7 @@ void bind_llama_layers(Model& m, bool biases, bool qk_norm) {
         const std::string b = "blk." + std::to_string(l) + ".";
         LayerWeights& L = m.w_.layers[static_cast<size_t>(l)];
         L.attn_norm = m.vector(b + "attn_norm.weight", hp.n_embd);
-        L.wq = m.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim());
-        L.wk = m.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim());
-        L.wv = m.matrix(b + "attn_v.weight", hp.n_embd, hp.v_dim());
-        L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
-        if (biases) {
-            L.bq = m.vector(b + "attn_q.bias", hp.q_dim());
-            L.bk = m.vector(b + "attn_k.bias", hp.kv_dim());
-            L.bv = m.vector(b + "attn_v.bias", hp.v_dim());
-        }
+        bind_attention(m, l, biases);
         if (qk_norm) {
             L.q_norm = m.vector(b + "attn_q_norm.weight", hp.head_dim);
             L.k_norm = m.vector(b + "attn_k_norm.weight", hp.head_dim);

@@ -175,6 +175,8 @@ void load_granite(Model& m);
 // Shared by the llama-style files: binds the standard blk.N tensors.
 void bind_llama_layers(Model& m, bool biases, bool qk_norm);
 void bind_output(Model& m);  // output_norm, output (or the tied token embedding)
+// Binds blk.N.attn_q / attn_k / attn_v / attn_output of layer l (+ the Q/K/V biases).
+void bind_attention(Model& m, int32_t l, bool biases);
 // Binds blk.N.ffn_gate_inp / ffn_{gate,up,down}_exps (+ biases when `biases`) of layer l.
 void bind_moe(Model& m, int32_t l, bool biases);
 

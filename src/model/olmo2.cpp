@@ -14,10 +14,7 @@ void load_olmo2(Model& m) {
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
         LayerWeights& L = m.w_.layers[static_cast<size_t>(l)];
-        L.wq = m.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim());
-        L.wk = m.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim());
-        L.wv = m.matrix(b + "attn_v.weight", hp.n_embd, hp.v_dim());
-        L.wo = m.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd);
+        bind_attention(m, l, /*biases=*/false);
         L.q_norm = m.vector(b + "attn_q_norm.weight", hp.q_dim());
         L.k_norm = m.vector(b + "attn_k_norm.weight", hp.kv_dim());
         L.post_attn_norm = m.vector(b + "post_attention_norm.weight", hp.n_embd);

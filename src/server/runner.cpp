@@ -11,7 +11,7 @@
 #include "runtime/embedding.h"
 #include "runtime/kv_cache.h"
 #include "runtime/scheduler.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "server/model_info.h"
 #include "server/prompt.h"
 #include "server/tool_choice.h"

@@ -17,7 +17,7 @@
 
 #include "gguf/gguf.h"
 #include "model/quantize.h"
-#include "runtime/threadpool.h"
+#include "tensor/threadpool.h"
 #include "server/http_util.h"
 #include "server/model_info.h"
 #include "server/ollama/ollama.h"
