@@ -66,6 +66,8 @@ TEST_F(PromptDefault, GenerateOnABaseModelIsTheGreedyContinuation) {
     EXPECT_EQ(tree["prompt_eval_count"], greedy_raw("stories", "There was a big tree", 1)["prompt_eval_count"]);
     EXPECT_NE(cli_greedy("There was a big tree", 60).find(tree["response"].get<std::string>()), std::string::npos)
         << tree["response"];
+    // /api/show names that default as Ollama does.
+    EXPECT_EQ(post_ok("/api/show", {{"model", "stories"}})["template"], "{{ .Prompt }}");
 }
 
 TEST_F(PromptDefault, SystemTextAndRoleMarkersAreNotAddedWithoutATemplate) {
