@@ -314,10 +314,14 @@ TEST_P(BatchedEqualsSolo, GreedyOutputsMatchTheSingleSequenceLoop) {
 }
 
 // stories260K and synthetic llama / qwen2 (QKV bias) / gemma2 (sliding window, soft-capping)
-// models with several KV heads.
+// models with several KV heads; MoE (qwen3moe), latent attention with routed + shared experts
+// (deepseek2) and gpt-oss (sinks, biased MXFP4 experts): a token's experts run over whatever
+// tokens the batch routed to them, and its result does not change.
 INSTANTIATE_TEST_SUITE_P(Models, BatchedEqualsSolo,
                          ::testing::Values("models/stories260K.gguf", "models/synthetic/llama-q8_0.gguf",
-                                           "models/synthetic/qwen2-q4_0.gguf", "models/synthetic/gemma2-f32.gguf"));
+                                           "models/synthetic/qwen2-q4_0.gguf", "models/synthetic/gemma2-f32.gguf",
+                                           "models/synthetic/qwen3moe-q4_k_m.gguf", "models/synthetic/deepseek2-q4_0.gguf",
+                                           "models/synthetic/gpt-oss-mxfp4.gguf"));
 
 TEST(Scheduler, SecondRequestReusesTheCachedPrefix) {
     auto model = Model::load(shared_path("models/stories260K.gguf"));
