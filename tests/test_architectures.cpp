@@ -15,12 +15,16 @@
 #include "runtime/context.h"
 #include "runtime/generate.h"
 #include "tensor/threadpool.h"
+#include "support/model_checks.h"
 #include "support/paths.h"
 
 namespace hearth {
 namespace {
 
+using test::cosine_distance;
+
 using nlohmann::json;
+using test::greedy;
 using test::shared_path;
 
 const json& refs() {
@@ -45,16 +49,6 @@ ContextParams params(GgmlType kv, int n_batch = 512) {
     p.kv_type = kv;
     p.n_batch = n_batch;
     return p;
-}
-
-GenerateOptions greedy(int n) {
-    GenerateOptions o;
-    o.n_predict = n;
-    o.sampling.temperature = 0.0f;
-    o.sampling.repeat_penalty = 1.0f;
-    o.sampling.top_k = 0;
-    o.sampling.top_p = 1.0f;
-    return o;
 }
 
 // Teacher-forced logits of prompt + generated[:-1]: row s predicts generated[s].
@@ -174,16 +168,6 @@ INSTANTIATE_TEST_SUITE_P(Archs, MoreArchs,
                              std::replace(s.begin(), s.end(), '-', '_');
                              return s;
                          });
-
-double cosine_distance(const std::vector<float>& a, const std::vector<double>& b) {
-    double dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        dot += a[i] * b[i];
-        na += double(a[i]) * a[i];
-        nb += b[i] * b[i];
-    }
-    return 1.0 - dot / std::sqrt(na * nb);
-}
 
 // nomic-bert: llama.cpp's tokenization and pooled embeddings (normalized and raw), f32 and
 // q8_0, to a cosine similarity of at least 0.9999.

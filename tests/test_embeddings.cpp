@@ -10,20 +10,13 @@
 #include "runtime/embedding.h"
 #include "tensor/matmul.h"
 #include "tensor/threadpool.h"
+#include "support/model_checks.h"
 #include "support/paths.h"
 
 namespace hearth {
 namespace {
 
-double cosine_distance(const std::vector<float>& a, const std::vector<double>& b) {
-    double dot = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        dot += a[i] * b[i];
-        na += double(a[i]) * a[i];
-        nb += b[i] * b[i];
-    }
-    return 1.0 - dot / std::sqrt(na * nb);
-}
+using test::cosine_distance;
 
 // The BERT references: llama.cpp's tokenization (CLS ... SEP) and its pooled embeddings,
 // normalized and raw, for mean and CLS pooling.

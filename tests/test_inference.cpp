@@ -8,27 +8,19 @@
 #include "model/model.h"
 #include "runtime/context.h"
 #include "runtime/generate.h"
+#include "support/model_checks.h"
 #include "support/paths.h"
 
 namespace hearth {
 namespace {
 
 using nlohmann::json;
+using test::greedy;
 using test::shared_path;
 
 json load_json(const std::string& rel) {
     std::ifstream f(shared_path(rel));
     return json::parse(f);
-}
-
-GenerateOptions greedy(int n) {
-    GenerateOptions o;
-    o.n_predict = n;
-    o.sampling.temperature = 0.0f;
-    o.sampling.repeat_penalty = 1.0f;
-    o.sampling.top_k = 0;
-    o.sampling.top_p = 1.0f;
-    return o;
 }
 
 ContextParams params(GgmlType kv = GgmlType::F16, int threads = 2, int n_batch = 512) {
