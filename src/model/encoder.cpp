@@ -111,7 +111,7 @@ std::vector<float> encode_embedding(const Model& model, const std::vector<int32_
             matmul(L.w_gate, x.data(), hp.n_embd, nt, gate.data(), hp.n_ff, &pool, mm);
             swiglu(gate.data(), up.data(), up.data(), static_cast<int64_t>(n * ff));
         } else {
-            for (float& u : up) u = gelu_tanh(u);
+            for (float& u : up) u = gelu_f16_table(u);
         }
         matmul(L.w_down, up.data(), hp.n_ff, nt, h.data(), hp.n_embd, &pool, mm);
         bias(h.data(), L.b_down, n, d);

@@ -31,10 +31,10 @@ void ffn_activation(FfnActivation act, const float* g, const float* u, float* ou
             swiglu(g, u, out, n);
             break;
         case FfnActivation::GeluTanh:
-            for (int64_t j = 0; j < n; ++j) out[j] = gelu_tanh(g[j]) * u[j];
+            for (int64_t j = 0; j < n; ++j) out[j] = gelu_f16_table(g[j]) * u[j];
             break;
         case FfnActivation::GeluMlp:
-            for (int64_t j = 0; j < n; ++j) out[j] = gelu_tanh(u[j]);
+            for (int64_t j = 0; j < n; ++j) out[j] = gelu_f16_table(u[j]);
             break;
         case FfnActivation::SwigluOai:
             for (int64_t j = 0; j < n; ++j) {

@@ -88,6 +88,18 @@ void rope_apply(float* x, int32_t n_heads, int32_t head_dim, int32_t rope_dims, 
 
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
+float gelu_f16_table(float x) {
+    // One entry per F16 bit pattern, built once: a lookup instead of a tanh per element.
+    static const std::vector<uint16_t> table = [] {
+        std::vector<uint16_t> t(65536);
+        for (uint32_t h = 0; h < 65536; ++h) t[h] = fp32_to_fp16(gelu_tanh(fp16_to_fp32(static_cast<fp16_t>(h))));
+        return t;
+    }();
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return fp16_to_fp32(table[fp32_to_fp16(x)]);
+}
+
 float gelu_tanh(float x) {
     constexpr float kSqrt2OverPi = 0.79788456080286535588f;
     return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + 0.044715f * x * x)));
