@@ -10,6 +10,8 @@
 set -euo pipefail
 
 die() { echo "test-js-clients: $*" >&2; exit 1; }
+# shellcheck source=scripts/daemon-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
 
 [ $# -eq 1 ] || die "usage: $0 HEARTH_BINARY"
 HEARTH=$(realpath "$1") || die "no such file: $1"
@@ -57,36 +59,9 @@ ln -s "$(realpath "$SHARED/models/synthetic/bert-mean-f32.gguf")" "$MODELS/bert-
 # Starts the daemon on a free loopback port (the kernel picks one for a throwaway socket;
 # should another process take it first, the daemon exits and we try again) and waits for
 # GET / to answer. Sets PID and URL.
-start_daemon() {
-  local port attempt i
-  for attempt in 1 2 3; do
-    port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-    URL="http://127.0.0.1:$port"
-    # An empty store of its own (HEARTH_MODELS): the user's models neither interfere nor change.
-    HEARTH_HOST="127.0.0.1:$port" HEARTH_API_KEYS="" HEARTH_MODELS="$WORK/store" \
-      "$HEARTH" serve --models-dir "$MODELS" >"$LOG" 2>&1 &
-    PID=$!
-    for i in $(seq 1 300); do  # up to 30 s
-      kill -0 "$PID" 2>/dev/null || break
-      if node -e 'fetch(process.argv[1]).then(r=>r.text()).then(t=>process.exit(t.startsWith("Hearth is running")?0:1),()=>process.exit(1))' "$URL/"; then
-        return 0
-      fi
-      sleep 0.1
-    done
-    if kill -0 "$PID" 2>/dev/null; then
-      cat "$LOG" >&2
-      die "hearth serve did not answer GET / on $URL"
-    fi
-    wait "$PID" 2>/dev/null || true
-    PID=""
-    echo "test-js-clients: hearth serve exited before answering (attempt $attempt):" >&2
-    cat "$LOG" >&2
-  done
-  die "could not start hearth serve"
-}
 
 LOG="$WORK/serve.log"
-start_daemon
+start_daemon test-js-clients HEARTH_API_KEYS=
 
 status=0
 (

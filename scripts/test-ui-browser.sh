@@ -10,6 +10,8 @@
 set -euo pipefail
 
 die() { echo "test-ui-browser: $*" >&2; exit 1; }
+# shellcheck source=scripts/daemon-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
 
 [ $# -ge 1 ] || die "usage: $0 HEARTH_BINARY [ARTEFACT_DIR]"
 HEARTH=$(realpath "$1") || die "no such file: $1"
@@ -59,35 +61,9 @@ ln -s "$(realpath "$SHARED/models/stories260K.gguf")" "$MODELS/stories260K.gguf"
 
 KEY="ui-test-key-$RANDOM$RANDOM"
 LOG="$WORK/serve.log"
-start_daemon() {
-  local port attempt i
-  for attempt in 1 2 3; do
-    port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-    URL="http://127.0.0.1:$port"
-    # Niced: the page's timings are measured in the browser, which must not wait for the CPU
-    # behind the daemon's compute threads (nice execs, so $! is the daemon).
-    HEARTH_HOST="127.0.0.1:$port" HEARTH_API_KEYS="$KEY" HEARTH_MODELS="$WORK/store" HEARTH_NUM_PARALLEL=2 \
-      nice -n 10 "$HEARTH" serve --models-dir "$MODELS" >"$LOG" 2>&1 &
-    PID=$!
-    for i in $(seq 1 300); do  # up to 30 s
-      kill -0 "$PID" 2>/dev/null || break
-      if node -e 'fetch(process.argv[1]).then(r=>r.text()).then(t=>process.exit(t.startsWith("Hearth is running")?0:1),()=>process.exit(1))' "$URL/"; then
-        return 0
-      fi
-      sleep 0.1
-    done
-    if kill -0 "$PID" 2>/dev/null; then
-      cat "$LOG" >&2
-      die "hearth serve did not answer GET / on $URL"
-    fi
-    wait "$PID" 2>/dev/null || true
-    PID=""
-    echo "test-ui-browser: hearth serve exited before answering (attempt $attempt):" >&2
-    cat "$LOG" >&2
-  done
-  die "could not start hearth serve"
-}
-start_daemon
+# Niced: the page's timings are measured in the browser, which must not wait for the CPU
+# behind the daemon's compute threads.
+start_daemon test-ui-browser HEARTH_API_KEYS="$KEY" HEARTH_NUM_PARALLEL=2 -- nice -n 10
 node -e 'fetch(process.argv[1],{headers:{Accept:"text/html"}}).then(r=>r.text()).then(t=>process.exit(t.includes("/ui/app.js")?0:1),()=>process.exit(1))' "$URL/" ||
   die "this hearth embeds the fallback page (built without Node.js or without npm ci in src/ui): run scripts/install-deps.sh, then rebuild"
 

@@ -14,12 +14,6 @@ namespace hearth {
 
 namespace {
 
-void add_bias(float* y, const float* b, size_t n_rows, size_t dim) {
-    if (!b) return;
-    for (size_t i = 0; i < n_rows; ++i)
-        for (size_t j = 0; j < dim; ++j) y[i * dim + j] += b[j];
-}
-
 // Appends K and V rows (kv_dim floats per token) to the cache of layer l, converted to its type.
 void store_kv(Pass& P, int32_t l, const float* k, const float* v) {
     const HParams& hp = P.hp;

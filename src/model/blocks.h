@@ -12,11 +12,11 @@
 #include "model/forward.h"
 #include "model/kv_view.h"
 #include "model/model.h"
+#include "tensor/threadpool.h"
 #include "model/profile.h"
 
 namespace hearth {
 
-class ThreadPool;
 
 // What every block of one forward pass shares: the model, the tokens [begin, end) of the
 // batch, the cache, the pool, scratch and the profiler.
@@ -32,6 +32,27 @@ struct Pass {
     const float* rope_cs;      // per token: rope_dims cos/sin values (global layers)
     const float* rope_cs_swa;  // the same for sliding-window layers (may equal rope_cs)
 };
+
+// y[i * ld + j] += b[j] for i < n_rows, j < dim (nothing when b is null).
+inline void add_bias(float* y, const float* b, size_t n_rows, size_t dim, size_t ld) {
+    if (!b) return;
+    for (size_t i = 0; i < n_rows; ++i)
+        for (size_t j = 0; j < dim; ++j) y[i * ld + j] += b[j];
+}
+inline void add_bias(float* y, const float* b, size_t n_rows, size_t dim) { add_bias(y, b, n_rows, dim, dim); }
+
+// fn(i) for every token row i < n: on the pool for batches (prefill), inline for a few
+// tokens. Rows are independent, so the results do not depend on the split.
+template <typename F>
+void for_rows(ThreadPool& pool, size_t n, const F& fn) {
+    if (n < 4 || pool.size() == 1) {
+        for (size_t i = 0; i < n; ++i) fn(i);
+        return;
+    }
+    pool.parallel_for(static_cast<int64_t>(n), 1, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) fn(static_cast<size_t>(i));
+    });
+}
 
 // Standard attention of layer l: Q/K/V projections (fused or separate, biases, Q/K norms),
 // RoPE, K/V appended to the cache, attention over it, output projection (+ bias).

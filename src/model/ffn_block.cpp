@@ -15,16 +15,6 @@
 
 namespace hearth {
 
-namespace {
-
-void add_bias(float* y, const float* b, size_t n_rows, size_t dim, size_t ld) {
-    if (!b) return;
-    for (size_t i = 0; i < n_rows; ++i)
-        for (size_t j = 0; j < dim; ++j) y[i * ld + j] += b[j];
-}
-
-}  // namespace
-
 void ffn_activation(FfnActivation act, const float* g, const float* u, float* out, int64_t n) {
     switch (act) {
         case FfnActivation::SiLU:
@@ -74,13 +64,7 @@ void dense_ffn(Pass& P, const MatrixView& gate, const MatrixView& up, const Matr
     auto row = [&](size_t i) {
         ffn_activation(act, g_rows + i * g_ld, u_rows + i * u_ld, g + i * ff, static_cast<int64_t>(ff));
     };
-    if (n < 4 || P.pool.size() == 1) {
-        for (size_t i = 0; i < n; ++i) row(i);
-    } else {
-        P.pool.parallel_for(nt, 1, [&](int64_t b, int64_t e, int) {
-            for (int64_t i = b; i < e; ++i) row(static_cast<size_t>(i));
-        });
-    }
+    for_rows(P.pool, n, row);
     P.lap(prof::Op::Activation);
     matmul(down, g, static_cast<int64_t>(ff), nt, out, hp.n_embd, &P.pool, S.mm);
     add_bias(out, b_down, n, static_cast<size_t>(hp.n_embd), static_cast<size_t>(hp.n_embd));
@@ -142,13 +126,18 @@ void moe_ffn(Pass& P, const MoeWeights& E, const float* in, float* out) {
     M.u.resize(std::max(M.u.size(), n * ff));
     M.gu.resize(std::max(M.gu.size(), n * 2 * ff));
     M.y.resize(std::max(M.y.size(), n * d));
-    std::vector<size_t>& slots = M.slots;
+    // The (token, slot) pairs grouped by expert in one pass (a counting sort): expert e's are
+    // slots[start[e] .. start[e + 1]), in token order.
+    M.start.assign(ne + 1, 0);
+    for (size_t s = 0; s < n * k; ++s) ++M.start[static_cast<size_t>(M.chosen[s]) + 1];
+    for (size_t e = 0; e < ne; ++e) M.start[e + 1] += M.start[e];
+    M.slots.resize(n * k);
+    M.fill.assign(M.start.begin(), M.start.end() - 1);
+    for (size_t s = 0; s < n * k; ++s) M.slots[M.fill[static_cast<size_t>(M.chosen[s])]++] = s;
     for (size_t e = 0; e < ne; ++e) {
-        slots.clear();
-        for (size_t s = 0; s < n * k; ++s)
-            if (M.chosen[s] == static_cast<int32_t>(e)) slots.push_back(s);
-        if (slots.empty()) continue;
-        const size_t c = slots.size();
+        const size_t* slots = M.slots.data() + M.start[e];
+        const size_t c = M.start[e + 1] - M.start[e];
+        if (c == 0) continue;
         for (size_t r = 0; r < c; ++r) std::copy(in + slots[r] / k * d, in + slots[r] / k * d + d, M.rows.data() + r * d);
         const int64_t ct = static_cast<int64_t>(c);
         // Gate and up: one matmul when packed back to back (rows [0, ff) gate, [ff, 2ff) up).

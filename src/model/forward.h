@@ -21,7 +21,7 @@ class ThreadPool;
 struct MoeScratch {
     std::vector<float> logits, weight, probs, rows, g, u, gu, y, slot_out, shared;
     std::vector<int32_t> chosen, order;
-    std::vector<size_t> slots;
+    std::vector<size_t> slots, start, fill;
 };
 
 // Scratch of the forward pass, sized for n_batch tokens.
@@ -33,7 +33,6 @@ struct ForwardScratch {
     // batches commits that memory only once a batch that large runs.
     void ensure(const HParams& hp, size_t nb);
     MatmulScratch mm;
-    std::vector<std::vector<float>> per_thread;  // attention accumulators
 };
 
 // The forward pass over tokens [begin, end) of `batch` (at most the scratch's size), whose

@@ -33,19 +33,6 @@ void ForwardScratch::ensure(const HParams& hp, size_t nb) {
 
 namespace {
 
-// fn(i) for every token row i < n: on the pool for batches (prefill), inline for one token.
-// Rows are independent, so the results do not depend on the split.
-template <typename F>
-void for_rows(ThreadPool& pool, size_t n, const F& fn) {
-    if (n < 4 || pool.size() == 1) {
-        for (size_t i = 0; i < n; ++i) fn(i);
-        return;
-    }
-    pool.parallel_for(static_cast<int64_t>(n), 1, [&](int64_t b, int64_t e, int) {
-        for (int64_t i = b; i < e; ++i) fn(static_cast<size_t>(i));
-    });
-}
-
 // The model's norm (RMSNorm, or LayerNorm with an optional bias) of every row.
 void norm_rows(const Pass& P, const float* x, const float* w, const float* b, float* out) {
     const size_t d = static_cast<size_t>(P.hp.n_embd);
@@ -90,9 +77,10 @@ void forward(const Model& model, const Batch& batch, size_t begin, size_t end, c
     const size_t cs_stride = static_cast<size_t>(hp.rope_dims);
     cs.resize(std::max(cs.size(), 2 * n * cs_stride));
     float* cs_swa = hp.rope_swa_own ? cs.data() + n * cs_stride : cs.data();
+    const RopeParams rope = hp.rope_params(false), rope_swa = hp.rope_params(true);
     for (size_t i = 0; i < n; ++i) {
-        rope_table(hp.rope_params(false), w.rope_freqs, batch.pos[begin + i], cs.data() + i * cs_stride);
-        if (hp.rope_swa_own) rope_table(hp.rope_params(true), w.rope_freqs, batch.pos[begin + i], cs_swa + i * cs_stride);
+        rope_table(rope, w.rope_freqs, batch.pos[begin + i], cs.data() + i * cs_stride);
+        if (hp.rope_swa_own) rope_table(rope_swa, w.rope_freqs, batch.pos[begin + i], cs_swa + i * cs_stride);
     }
     lap(prof::Op::Rope);
 

@@ -142,26 +142,6 @@ Parsed parse_sampling(const json& body, const ResolvedModel& model, bool chat) {
     return out;
 }
 
-// A message's content: a string, null, or an array of text parts.
-std::string content_text(const json& c, const std::string& name) {
-    if (c.is_null()) return "";
-    if (c.is_string()) return c.get<std::string>();
-    if (!c.is_array()) throw OaiError(400, name + " must be a string or an array of content parts", name);
-    std::string out;
-    for (size_t i = 0; i < c.size(); ++i) {
-        const json& part = c[i];
-        const std::string pname = name + "[" + std::to_string(i) + "]";
-        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
-            throw OaiError(400, pname + " must be an object with a type", pname);
-        const std::string type = part["type"];
-        if (type != "text") throw OaiError(400, pname + ": content of type \"" + type + "\" is not supported", pname);
-        const auto text = get_string(part, "text", pname + ".text");
-        if (!text) throw OaiError(400, pname + ".text is required", pname + ".text");
-        out += *text;
-    }
-    return out;
-}
-
 ojson parse_messages(const json& body) {
     auto it = body.find("messages");
     if (it == body.end() || !it->is_array() || it->empty())
@@ -176,7 +156,7 @@ ojson parse_messages(const json& body) {
         if (*role == "developer") role = "system";
         ojson msg;
         msg["role"] = *role;
-        msg["content"] = content_text(m.contains("content") ? m["content"] : json(), name + ".content");
+        msg["content"] = content_text(m.contains("content") ? m["content"] : json(), name + ".content", {"text"});
         if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
             if (!tc->is_array()) throw OaiError(400, name + ".tool_calls must be an array", name + ".tool_calls");
             ojson calls = ojson::array();
@@ -465,6 +445,30 @@ void add_chat_routes(httplib::Server& http, ApiEnv& env) {
     http.Post("/v1/completions", guarded(env, [](ApiEnv& e, const httplib::Request& q, httplib::Response& s) {
                   handle(e, q, s, false);
               }));
+}
+
+std::string content_text(const json& c, const std::string& name, std::initializer_list<const char*> types,
+                         bool type_param) {
+    if (c.is_null()) return "";
+    if (c.is_string()) return c.get<std::string>();
+    if (!c.is_array()) throw OaiError(400, name + " must be a string or an array of content parts", name);
+    std::string out;
+    for (size_t i = 0; i < c.size(); ++i) {
+        const json& part = c[i];
+        const std::string pname = name + "[" + std::to_string(i) + "]";
+        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+            throw OaiError(400, pname + " must be an object with a type", pname);
+        const std::string type = part["type"];
+        bool known = false;
+        for (const char* t : types) known = known || type == t;
+        if (!known)
+            throw OaiError(400, pname + ": content of type \"" + type + "\" is not supported",
+                           type_param ? pname + ".type" : pname);
+        const auto text = get_string(part, "text", pname + ".text");
+        if (!text) throw OaiError(400, pname + ".text is required", pname + ".text");
+        out += *text;
+    }
+    return out;
 }
 
 }  // namespace hearth::server::openai

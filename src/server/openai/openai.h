@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,11 @@ std::optional<Event> await_first(RequestState& st, httplib::Response& res);
 // ("data: ...\n\n" lines, or ""), until Done or Error.
 void stream_sse(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
                 std::function<std::string(const Event&)> chunks);
+
+// A message's content: a string, null (""), or an array of {"type", "text"} parts whose type
+// is one of `types`; errors name the field (`name`, its part, and its type when `type_param`).
+std::string content_text(const nlohmann::json& c, const std::string& name, std::initializer_list<const char*> types,
+                         bool type_param = false);
 
 void add_chat_routes(httplib::Server& http, ApiEnv& env);   // /v1/chat/completions, /v1/completions
 void add_model_routes(httplib::Server& http, ApiEnv& env);  // /v1/models, /v1/models/{id}, /v1/embeddings

@@ -18,29 +18,11 @@ namespace {
 using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
 
+// The content part types a Responses message may hold.
+constexpr std::initializer_list<const char*> kTextParts = {"input_text", "output_text", "text"};
+
 std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
 ojson to_ojson(const json& j) { return ojson::parse(j.dump()); }
-
-// A message's content: a string or an array of input_text / output_text parts.
-std::string content_text(const json& c, const std::string& name) {
-    if (c.is_null()) return "";
-    if (c.is_string()) return c.get<std::string>();
-    if (!c.is_array()) throw OaiError(400, name + " must be a string or an array of content parts", name);
-    std::string out;
-    for (size_t i = 0; i < c.size(); ++i) {
-        const std::string pname = name + "[" + std::to_string(i) + "]";
-        const json& part = c[i];
-        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
-            throw OaiError(400, pname + " must be an object with a type", pname);
-        const std::string type = part["type"];
-        if (type != "input_text" && type != "output_text" && type != "text")
-            throw OaiError(400, pname + ": content of type \"" + type + "\" is not supported", pname + ".type");
-        const auto text = get_string(part, "text", pname + ".text");
-        if (!text) throw OaiError(400, pname + ".text is required", pname + ".text");
-        out += *text;
-    }
-    return out;
-}
 
 // `input` (a string or a list of items) after `instructions`, as chat messages.
 ojson parse_input(const json& body) {
@@ -69,7 +51,8 @@ ojson parse_input(const json& body) {
             if (*role == "developer") role = "system";
             ojson m = {
                 {"role", *role},
-                {"content", content_text(item.contains("content") ? item["content"] : json(), name + ".content")}};
+                {"content", content_text(item.contains("content") ? item["content"] : json(), name + ".content",
+                                         kTextParts, true)}};
             if (*role == "assistant" && !thinking.empty()) m["thinking"] = std::exchange(thinking, "");
             msgs.push_back(std::move(m));
         } else if (type == "function_call") {
@@ -94,7 +77,9 @@ ojson parse_input(const json& body) {
             auto out = item.find("output");
             if (out == item.end()) throw OaiError(400, name + ".output is required", name + ".output");
             msgs.push_back(
-                {{"role", "tool"}, {"content", content_text(*out, name + ".output")}, {"tool_call_id", *call_id}});
+                {{"role", "tool"},
+                 {"content", content_text(*out, name + ".output", kTextParts, true)},
+                 {"tool_call_id", *call_id}});
         } else if (type == "reasoning") {
             for (const char* key : {"content", "summary"})
                 if (auto c = item.find(key); c != item.end() && c->is_array())
