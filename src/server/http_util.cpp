@@ -1,7 +1,5 @@
 #include "server/http_util.h"
 
-#include <httplib.h>
-
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -26,15 +24,25 @@ std::string error_body(std::string_view path, int status, const std::string& mes
     return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void send_error(const httplib::Request& req, httplib::Response& res, int status, const std::string& message) {
-    res.status = req.path.substr(0, 12) == "/v1/messages" ? anthropic::wire_status(status) : status;
-    if (status == 503) res.set_header("Retry-After", "1");
-    res.set_content(error_body(req.path, status, message), "application/json; charset=utf-8");
+void send_error(std::string_view path, http::Response& res, int status, const std::string& message) {
+    res.status = path.substr(0, 12) == "/v1/messages" ? anthropic::wire_status(status) : status;
+    if (status == 503) res.replace_header("Retry-After", "1");
+    res.set_content(error_body(path, status, message), "application/json; charset=utf-8");
 }
 
-void send_json(httplib::Response& res, const nlohmann::json& body, int status) {
+void send_error(const http::Request& req, http::Response& res, int status, const std::string& message) {
+    send_error(req.path, res, status, message);
+}
+
+void send_json(http::Response& res, const nlohmann::json& body, int status) {
     res.status = status;
     res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json; charset=utf-8");
+}
+
+void send_json(http::Response& res, const nlohmann::ordered_json& body, int status) {
+    res.status = status;
+    res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                    "application/json; charset=utf-8");
 }
 
 bool json_depth_ok(std::string_view body, int max_depth) {
@@ -108,53 +116,110 @@ bool constant_time_equal(std::string_view given, std::string_view expected) {
     return diff == 0 && !expected.empty();
 }
 
-std::optional<Event> await_first(RequestState& st, const httplib::Request& req, httplib::Response& res) {
-    Event e = st.events.pop();
-    if (e.kind == Event::Kind::Error) {
-        send_error(req, res, e.status, e.text);
-        return std::nullopt;
-    }
-    return e;
-}
+namespace {
 
-void stream_events(httplib::Response& res, std::shared_ptr<RequestState> st, Event first, const char* content_type,
-                   std::function<std::string(const Event&)> render) {
-    auto pending = std::make_shared<std::optional<Event>>(std::move(first));
-    res.status = 200;
-    res.set_chunked_content_provider(
-        content_type,
-        [st, pending, render = std::move(render)](size_t, httplib::DataSink& sink) {
-            std::optional<Event> ev;
-            if (*pending) {
-                ev = std::move(*pending);
-                pending->reset();
-            } else {
-                ev = st->events.pop_for(std::chrono::milliseconds(100));
-            }
-            if (!ev) {
-                if (!sink.is_writable()) {
-                    st->cancelled = true;
-                    return false;
+// Carries one request's events to its deferred reply. Owned by the channel's listener and the
+// closures posted to the stream; the link is cut when the reply is complete or aborted.
+struct EventDriver : std::enable_shared_from_this<EventDriver> {
+    std::shared_ptr<RequestState> st;
+    std::shared_ptr<http::Stream> stream;
+    ErrorFn error;
+    std::function<EventFn(const Event&)> start;
+    EventFn fn;
+    bool done = false;  // touched only in drain(), which the stream serializes
+
+    void drain() {
+        while (!done) {
+            std::optional<Event> e = st->events.try_pop();
+            if (!e) return;
+            if (!fn) {
+                if (e->kind == Event::Kind::Error) {
+                    http::Response r;
+                    error(r, e->status, e->text);
+                    stream->send(std::move(r));
+                    finish();
+                    return;
                 }
-                return true;
+                fn = start(*e);
+                start = nullptr;
             }
-            const std::string text = render(*ev);
-            if (!text.empty() && !sink.write(text.data(), text.size())) {
-                st->cancelled = true;
-                return false;
+            if (!fn(*e, *stream)) finish();
+        }
+    }
+    void finish() {
+        done = true;
+        st->events.set_listener({});  // breaks the channel -> listener -> driver cycle
+    }
+};
+
+}  // namespace
+
+void reply_from_events(http::Response& res, std::shared_ptr<RequestState> st, ErrorFn error,
+                       std::function<EventFn(const Event& first)> start) {
+    auto d = std::make_shared<EventDriver>();
+    d->st = st;
+    d->stream = res.defer();
+    d->error = std::move(error);
+    d->start = std::move(start);
+    d->stream->on_abort([st] { st->cancelled = true; });
+    std::weak_ptr<EventDriver> weak = d;
+    st->events.set_listener([d] {
+        d->stream->post([d] {
+            try {
+                d->drain();
+            } catch (const std::exception& e) {  // a render failed: the reply ends here
+                d->st->cancelled = true;
+                d->finish();
+                http::Response r;
+                r.status = 500;
+                r.set_content(e.what(), "text/plain");
+                d->stream->send(std::move(r));  // ignored when the head already went out
+                d->stream->end();
             }
-            const auto k = ev->kind;
-            if (k == Event::Kind::Done || k == Event::Kind::Error || k == Event::Kind::Embeddings) sink.done();
-            return true;
-        },
-        [st](bool success) {
-            if (!success) st->cancelled = true;
         });
+    });
 }
 
-void stream_ndjson(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
-                   std::function<std::string(const Event&)> line) {
-    stream_events(res, std::move(st), std::move(first), "application/x-ndjson", std::move(line));
+void reply_from_events(http::Response& res, std::shared_ptr<RequestState> st, std::string path,
+                       std::function<EventFn(const Event& first)> start) {
+    reply_from_events(
+        res, std::move(st),
+        [path = std::move(path)](http::Response& r, int status, const std::string& message) {
+            send_error(path, r, status, message);
+        },
+        std::move(start));
+}
+
+EventFn stream_rendered(std::string content_type, std::function<std::string(const Event&)> render,
+                        http::Response head) {
+    auto started = std::make_shared<bool>(false);
+    auto h = std::make_shared<http::Response>(std::move(head));
+    return [started, h, content_type = std::move(content_type), render = std::move(render)](const Event& e,
+                                                                                               http::Stream& s) {
+        if (!*started) {
+            *started = true;
+            http::Response r = std::move(*h);
+            r.status = 200;
+            r.replace_header("Content-Type", content_type);
+            s.begin(std::move(r));
+        }
+        const std::string text = render(e);
+        if (!text.empty()) s.write(text);
+        if (final_event(e)) {
+            s.end();
+            return false;
+        }
+        return s.alive();
+    };
+}
+
+EventFn reply_once(std::function<void(const Event&, http::Response&)> make) {
+    return [make = std::move(make)](const Event& e, http::Stream& s) {
+        http::Response r;
+        make(e, r);
+        s.send(std::move(r));
+        return false;
+    };
 }
 
 }  // namespace hearth::server

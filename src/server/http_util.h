@@ -1,5 +1,6 @@
 // Helpers every route uses: error replies in the API's shape, request bodies parsed as JSON
-// with a nesting cap, RFC 3339 timestamps, and streaming a request's events back.
+// with a nesting cap, RFC 3339 timestamps, and replies built from a request's events as the
+// runner produces them (on the HTTP layer's loop: no thread waits for a model).
 #pragma once
 
 #include <chrono>
@@ -12,12 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/message.h"
 #include "server/request.h"
-
-namespace httplib {
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace hearth::server {
 
@@ -32,11 +29,13 @@ private:
 };
 
 // The body of an error reply for `path`: OpenAI's {"error":{"message","type"}} under /v1/,
-// Ollama's {"error":"..."} elsewhere.
+// Anthropic's under /v1/messages, Ollama's {"error":"..."} elsewhere.
 std::string error_body(std::string_view path, int status, const std::string& message);
 // Sets status, the JSON error body and, for 503, Retry-After.
-void send_error(const httplib::Request& req, httplib::Response& res, int status, const std::string& message);
-void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
+void send_error(const http::Request& req, http::Response& res, int status, const std::string& message);
+void send_error(std::string_view path, http::Response& res, int status, const std::string& message);
+void send_json(http::Response& res, const nlohmann::json& body, int status = 200);
+void send_json(http::Response& res, const nlohmann::ordered_json& body, int status = 200);
 
 // True when no array/object in `body` nests deeper than max_depth (strings are skipped).
 bool json_depth_ok(std::string_view body, int max_depth);
@@ -53,18 +52,35 @@ std::string random_id(std::string_view prefix);
 // Compares without an early exit on the first difference; an empty `expected` never matches.
 bool constant_time_equal(std::string_view given, std::string_view expected);
 
-// Waits for the request's first event. An Error is sent as the reply (nullopt returned).
-std::optional<Event> await_first(RequestState& st, const httplib::Request& req, httplib::Response& res);
+// ---- Replies built from a request's events.
+//
+// An EventFn gets each event in order, on an HTTP loop thread (serialized: never two at once),
+// and sends the reply through the Stream; it returns false once the reply is complete (no
+// more events are wanted). It must not block.
+using EventFn = std::function<bool(const Event& e, http::Stream& s)>;
+// Fills in an error reply in the route's API shape.
+using ErrorFn = std::function<void(http::Response& res, int status, const std::string& message)>;
 
-// Streams the request's events as newline-delimited JSON (`first` included): each event
-// becomes `line(event)` ("" writes nothing) until Done, Embeddings or Error. A failed write
-// (client gone) sets the request's cancel flag.
-// Streams a request's events as a chunked response of `content_type`: `render` turns each
-// event into bytes ("" skips it); the stream ends after Done/Error/Embeddings, and a client
-// that goes away marks the request cancelled.
-void stream_events(httplib::Response& res, std::shared_ptr<RequestState> st, Event first, const char* content_type,
-                   std::function<std::string(const Event&)> render);
-void stream_ndjson(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
-                   std::function<std::string(const Event&)> line);
+// Defers `res` and drives it from `st`'s events: an Error arriving first is answered with
+// `error`; the first other event goes to `start`, which returns the EventFn that then gets
+// that event and every later one. A client that goes away (or stops reading past the write
+// timeout) cancels the request in its runner.
+void reply_from_events(http::Response& res, std::shared_ptr<RequestState> st, ErrorFn error,
+                       std::function<EventFn(const Event& first)> start);
+// The same with Ollama's / OpenAI's error shape for `path`.
+void reply_from_events(http::Response& res, std::shared_ptr<RequestState> st, std::string path,
+                       std::function<EventFn(const Event& first)> start);
+
+// An EventFn that streams: a chunked 200 of `content_type` (plus `head`'s headers), each event
+// rendered by `render` ("" writes nothing), complete after Done, Error or Embeddings.
+EventFn stream_rendered(std::string content_type, std::function<std::string(const Event&)> render,
+                        http::Response head = {});
+// An EventFn that sends one whole reply made by `make` from the event it is given first.
+EventFn reply_once(std::function<void(const Event&, http::Response&)> make);
+
+// True for the events after which a request sends nothing more.
+inline bool final_event(const Event& e) {
+    return e.kind == Event::Kind::Done || e.kind == Event::Kind::Error || e.kind == Event::Kind::Embeddings;
+}
 
 }  // namespace hearth::server

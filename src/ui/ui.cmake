@@ -24,4 +24,4 @@ add_custom_command(
   VERBATIM)
 add_library(hearth_ui STATIC ${HEARTH_UI_DIR}/routes.cpp ${HEARTH_UI_OUT}/ui_assets.cpp)
 target_include_directories(hearth_ui PUBLIC src)
-target_link_libraries(hearth_ui PUBLIC PkgConfig::HTTPLIB)
+target_link_libraries(hearth_ui PUBLIC hearth_http)
