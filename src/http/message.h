@@ -3,6 +3,7 @@
 // talk through. This file: the request and response a route handler sees.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -36,6 +37,7 @@ struct Request {
     std::smatch matches;      // the route pattern's captures over `path`
     std::string remote_addr;  // the peer's address
     int remote_port = 0;
+    std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();  // headers read
 
     Request() = default;
     Request(const Request&) = delete;  // `matches` points into `path`

@@ -193,6 +193,20 @@ ServerConfig ServerConfig::from_env() {
         if (!b || *b == 0) throw std::invalid_argument("HEARTH_MAX_BODY=" + *v + ": expected a size such as 32MiB");
         c.max_body = static_cast<size_t>(*b);
     }
+    auto timeout = [](const char* name, std::chrono::milliseconds& out) {
+        if (auto v = env(name)) {
+            auto d = parse_duration(*v);
+            if (!d || d->count() <= 0)
+                throw std::invalid_argument(std::string(name) + "=" + *v + ": expected a positive duration such as 10s or 1m");
+            out = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+            if (out.count() == 0) out = std::chrono::milliseconds(1);
+        }
+    };
+    timeout("HEARTH_HEADER_TIMEOUT", c.header_timeout);
+    timeout("HEARTH_IDLE_TIMEOUT", c.idle_timeout);
+    timeout("HEARTH_WRITE_TIMEOUT", c.write_timeout);
+    if (auto v = env("HEARTH_MAX_CONNECTIONS"))
+        c.max_connections = static_cast<size_t>(parse_int_env("HEARTH_MAX_CONNECTIONS", *v, 1, 1 << 24));
     if (auto v = env("HEARTH_KEEP_ALIVE")) {
         auto d = parse_duration(*v);
         if (!d) throw std::invalid_argument("HEARTH_KEEP_ALIVE=" + *v + ": expected a duration such as 5m, 1h or 300");

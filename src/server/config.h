@@ -32,7 +32,12 @@ struct ServerConfig {
     std::vector<std::string> origins;   // CORS origins beside the localhost ones ("*" allowed)
     size_t max_body = 32u << 20;
     int max_json_depth = 64;
-    int http_threads = 64;              // concurrent connections being served
+    // The HTTP layer (http::ServerOptions): per-phase timeouts and the connection cap.
+    std::chrono::milliseconds header_timeout{10'000};  // HEARTH_HEADER_TIMEOUT
+    std::chrono::milliseconds idle_timeout{60'000};    // HEARTH_IDLE_TIMEOUT
+    std::chrono::milliseconds write_timeout{60'000};   // HEARTH_WRITE_TIMEOUT
+    size_t max_connections = 4096;                     // HEARTH_MAX_CONNECTIONS
+    int http_threads = 2;                              // event-loop threads
     bool log_requests = true;
     std::string version;
     ManagerOptions manager;
@@ -43,7 +48,8 @@ struct ServerConfig {
     std::string models_dir;
 
     // Reads HEARTH_HOST, HEARTH_API_KEYS, HEARTH_ALLOW_INSECURE, HEARTH_ORIGINS,
-    // HEARTH_MAX_BODY, HEARTH_KEEP_ALIVE, HEARTH_MAX_LOADED_MODELS, HEARTH_MAX_MEMORY,
+    // HEARTH_MAX_BODY, HEARTH_HEADER_TIMEOUT, HEARTH_IDLE_TIMEOUT, HEARTH_WRITE_TIMEOUT,
+    // HEARTH_MAX_CONNECTIONS, HEARTH_KEEP_ALIVE, HEARTH_MAX_LOADED_MODELS, HEARTH_MAX_MEMORY,
     // HEARTH_MAX_QUEUE, HEARTH_NUM_PARALLEL, HEARTH_KV_BLOCKS. models_root is left to the
     // caller (`hearth serve` sets it from HEARTH_MODELS). Throws std::invalid_argument naming the variable.
     static ServerConfig from_env();

@@ -1,17 +1,14 @@
 #include "server/middleware.h"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <cstdio>
 
+#include "http/server.h"
 #include "server/http_util.h"
 
 namespace hearth::server {
 
 namespace {
-
-thread_local std::chrono::steady_clock::time_point t_request_start;
 
 // "host:port" / "[v6]:port" / "host" -> host.
 std::string_view strip_port(std::string_view hostport) {
@@ -26,7 +23,7 @@ std::string_view strip_port(std::string_view hostport) {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
-void set_cors_headers(const httplib::Request& req, httplib::Response& res) {
+void set_cors_headers(const http::Request& req, http::Response& res) {
     res.set_header("Access-Control-Allow-Origin", req.get_header_value("Origin"));
     res.set_header("Vary", "Origin");
 }
@@ -65,27 +62,26 @@ bool public_route(std::string_view method, std::string_view path) {
            (path == "/" || path == "/api/version" || starts_with(path, "/ui/"));  // /ui/: the chat page's files
 }
 
-void install_middleware(httplib::Server& http, const ServerConfig& cfg) {
+void install_middleware(http::Server& http, const ServerConfig& cfg) {
     const bool loopback_bind = is_loopback_host(cfg.host);
-    http.set_pre_routing_handler([cfg, loopback_bind](const httplib::Request& req, httplib::Response& res) {
-        t_request_start = std::chrono::steady_clock::now();
+    http.set_pre_routing_handler([cfg, loopback_bind](const http::Request& req, http::Response& res) {
         if (loopback_bind && !loopback_host_header(req.get_header_value("Host"))) {
             send_error(req, res, 403, "forbidden: the Host header must name this machine (localhost)");
-            return httplib::Server::HandlerResponse::Handled;
+            return true;
         }
         const std::string origin = req.get_header_value("Origin");
         const bool cors = !origin.empty() && origin_allowed(origin, cfg.origins);
         if (req.method == "OPTIONS") {
             if (!cors) {
                 send_error(req, res, 403, "origin not allowed");
-                return httplib::Server::HandlerResponse::Handled;
+                return true;
             }
             set_cors_headers(req, res);
             res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS, HEAD");
             res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-Api-Key, Anthropic-Version");
             res.set_header("Access-Control-Max-Age", "600");
             res.status = 204;
-            return httplib::Server::HandlerResponse::Handled;
+            return true;
         }
         if (cors) set_cors_headers(req, res);
         if (!cfg.api_keys.empty() && !public_route(req.method, req.path) &&
@@ -93,14 +89,14 @@ void install_middleware(httplib::Server& http, const ServerConfig& cfg) {
             !bearer_authorized("Bearer " + req.get_header_value("x-api-key"), cfg.api_keys)) {  // Anthropic's header
             res.set_header("WWW-Authenticate", "Bearer");
             send_error(req, res, 401, "unauthorized: a valid API key is required (Authorization: Bearer <key>)");
-            return httplib::Server::HandlerResponse::Handled;
+            return true;
         }
-        return httplib::Server::HandlerResponse::Unhandled;
+        return false;
     });
 
     // The library's own replies (unknown route, body too large, bad request line) get a body
     // in the API's error shape.
-    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    http.set_error_handler([](const http::Request& req, http::Response& res) {
         if (!res.body.empty()) return;
         std::string msg;
         switch (res.status) {
@@ -108,12 +104,15 @@ void install_middleware(httplib::Server& http, const ServerConfig& cfg) {
         case 413: msg = "request body too large"; break;
         case 405: msg = "method not allowed"; break;
         case 400: msg = "bad request"; break;
+        case 408: msg = "request timeout: the body arrived too slowly"; break;
+        case 431: msg = "request header fields too large"; break;
+        case 503: msg = "server busy: too many open connections"; break;
         default: msg = "HTTP error " + std::to_string(res.status); break;
         }
         send_error(req, res, res.status, msg);
     });
 
-    http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    http.set_exception_handler([](const http::Request& req, http::Response& res, std::exception_ptr ep) {
         std::string msg = "internal error";
         try {
             if (ep) std::rethrow_exception(ep);
@@ -125,9 +124,9 @@ void install_middleware(httplib::Server& http, const ServerConfig& cfg) {
     });
 
     if (cfg.log_requests) {
-        http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+        http.set_logger([](const http::Request& req, const http::Response& res) {
             const double ms =
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_start).count();
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - req.received).count();
             std::fprintf(stderr, "hearth: %s %s %d %.1fms %s\n", req.method.c_str(), req.path.c_str(), res.status, ms,
                          req.remote_addr.c_str());
         });

@@ -1,6 +1,7 @@
 // What runs before routing on every request: the Host-header check (DNS-rebinding defence on
 // loopback binds), CORS (preflight answered here), API-key authentication; and after it:
-// JSON bodies for the library's own errors (413, 404, ...) and one log line per request.
+// JSON bodies for the HTTP layer's own errors (413, 404, 431, 503...) and one log line per
+// request.
 #pragma once
 
 #include <string>
@@ -9,13 +10,13 @@
 
 #include "server/config.h"
 
-namespace httplib {
+namespace hearth::http {
 class Server;
 }
 
 namespace hearth::server {
 
-void install_middleware(httplib::Server& http, const ServerConfig& cfg);
+void install_middleware(http::Server& http, const ServerConfig& cfg);
 
 // A Host header acceptable on a loopback bind: localhost, 127.x.y.z or [::1], with or without
 // a port. An absent header is accepted (non-browser clients).

@@ -1,13 +1,10 @@
 #include "server/server.h"
 
-#include <httplib.h>
-
-#include <sys/socket.h>
-
 #include <csignal>
 #include <stdexcept>
 #include <thread>
 
+#include "http/server.h"
 #include "server/anthropic/anthropic.h"
 #include "server/metrics_route.h"
 #include "server/middleware.h"
@@ -28,22 +25,16 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     // A client that disconnects mid-stream must not kill the process: writes then fail instead.
     std::signal(SIGPIPE, SIG_IGN);
     models_ = std::make_unique<ModelManager>(cfg_.manager);
-    http_ = std::make_unique<httplib::Server>();
+    http::ServerOptions opts;
+    opts.loop_threads = std::max(cfg_.http_threads, 1);
+    opts.max_body = cfg_.max_body;
+    opts.header_timeout = cfg_.header_timeout;
+    opts.idle_timeout = cfg_.idle_timeout;
+    opts.write_timeout = cfg_.write_timeout;
+    opts.max_connections = cfg_.max_connections;
+    http_ = std::make_unique<http::Server>(opts);
     if (!cfg_.models_root.empty()) store_ = std::make_unique<store::Store>(cfg_.models_root);
-    env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_, store_.get()});
-    const int threads = std::max(cfg_.http_threads, 4);
-    http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    http_->set_payload_max_length(cfg_.max_body);
-    // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second daemon bind the
-    // same port and split requests with the first instead of failing "address in use".
-    http_->set_socket_options([](int sock) {
-        int yes = 1;
-        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    });
-    http_->set_keep_alive_timeout(5);
-    http_->set_tcp_nodelay(true);  // streamed tokens go out at once (no Nagle wait for the ACK)
-    http_->set_read_timeout(60);
-    http_->set_write_timeout(60);
+    env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_, store_.get(), http_.get()});
     install_middleware(*http_, cfg_);
     ui::register_routes(*http_);  // GET / (the chat page for browsers) and /ui/*: before the API routes
     register_ollama_routes(*http_, *env_);
@@ -63,28 +54,31 @@ int Server::bind() {
         throw std::runtime_error("refusing to listen on " + cfg_.host +
                                  " without an API key: set HEARTH_API_KEYS (or --api-key-file), or "
                                  "HEARTH_ALLOW_INSECURE=1 to allow it");
-    if (cfg_.port == 0) {
-        port_ = http_->bind_to_any_port(cfg_.host);
-        if (port_ <= 0) throw std::runtime_error("cannot bind " + cfg_.host + " to a free port");
-    } else {
-        if (!http_->bind_to_port(cfg_.host, cfg_.port))
-            throw std::runtime_error("cannot listen on " + cfg_.host + ":" + std::to_string(cfg_.port) +
-                                     " (in use? set HEARTH_HOST)");
-        port_ = cfg_.port;
+    try {
+        port_ = http_->bind(cfg_.host, cfg_.port);
+    } catch (const std::exception& e) {
+        if (cfg_.port == 0) throw std::runtime_error("cannot bind " + cfg_.host + " to a free port");
+        throw std::runtime_error("cannot listen on " + cfg_.host + ":" + std::to_string(cfg_.port) +
+                                 " (in use? set HEARTH_HOST)");
     }
     return port_;
 }
 
-bool Server::listen() { return http_->listen_after_bind(); }
+bool Server::listen() {
+    http_->run();
+    return true;
+}
 
 void Server::stop() {
     models_->shutdown();  // running generations end, so their streams finish
     http_->stop();
 }
 
+const http::ServerStats& Server::http_stats() const { return http_->stats(); }
+
 bool Server::wait_until_running(std::chrono::milliseconds timeout) {
     const auto end = std::chrono::steady_clock::now() + timeout;
-    while (!http_->is_running()) {
+    while (!http_->running()) {
         if (std::chrono::steady_clock::now() >= end) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }

@@ -1,7 +1,7 @@
-// server/ owns the daemon (`hearth serve`): the HTTP layer (cpp-httplib) and its middleware
-// (Host check, CORS, API keys, body and nesting caps, request log), the model manager and
-// its per-model runner threads, request parsing shared by the APIs, and the routes:
-// ollama/ (Ollama's /api/*) and, next, openai/ (/v1/*). Models are found through a
+// server/ owns the daemon (`hearth serve`): its middleware on the HTTP layer (http/: Host
+// check, CORS, API keys, body and nesting caps, request log), the model manager and its
+// per-model runner threads, request parsing shared by the APIs, and the routes: ollama/
+// (Ollama's /api/*), openai/ (/v1/*), anthropic/ (/v1/messages). Models are found through a
 // ModelResolver (resolver.h), the seam where the store plugs in.
 #pragma once
 
@@ -16,8 +16,9 @@ namespace hearth::store {
 class Store;
 }
 
-namespace httplib {
+namespace hearth::http {
 class Server;
+struct ServerStats;
 }
 
 namespace hearth::server {
@@ -29,6 +30,8 @@ struct ApiEnv {
     ModelManager& models;
     // The model store; null when config.models_root is empty (store routes then fail 500).
     store::Store* store = nullptr;
+    // The HTTP server (its connection counters for /metrics); null in handler unit tests.
+    const http::Server* http = nullptr;
 };
 
 class Server {
@@ -52,13 +55,14 @@ public:
     ModelManager& models() { return *models_; }
     store::Store* store() { return store_.get(); }
     const ServerConfig& config() const { return cfg_; }
+    const http::ServerStats& http_stats() const;
 
 private:
     ServerConfig cfg_;
     ModelResolver resolver_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<ModelManager> models_;
-    std::unique_ptr<httplib::Server> http_;
+    std::unique_ptr<http::Server> http_;
     std::unique_ptr<ApiEnv> env_;
     int port_ = -1;
 };
