@@ -1,43 +1,71 @@
 #include "http/handler_pool.h"
 
-#include <vector>
+#include <algorithm>
 
 namespace hearth::http {
 
-HandlerPool::HandlerPool(size_t max_threads, std::chrono::milliseconds idle_exit)
-    : max_(max_threads == 0 ? 1 : max_threads), idle_exit_(idle_exit) {}
+HandlerPool::HandlerPool(size_t max_threads, size_t min_threads, std::chrono::milliseconds idle_exit)
+    : max_(std::max<size_t>(max_threads, 1)), min_(std::min(std::max<size_t>(min_threads, 1), std::max<size_t>(max_threads, 1))),
+      idle_exit_(idle_exit) {
+    supervisor_ = std::thread([this] { supervise(); });
+}
 
 HandlerPool::~HandlerPool() { shutdown(); }
 
-void HandlerPool::post(std::function<void()> task) {
-    std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back(std::move(task));
-    if (idle_ >= queue_.size() || live_ >= max_ || stop_) {
-        cv_.notify_one();
-        return;
-    }
+void HandlerPool::spawn() {
     reap();
     workers_.emplace_back();
     auto it = std::prev(workers_.end());
     ++live_;
+    ++idle_;  // counted idle until it takes a task
     it->thread = std::thread([this, it] { work(it); });
 }
 
-void HandlerPool::work(std::list<Worker>::iterator self) {
+void HandlerPool::post(std::function<void()> task) {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.push_back(Task{std::move(task), Clock::now()});
+    if (stop_) return;
+    if (idle_ >= queue_.size()) {
+        cv_.notify_one();
+    } else if (live_ < min_) {
+        spawn();
+    } else {
+        sup_cv_.notify_one();  // every thread is busy: the supervisor decides whether to grow
+    }
+}
+
+void HandlerPool::supervise() {
     std::unique_lock<std::mutex> lk(mu_);
+    while (!stop_) {
+        if (queue_.empty() || idle_ >= queue_.size() || live_ >= max_) {
+            sup_cv_.wait(lk);
+            continue;
+        }
+        const auto waited = Clock::now() - queue_.front().queued;
+        if (waited >= kGrowAfter) {
+            spawn();
+            continue;
+        }
+        sup_cv_.wait_for(lk, kGrowAfter - waited);
+    }
+}
+
+void HandlerPool::work(std::list<Worker>::iterator self) {
+    std::unique_lock<std::mutex> lk(mu_);  // counted idle from the start (spawn())
     for (;;) {
-        ++idle_;
         const bool got = cv_.wait_for(lk, idle_exit_, [&] { return stop_ || !queue_.empty(); });
-        --idle_;
-        if (queue_.empty() && (stop_ || !got)) break;
+        if (queue_.empty() && (stop_ || (!got && live_ > min_))) break;
         if (queue_.empty()) continue;
-        std::function<void()> task = std::move(queue_.front());
+        std::function<void()> task = std::move(queue_.front().fn);
         queue_.pop_front();
+        --idle_;
         lk.unlock();
         task();
         task = nullptr;  // its captures go before the lock is taken again
         lk.lock();
+        ++idle_;
     }
+    --idle_;
     --live_;
     self->finished = true;
 }
@@ -56,9 +84,12 @@ void HandlerPool::reap() {
 void HandlerPool::shutdown() {
     {
         std::lock_guard<std::mutex> lk(mu_);
+        if (stop_ && !supervisor_.joinable()) return;
         stop_ = true;
         cv_.notify_all();
+        sup_cv_.notify_all();
     }
+    if (supervisor_.joinable()) supervisor_.join();
     // Workers drain the queue before they exit; join them without the lock held (a worker's
     // list node stays until it is joined: the worker writes to it on its way out).
     for (;;) {

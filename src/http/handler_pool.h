@@ -1,7 +1,8 @@
-// The threads route handlers run on. Handlers may block (model loads, registry transfers,
-// file downloads), so the pool grows by a thread whenever work arrives and none is idle, up
-// to a cap, and threads idle for a while exit: the count follows what is blocked now, not
-// the number of open connections.
+// The threads route handlers run on. Most handlers are short (parse, submit, return), but some
+// block (model loads, registry transfers, file downloads), so the pool keeps a few threads and
+// grows by one only when a task has waited while every thread was busy for a while (a
+// blocked pool, not a burst of short tasks); threads idle for a while exit. The count follows
+// what is blocked now, not the number of requests or open connections.
 #pragma once
 
 #include <chrono>
@@ -17,7 +18,8 @@ namespace hearth::http {
 
 class HandlerPool {
 public:
-    explicit HandlerPool(size_t max_threads, std::chrono::milliseconds idle_exit = std::chrono::seconds(30));
+    explicit HandlerPool(size_t max_threads, size_t min_threads = 4,
+                         std::chrono::milliseconds idle_exit = std::chrono::seconds(30));
     ~HandlerPool();  // runs what is queued, then joins
     HandlerPool(const HandlerPool&) = delete;
     HandlerPool& operator=(const HandlerPool&) = delete;
@@ -26,19 +28,31 @@ public:
     void shutdown();
     size_t threads() const;
 
+    // A task that waited this long with no thread free adds a thread.
+    static constexpr std::chrono::milliseconds kGrowAfter{10};
+
 private:
+    using Clock = std::chrono::steady_clock;
     struct Worker {
         std::thread thread;
         bool finished = false;
     };
+    struct Task {
+        std::function<void()> fn;
+        Clock::time_point queued;
+    };
     void work(std::list<Worker>::iterator self);
-    void reap();  // joins finished workers; mu_ held
+    void supervise();
+    void spawn();  // mu_ held
+    void reap();   // joins finished workers; mu_ held
 
     mutable std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<std::function<void()>> queue_;
+    std::condition_variable cv_;      // workers
+    std::condition_variable sup_cv_;  // the supervisor
+    std::deque<Task> queue_;
     std::list<Worker> workers_;
-    size_t max_, idle_ = 0, live_ = 0;
+    std::thread supervisor_;
+    size_t max_, min_, idle_ = 0, live_ = 0;
     std::chrono::milliseconds idle_exit_;
     bool stop_ = false;
 };

@@ -16,7 +16,7 @@ struct ManagerOptions {
     std::chrono::nanoseconds keep_alive = std::chrono::minutes(5);  // negative: forever
     int max_loaded = 3;        // models loaded at once
     uint64_t max_memory = 0;   // bytes for weights + KV caches; 0: 80% of RAM
-    size_t max_queue = 512;    // waiting requests per model
+    size_t max_queue = 8192;   // waiting requests per model (a waiting request holds no thread)
     int n_threads = 0;         // compute threads per model; 0: physical cores
     int num_parallel = 4;      // sequences decoded together per model (HEARTH_NUM_PARALLEL)
     int kv_blocks = 0;         // KV-cache blocks per model (HEARTH_KV_BLOCKS); 0: derived

@@ -39,12 +39,6 @@ void send_json(http::Response& res, const nlohmann::json& body, int status) {
     res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json; charset=utf-8");
 }
 
-void send_json(http::Response& res, const nlohmann::ordered_json& body, int status) {
-    res.status = status;
-    res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
-                    "application/json; charset=utf-8");
-}
-
 bool json_depth_ok(std::string_view body, int max_depth) {
     int depth = 0;
     bool in_string = false, escaped = false;
@@ -162,7 +156,6 @@ void reply_from_events(http::Response& res, std::shared_ptr<RequestState> st, Er
     d->error = std::move(error);
     d->start = std::move(start);
     d->stream->on_abort([st] { st->cancelled = true; });
-    std::weak_ptr<EventDriver> weak = d;
     st->events.set_listener([d] {
         d->stream->post([d] {
             try {
@@ -171,8 +164,7 @@ void reply_from_events(http::Response& res, std::shared_ptr<RequestState> st, Er
                 d->st->cancelled = true;
                 d->finish();
                 http::Response r;
-                r.status = 500;
-                r.set_content(e.what(), "text/plain");
+                d->error(r, 500, e.what());
                 d->stream->send(std::move(r));  // ignored when the head already went out
                 d->stream->end();
             }

@@ -35,7 +35,6 @@ std::string error_body(std::string_view path, int status, const std::string& mes
 void send_error(const http::Request& req, http::Response& res, int status, const std::string& message);
 void send_error(std::string_view path, http::Response& res, int status, const std::string& message);
 void send_json(http::Response& res, const nlohmann::json& body, int status = 200);
-void send_json(http::Response& res, const nlohmann::ordered_json& body, int status = 200);
 
 // True when no array/object in `body` nests deeper than max_depth (strings are skipped).
 bool json_depth_ok(std::string_view body, int max_depth);

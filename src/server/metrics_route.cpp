@@ -2,7 +2,6 @@
 // models from the manager, its counters, /proc/self for the process).
 #include "server/metrics_route.h"
 
-#include <httplib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "http/server.h"
 #include "server/http_util.h"
 #include "server/server.h"
 
@@ -96,6 +96,17 @@ std::string render_metrics(ApiEnv& env) {
     w.single("hearth_manager_requests_rejected_total", "counter", "Model requests refused because the queue was full (503).",
              double(s.rejected));
 
+    if (env.http != nullptr) {
+        const http::ServerStats& h = env.http->stats();
+        w.single("hearth_http_connections_open", "gauge", "Open client connections.", double(h.connections_open.load()));
+        w.single("hearth_http_connections_total", "counter", "Client connections accepted.", double(h.connections_total.load()));
+        w.single("hearth_http_connections_rejected_total", "counter",
+                 "Connections answered 503 because HEARTH_MAX_CONNECTIONS were open.", double(h.connections_rejected.load()));
+        w.single("hearth_http_timeouts_total", "counter", "Connections closed by a header, body, idle or write timeout.",
+                 double(h.timeouts.load()));
+        w.single("hearth_http_handler_threads", "gauge", "Threads running or waiting for route handlers.",
+                 double(h.handler_threads.load()));
+    }
     w.header("hearth_build_info", "gauge", "Always 1; the version is a label.");
     w.sample("hearth_build_info", "version=\"" + metric_label_escape(env.config.version.empty() ? HEARTH_VERSION : env.config.version) + "\"", 1);
 
@@ -109,8 +120,8 @@ std::string render_metrics(ApiEnv& env) {
     return w.out;
 }
 
-void register_metrics_route(httplib::Server& http, ApiEnv& env) {
-    http.Get("/metrics", [&env](const httplib::Request& req, httplib::Response& res) {
+void register_metrics_route(http::Server& http, ApiEnv& env) {
+    http.Get("/metrics", [&env](const http::Request& req, http::Response& res) {
         try {
             res.set_content(render_metrics(env), kMetricsContentType);
         } catch (const std::exception& e) {

@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace httplib {
+namespace hearth::http {
 class Server;
 }
 
@@ -20,6 +20,6 @@ inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; c
 // The whole exposition text.
 std::string render_metrics(ApiEnv& env);
 
-void register_metrics_route(httplib::Server& http, ApiEnv& env);
+void register_metrics_route(http::Server& http, ApiEnv& env);
 
 }  // namespace hearth::server

@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
@@ -16,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/server.h"
 #include "store/store.h"
 
 namespace hearth::server {
@@ -28,12 +27,7 @@ using store::ModelName;
 
 constexpr const char* kApiVersionHeader = "Docker-Distribution-API-Version";
 
-// httplib slices any answer (errors included) by the request's Range on its own; these
-// routes handle Range themselves, so they take it over. The Request object is the server's
-// own mutable one, handed to handlers as const.
-void take_over_ranges(const httplib::Request& req) { const_cast<httplib::Request&>(req).ranges.clear(); }
-
-void registry_error(httplib::Response& res, int status, const char* code, const std::string& message) {
+void registry_error(http::Response& res, int status, const char* code, const std::string& message) {
     nlohmann::json body = {{"errors", nlohmann::json::array({{{"code", code}, {"message", message}}})}};
     res.status = status;
     res.set_header(kApiVersionHeader, "registry/2.0");
@@ -153,8 +147,7 @@ struct OpenFile {
     }
 };
 
-void serve_manifest(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
-    take_over_ranges(req);
+void serve_manifest(ApiEnv& env, const http::Request& req, http::Response& res) {
     if (!env.store) return registry_error(res, 500, "UNKNOWN", "no model store configured");
     const auto repo = parse_repo(req.matches[1].str());
     if (!repo) return registry_error(res, 400, "NAME_INVALID", "invalid repository name");
@@ -178,8 +171,7 @@ void serve_manifest(ApiEnv& env, const httplib::Request& req, httplib::Response&
     res.set_content(*bytes, type.c_str());
 }
 
-void serve_blob(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
-    take_over_ranges(req);
+void serve_blob(ApiEnv& env, const http::Request& req, http::Response& res) {
     if (!env.store) return registry_error(res, 500, "UNKNOWN", "no model store configured");
     if (!parse_repo(req.matches[1].str())) return registry_error(res, 400, "NAME_INVALID", "invalid repository name");
     const auto digest = Digest::try_parse(req.matches[2].str());
@@ -187,7 +179,7 @@ void serve_blob(ApiEnv& env, const httplib::Request& req, httplib::Response& res
     const std::string path = env.store->blob_path(*digest).string();
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return registry_error(res, 404, "BLOB_UNKNOWN", "blob unknown to registry");
-    auto file = std::make_shared<OpenFile>(fd);
+    auto file = std::make_unique<OpenFile>(fd);
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return registry_error(res, 404, "BLOB_UNKNOWN", "blob unknown to registry");
     const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -215,41 +207,49 @@ void serve_blob(ApiEnv& env, const httplib::Request& req, httplib::Response& res
         res.set_content("", "application/octet-stream");
         return;
     }
-    // Streamed from the open file (it stays valid even if the blob is removed meanwhile).
-    const uint64_t base = range.first;
-    res.set_content_provider(
-        static_cast<size_t>(range.length), "application/octet-stream",
-        [file, base](size_t offset, size_t length, httplib::DataSink& sink) {
-            std::vector<char> buf(std::min<size_t>(length, 1u << 20));
-            ssize_t n;
-            do {
-                n = ::pread(file->fd, buf.data(), buf.size(), static_cast<off_t>(base + offset));
-            } while (n < 0 && errno == EINTR);
-            if (n <= 0) return false;
-            return sink.write(buf.data(), static_cast<size_t>(n));
-        });
+    // Streamed from the open file (it stays valid even if the blob is removed meanwhile), on
+    // this handler thread, never more than a few MiB ahead of the client.
+    std::shared_ptr<http::Stream> out = res.defer();
+    http::Response head;
+    head.status = res.status;
+    head.set_header("Content-Type", "application/octet-stream");
+    out->begin(std::move(head), range.length);
+    if (req.method == "HEAD") {  // the headers only
+        out->end();
+        return;
+    }
+    std::vector<char> buf(static_cast<size_t>(std::min<uint64_t>(range.length, 1u << 20)));
+    for (uint64_t done = 0; done < range.length;) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), range.length - done));
+        ssize_t n;
+        do {
+            n = ::pread(file->fd, buf.data(), want, static_cast<off_t>(range.first + done));
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) break;  // the file shrank or failed: the reply ends short (the connection closes)
+        if (!out->write(std::string(buf.data(), static_cast<size_t>(n)))) break;
+        done += static_cast<uint64_t>(n);
+        if (done < range.length && !out->wait_below(4u << 20)) break;
+    }
+    out->end();
 }
 
 }  // namespace
 
-void register_registry_routes(httplib::Server& http, ApiEnv& env) {
-    auto api_version = [](const httplib::Request& req, httplib::Response& res) {
-        take_over_ranges(req);
+void register_registry_routes(http::Server& http, ApiEnv& env) {
+    auto api_version = [](const http::Request&, http::Response& res) {
         res.set_header(kApiVersionHeader, "registry/2.0");
         res.set_content("{}", "application/json; charset=utf-8");
     };
     http.Get("/v2/", api_version);
     http.Get("/v2", api_version);
     http.Get(R"(/v2/(.+)/manifests/([^/]+))",
-             [&env](const httplib::Request& req, httplib::Response& res) { serve_manifest(env, req, res); });
+             [&env](const http::Request& req, http::Response& res) { serve_manifest(env, req, res); });
     http.Get(R"(/v2/(.+)/blobs/([^/]+))",
-             [&env](const httplib::Request& req, httplib::Response& res) { serve_blob(env, req, res); });
-    http.Get(R"(/v2/.*)", [](const httplib::Request& req, httplib::Response& res) {
-        take_over_ranges(req);
+             [&env](const http::Request& req, http::Response& res) { serve_blob(env, req, res); });
+    http.Get(R"(/v2/.*)", [](const http::Request&, http::Response& res) {
         registry_error(res, 404, "NAME_UNKNOWN", "no such registry endpoint");
     });
-    auto read_only = [](const httplib::Request& req, httplib::Response& res) {
-        take_over_ranges(req);
+    auto read_only = [](const http::Request&, http::Response& res) {
         registry_error(res, 405, "UNSUPPORTED", "this registry is read-only");
     };
     http.Post(R"(/v2/.*)", read_only);

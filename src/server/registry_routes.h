@@ -11,12 +11,12 @@
 
 #include "server/server.h"
 
-namespace httplib {
+namespace hearth::http {
 class Server;
 }
 
 namespace hearth::server {
 
-void register_registry_routes(httplib::Server& http, ApiEnv& env);
+void register_registry_routes(http::Server& http, ApiEnv& env);
 
 }  // namespace hearth::server

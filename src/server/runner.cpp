@@ -430,10 +430,15 @@ void Runner::run_generate(Request& job, Nanos load_time) {
         return fail(400, "\"" + model_.name + "\" does not support thinking");
     if (!spec.raw && !spec.template_override && !has_template_ && spec.tools.is_array() && !spec.tools.empty())
         return fail(400, "\"" + model_.name + "\" does not support tools");
+    // logit_bias ids must be tokens of the model: below the tokenizer's vocabulary (the logits
+    // may be padded beyond it) and the logits' width. The message starts with the field, so
+    // OpenAI's error names it as `param`.
+    const int32_t n_tokens = tok.n_vocab() > 0 ? std::min(tok.n_vocab(), ctx_->n_vocab()) : ctx_->n_vocab();
     for (const auto& [id, bias] : job.gen.options.sampling.logit_bias)
-        if (id < 0 || id >= ctx_->n_vocab())
-            return fail(400, "logit_bias is out of range: token id " + std::to_string(id) +
-                                 " is outside the model's vocabulary of " + std::to_string(ctx_->n_vocab()) + " tokens");
+        if (id < 0 || id >= n_tokens)
+            return fail(400, "logit_bias is out of range: " + std::to_string(id) +
+                                 " is not a token id of this model (vocabulary: " + std::to_string(n_tokens) +
+                                 " tokens)");
     std::vector<int32_t> prompt;
     std::string rendered;
     try {

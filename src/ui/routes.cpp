@@ -1,13 +1,12 @@
 #include "ui/routes.h"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
 
+#include "http/server.h"
 #include "ui/assets.h"
 
 namespace hearth::ui {
@@ -53,7 +52,7 @@ bool lists_token(std::string_view header, std::initializer_list<std::string_view
     return false;
 }
 
-void set_page_headers(httplib::Response& res) {
+void set_page_headers(http::Response& res) {
     res.set_header("Content-Security-Policy", kContentSecurityPolicy);
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("X-Frame-Options", "DENY");
@@ -63,8 +62,8 @@ void set_page_headers(httplib::Response& res) {
 }
 
 // Sends an embedded file: 304 when If-None-Match names it, the gzip body when the client
-// takes gzip. A fixed-length content provider keeps httplib from compressing it again.
-void send_asset(const httplib::Request& req, httplib::Response& res, const Asset& a, const char* vary) {
+// takes gzip.
+void send_asset(const http::Request& req, http::Response& res, const Asset& a, const char* vary) {
     const bool gz = a.gz != nullptr && accepts_gzip(req.get_header_value("Accept-Encoding"));
     const std::string etag = std::string("\"") + a.etag + (gz ? "-gz\"" : "\"");
     set_page_headers(res);
@@ -79,10 +78,7 @@ void send_asset(const httplib::Request& req, httplib::Response& res, const Asset
     if (gz) res.set_header("Content-Encoding", "gzip");
     const unsigned char* data = gz ? a.gz : a.data;
     const size_t size = gz ? a.gz_size : a.size;
-    res.set_content_provider(size, a.content_type, [data, size](size_t offset, size_t length, httplib::DataSink& sink) {
-        const size_t n = std::min(length, size - std::min(offset, size));
-        return sink.write(reinterpret_cast<const char*>(data) + offset, n);
-    });
+    res.set_content(std::string(reinterpret_cast<const char*>(data), size), a.content_type);
 }
 
 }  // namespace
@@ -91,8 +87,8 @@ bool wants_html(std::string_view accept) { return lists_token(accept, {"text/htm
 
 bool accepts_gzip(std::string_view accept_encoding) { return lists_token(accept_encoding, {"gzip", "*"}); }
 
-void register_routes(httplib::Server& http) {
-    http.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+void register_routes(http::Server& http) {
+    http.Get("/", [](const http::Request& req, http::Response& res) {
         if (!wants_html(req.get_header_value("Accept"))) {
             res.set_header("Vary", "Accept");
             res.set_content("Hearth is running", "text/plain");
@@ -105,7 +101,7 @@ void register_routes(httplib::Server& http) {
         }
         send_asset(req, res, *page, "Accept, Accept-Encoding");
     });
-    http.Get(R"(/ui/([A-Za-z0-9_-][A-Za-z0-9._-]*))", [](const httplib::Request& req, httplib::Response& res) {
+    http.Get(R"(/ui/([A-Za-z0-9_-][A-Za-z0-9._-]*))", [](const http::Request& req, http::Response& res) {
         const Asset* a = find_asset(req.matches[1].str());
         if (a == nullptr || std::string_view(a->name) == "index.html") {
             res.status = 404;

@@ -7,7 +7,7 @@
 
 #include <string_view>
 
-namespace httplib {
+namespace hearth::http {
 class Server;
 }
 
@@ -22,6 +22,6 @@ bool wants_html(std::string_view accept);
 bool accepts_gzip(std::string_view accept_encoding);
 
 // Registers GET / and GET /ui/<file>. Call before other routes that match "/".
-void register_routes(httplib::Server& http);
+void register_routes(http::Server& http);
 
 }  // namespace hearth::ui

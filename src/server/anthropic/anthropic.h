@@ -6,15 +6,12 @@
 
 #include <string>
 
+#include "http/server.h"
 #include "server/server.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
 
 namespace hearth::server {
 
-void register_anthropic_routes(httplib::Server& http, ApiEnv& env);
+void register_anthropic_routes(http::Server& http, ApiEnv& env);
 
 namespace anthropic {
 
@@ -26,6 +23,8 @@ const char* error_type(int status);
 std::string error_json(int status, const std::string& message);
 // The status Anthropic uses: a busy server (503) is 529 "overloaded_error".
 int wire_status(int status);
+// An error reply in Anthropic's shape and status (Retry-After on a busy server).
+void send_error(http::Response& res, int status, const std::string& message);
 
 }  // namespace anthropic
 }  // namespace hearth::server

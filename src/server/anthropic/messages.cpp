@@ -1,6 +1,7 @@
 // POST /v1/messages and POST /v1/messages/count_tokens: Anthropic's request shape turned into
 // a chat for the model's template, and the output back into content blocks (or SSE events).
-#include <httplib.h>
+#include <algorithm>
+#include <limits>
 
 #include "server/anthropic/anthropic.h"
 #include "server/http_util.h"
@@ -180,7 +181,8 @@ Parsed parse_chat(ApiEnv& env, const json& body) {
         const std::string type = get_string(*th, "type", "thinking.type").value_or("");
         if (type != "enabled" && type != "disabled" && type != "adaptive")
             throw ApiError(400, "thinking.type must be \"enabled\" or \"disabled\"");
-        get_int(*th, "budget_tokens", "thinking.budget_tokens", 0, 1 << 24);  // checked, not enforced
+        if (type == "enabled")  // Anthropic's minimum; checked, not enforced
+            get_int(*th, "budget_tokens", "thinking.budget_tokens", 1024, 1 << 24);
         spec.think = type != "disabled";
     }
     add_model_turns(spec, r.model);
@@ -194,13 +196,15 @@ void parse_sampling(const json& body, GenerateJob& job) {
     const auto max = get_int(body, "max_tokens", "max_tokens", 1, 1 << 24);
     if (!max) throw ApiError(400, "max_tokens is required");
     opts["num_predict"] = *max;
-    if (auto v = get_number(body, "temperature", "temperature")) {
+    constexpr double kAny = std::numeric_limits<double>::infinity();  // the range is checked here
+    if (auto v = get_number(body, "temperature", "temperature", kAny)) {
         if (*v < 0 || *v > 1) throw ApiError(400, "temperature must be between 0 and 1");
         opts["temperature"] = *v;
     }
-    if (auto v = get_number(body, "top_p", "top_p")) {
+    if (auto v = get_number(body, "top_p", "top_p", kAny)) {
         if (*v < 0 || *v > 1) throw ApiError(400, "top_p must be between 0 and 1");
-        opts["top_p"] = *v;
+        // 0 (in Anthropic's range, not the sampler's) keeps the most likely token alone.
+        opts["top_p"] = std::max(*v, static_cast<double>(std::numeric_limits<float>::min()));
     }
     if (auto v = get_int(body, "top_k", "top_k", 0, 1 << 24)) opts["top_k"] = *v;
     if (auto s = body.find("stop_sequences"); s != body.end() && !s->is_null()) {
@@ -324,87 +328,104 @@ struct Streamer {
     }
 };
 
-void messages(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res) {
+// An EventFn for a reply sent whole at Done, built by `finish`; Errors (and `finish`'s
+// exceptions) are answered in Anthropic's shape.
+EventFn reply_at_done(std::function<void(const Event&)> on_token,
+                      std::function<void(const Event& done, http::Response&)> finish) {
+    return [on_token = std::move(on_token), finish = std::move(finish)](const Event& e, http::Stream& s) {
+        http::Response r;
+        try {
+            switch (e.kind) {
+            case Event::Kind::Token: on_token(e); return true;
+            case Event::Kind::Error: send_error(r, e.status, e.text); break;
+            case Event::Kind::Done: finish(e, r); break;
+            default: return true;
+            }
+        } catch (const ApiError& ex) {
+            r = http::Response{};
+            send_error(r, ex.status(), ex.what());
+        } catch (const std::exception& ex) {
+            r = http::Response{};
+            send_error(r, 500, ex.what());
+        }
+        s.send(std::move(r));
+        return false;
+    };
+}
+
+// The whole message, sent at Done.
+EventFn whole_message(const Event& first, std::string id, std::string model, const json& tools) {
+    struct Gathered {
+        explicit Gathered(OutputSplitter s) : splitter(std::move(s)) {}
+        OutputSplitter splitter;
+        std::string text;
+    };
+    auto g = std::make_shared<Gathered>(OutputSplitter(first, tools));
+    auto finish = [g, id = std::move(id), model = std::move(model)](const Event& e, http::Response& res) {
+        ojson content = ojson::array();
+        bool calls = false;
+        for (const OutputPart& part : g->splitter.split(g->text)) {
+            calls |= part.kind == OutputPart::Kind::Call;
+            content.push_back(block_of(part));
+        }
+        if (content.empty()) content.push_back({{"type", "text"}, {"text", ""}});
+        ojson j = {{"id", id},
+                   {"type", "message"},
+                   {"role", "assistant"},
+                   {"model", model},
+                   {"content", std::move(content)},
+                   {"stop_reason", stop_reason(e, calls)},
+                   {"stop_sequence", e.stop_sequence.empty() ? ojson(nullptr) : ojson(e.stop_sequence)},
+                   {"usage", usage(e.stats.prompt_eval_count, e.stats.eval_count)}};
+        res.status = 200;
+        res.set_content(dump(j), "application/json");
+    };
+    return reply_at_done([g](const Event& e) { g->text += e.text; }, std::move(finish));
+}
+
+void messages(ApiEnv& env, const http::Request& hreq, http::Response& res) {
     const json body = parse_json_object(hreq.body, env.config.max_json_depth);
     Parsed p = parse_chat(env, body);
     parse_sampling(body, p.req.gen);
     p.stream = get_bool(body, "stream", "stream").value_or(false);
     std::shared_ptr<RequestState> st = submit_request(env.models, std::move(p.req));
-    Event first = st->events.pop();
-    if (first.kind == Event::Kind::Error) throw ApiError(first.status, first.text);
-    const std::string id = random_id("msg_");
-    if (p.stream) {
-        res.set_header("Cache-Control", "no-cache");
-        auto s = std::make_shared<Streamer>(id, p.model, OutputSplitter(first, p.tools));
-        stream_events(res, st, std::move(first), "text/event-stream", [s](const Event& e) { return s->render(e); });
-        return;
-    }
-    OutputSplitter splitter(first, p.tools);
-    std::string text;
-    for (;;) {
-        Event e = st->events.pop();
-        if (e.kind == Event::Kind::Token) {
-            text += e.text;
-        } else if (e.kind == Event::Kind::Error) {
-            throw ApiError(e.status, e.text);
-        } else if (e.kind == Event::Kind::Done) {
-            ojson content = ojson::array();
-            bool calls = false;
-            for (const OutputPart& part : splitter.split(text)) {
-                calls |= part.kind == OutputPart::Kind::Call;
-                content.push_back(block_of(part));
-            }
-            if (content.empty()) content.push_back({{"type", "text"}, {"text", ""}});
-            ojson j = {{"id", id},
-                       {"type", "message"},
-                       {"role", "assistant"},
-                       {"model", p.model},
-                       {"content", std::move(content)},
-                       {"stop_reason", stop_reason(e, calls)},
-                       {"stop_sequence", e.stop_sequence.empty() ? ojson(nullptr) : ojson(e.stop_sequence)},
-                       {"usage", usage(e.stats.prompt_eval_count, e.stats.eval_count)}};
-            res.status = 200;
-            res.set_content(dump(j), "application/json");
-            return;
-        }
-    }
+    reply_from_events(res, st, send_error,
+                      [tools = std::move(p.tools), model = std::move(p.model), stream = p.stream](const Event& first) {
+                          const std::string id = random_id("msg_");
+                          if (!stream) return whole_message(first, id, model, tools);
+                          auto s = std::make_shared<Streamer>(id, model, OutputSplitter(first, tools));
+                          http::Response head;
+                          head.set_header("Cache-Control", "no-cache");
+                          return stream_rendered("text/event-stream", [s](const Event& e) { return s->render(e); },
+                                                 std::move(head));
+                      });
 }
 
 // The prompt's length under the model's template: the prompt is processed, nothing generated.
-void count_tokens(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res) {
+void count_tokens(ApiEnv& env, const http::Request& hreq, http::Response& res) {
     const json body = parse_json_object(hreq.body, env.config.max_json_depth);
     Parsed p = parse_chat(env, body);
     p.req.gen.options.n_predict = 0;
     std::shared_ptr<RequestState> st = submit_request(env.models, std::move(p.req));
-    for (;;) {
-        Event e = st->events.pop();
-        if (e.kind == Event::Kind::Error) throw ApiError(e.status, e.text);
-        if (e.kind == Event::Kind::Done) {
+    reply_from_events(res, st, send_error, [](const Event&) {
+        return reply_at_done([](const Event&) {}, [](const Event& e, http::Response& res) {
             res.status = 200;
             res.set_content(dump({{"input_tokens", e.stats.prompt_eval_count}}), "application/json");
-            return;
-        }
-    }
+        });
+    });
 }
 
-using Handler = void (*)(ApiEnv&, const httplib::Request&, httplib::Response&);
+using Handler = void (*)(ApiEnv&, const http::Request&, http::Response&);
 
-std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv& env, Handler h) {
-    return [&env, h](const httplib::Request& req, httplib::Response& res) {
-        int status = 500;
-        std::string message;
+http::Handler guarded(ApiEnv& env, Handler h) {
+    return [&env, h](const http::Request& req, http::Response& res) {
         try {
             h(env, req, res);
-            return;
         } catch (const ApiError& e) {
-            status = e.status();
-            message = e.what();
+            send_error(res, e.status(), e.what());
         } catch (const std::exception& e) {
-            message = e.what();
+            send_error(res, 500, e.what());
         }
-        res.status = wire_status(status);
-        if (status == 503) res.set_header("Retry-After", "1");
-        res.set_content(error_json(status, message), "application/json");
     };
 }
 
@@ -432,6 +453,12 @@ const char* error_type(int status) {
 
 int wire_status(int status) { return status == 503 ? 529 : status; }
 
+void send_error(http::Response& res, int status, const std::string& message) {
+    res.status = wire_status(status);
+    if (status == 503) res.set_header("Retry-After", "1");
+    res.set_content(error_json(status, message), "application/json");
+}
+
 std::string error_json(int status, const std::string& message) {
     const json j = {{"type", "error"}, {"error", {{"type", error_type(status)}, {"message", message}}}};
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -439,7 +466,7 @@ std::string error_json(int status, const std::string& message) {
 
 }  // namespace anthropic
 
-void register_anthropic_routes(httplib::Server& http, ApiEnv& env) {
+void register_anthropic_routes(http::Server& http, ApiEnv& env) {
     http.Post("/v1/messages", anthropic::guarded(env, anthropic::messages));
     http.Post("/v1/messages/count_tokens", anthropic::guarded(env, anthropic::count_tokens));
 }

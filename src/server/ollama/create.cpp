@@ -2,12 +2,12 @@
 // verified blob) and POST /api/create (Ollama's current shape and the legacy Modelfile one),
 // which gathers the layers, quantizes when asked, writes the config blob and the manifest,
 // and streams Ollama's progress statuses.
-#include <httplib.h>
-
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "http/server.h"
 #include "model/quantize.h"
 #include "tensor/threadpool.h"
 #include "server/http_util.h"
@@ -69,14 +70,14 @@ RecentUploads& recent_uploads() {
     return u;
 }
 
-store::Digest digest_param(const httplib::Request& req) {
+store::Digest digest_param(const http::Request& req) {
     const std::string text = req.matches.size() > 1 ? std::string(req.matches[1]) : std::string();
     auto d = store::Digest::try_parse(text);
     if (!d) throw ApiError(400, "invalid digest format: \"" + text + "\" (expected sha256:<64 hex digits>)");
     return *d;
 }
 
-void head_blob(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
+void head_blob(ApiEnv& env, const http::Request& req, http::Response& res) {
     if (req.method != "HEAD") throw ApiError(405, "method not allowed");
     store::Store& s = require_store(env);
     const store::Digest d = digest_param(req);
@@ -84,48 +85,84 @@ void head_blob(ApiEnv& env, const httplib::Request& req, httplib::Response& res)
     res.status = 200;
 }
 
-void post_blob(ApiEnv& env, const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
-    // The body is always read to its end, so the client gets the answer rather than a reset.
-    auto drain = [&] { read([](const char*, size_t) { return true; }); };
-    try {
-        store::Store& s = require_store(env);
-        store::Digest d;
+// True when a write failed because the disk (or the user's quota) is full: the store's
+// errors carry the errno text.
+bool out_of_space(const std::exception& e) {
+    const std::string_view what = e.what();
+    return what.find(std::strerror(ENOSPC)) != std::string_view::npos ||
+           what.find(std::strerror(EDQUOT)) != std::string_view::npos;
+}
+
+ApiError storage_error(const store::Digest& d, const std::exception& e) {
+    if (out_of_space(e))
+        return ApiError(507, "no space left on device: blob " + d.str() + " was not stored (nothing of it was kept)");
+    return ApiError(500, e.what());
+}
+
+// Streams the body into a fresh blob: a temporary file in blobs/ hashed as it is written,
+// then checked against the digest, fsynced and renamed into place (store::BlobWriter). Any
+// failure (a full disk, the client gone, wrong bytes) removes the temporary file, so no
+// partial blob is ever visible. No size limit but the disk's.
+void post_blob(ApiEnv& env, const http::Request& req, http::Response& res, http::BodyReader& body) {
+    const auto discard = [](const char*, size_t) { return true; };
+    bool body_read = false;  // read to its end, or the client is gone
+    auto read = [&](const std::function<bool(const char*, size_t)>& sink) {
         try {
-            d = digest_param(req);
-        } catch (const ApiError&) {
-            drain();
-            throw;
-        }
-        if (s.has_blob(d)) {
-            drain();
-            res.status = 200;
-            return;
-        }
-        store::BlobWriter w = s.begin_blob(d);
-        std::string failure;
-        const bool complete = read([&](const char* data, size_t n) {
-            if (!failure.empty()) return true;
-            try {
-                w.write(data, n);
-            } catch (const std::exception& e) {
-                failure = e.what();
-                w.abort(true);
-            }
-            return true;
-        });
-        if (!complete) {  // the client went away: nothing is kept
-            w.abort(true);
+            body.read(sink);
+        } catch (const http::BodyError&) {
+            body_read = true;
             throw ApiError(400, "the upload ended early");
         }
-        if (!failure.empty()) throw ApiError(500, failure);
+        body_read = true;
+    };
+    try {
         try {
-            w.commit();
-        } catch (const store::StoreError& e) {
-            if (e.kind() == store::StoreErrorKind::DigestMismatch) throw ApiError(400, std::string("digest mismatch: ") + e.what());
+            store::Store& s = require_store(env);
+            const store::Digest d = digest_param(req);
+            if (s.has_blob(d)) {
+                read(discard);
+                res.status = 200;
+                return;
+            }
+            store::Store::Pin pin = s.pin(d);  // no prune may take the blob before keep() below
+            store::BlobWriter w = [&] {
+                try {
+                    return s.begin_blob(d);
+                } catch (const std::exception& e) {  // a full disk may refuse the file itself
+                    throw storage_error(d, e);
+                }
+            }();
+            std::optional<ApiError> failure;
+            read([&](const char* data, size_t n) {
+                if (failure) return true;  // the rest is read and dropped
+                try {
+                    w.write(data, n);
+                } catch (const std::exception& e) {
+                    failure = storage_error(d, e);
+                    w.abort(true);  // frees the space at once
+                }
+                return true;
+            });
+            if (failure) throw *failure;
+            try {
+                w.commit();
+            } catch (const store::StoreError& e) {
+                if (e.kind() == store::StoreErrorKind::DigestMismatch)
+                    throw ApiError(400, std::string("digest mismatch: ") + e.what());
+                throw storage_error(d, e);
+            }
+            recent_uploads().keep(d, std::move(pin));
+            res.status = 201;
+        } catch (...) {
+            // The body is always read to its end, so the client gets the answer rather than a reset.
+            if (!body_read) {
+                try {
+                    body.read(discard);
+                } catch (const http::BodyError&) {
+                }
+            }
             throw;
         }
-        recent_uploads().keep(d, s.pin(d));
-        res.status = 201;
     } catch (const ApiError& e) {
         send_error(req, res, e.status(), e.what());
     } catch (const std::exception& e) {
@@ -394,7 +431,9 @@ CreateSpec parse_create(ApiEnv& env, const json& body) {
         if (!files.is_object()) throw ApiError(400, "files must be an object of file name -> digest");
         if (files.empty()) throw ApiError(400, "no files provided to convert");
         if (files.size() > 1) throw ApiError(400, "only one GGUF file is supported per model");
-        const auto& [file, digest] = *files.items().begin();
+        const auto first = files.items().begin();  // a copy: the proxy must outlive key() and value()
+        const std::string file = first.key();
+        const json& digest = first.value();
         if (!valid_relative_path(file)) throw ApiError(400, "file path must be relative");
         if (!digest.is_string() || !store::Digest::valid(digest.get<std::string>()))
             throw ApiError(400, "invalid digest for " + file + " (expected sha256:<64 hex digits>)");
@@ -590,44 +629,41 @@ void run_create(ApiEnv& env, const CreateSpec& spec, const Emit& emit) {
     status(emit, "success");
 }
 
-void create(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
+void create(ApiEnv& env, const http::Request& req, http::Response& res) {
     const json body = parse_json_object(req.body, env.config.max_json_depth);
-    auto spec = std::make_shared<CreateSpec>(parse_create(env, body));  // every 4xx happens here
-    if (!spec->stream) {
+    const CreateSpec spec = parse_create(env, body);  // every 4xx happens here
+    if (!spec.stream) {
         json last;
-        run_create(env, *spec, [&](const json& j) { last = j; });
+        run_create(env, spec, [&](const json& j) { last = j; });
         send_json(res, json{{"status", last.value("status", "success")}});
         return;
     }
-    ApiEnv* e = &env;
-    res.status = 200;
-    res.set_chunked_content_provider("application/x-ndjson", [e, spec](size_t, httplib::DataSink& sink) {
-        auto write = [&](const json& j) {
-            const std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-            return sink.write(line.data(), line.size());
-        };
-        try {
-            run_create(*e, *spec, [&](const json& j) {
-                if (!write(j)) throw Cancelled{};
-            });
-        } catch (const Cancelled&) {
-            return false;
-        } catch (const std::exception& ex) {
-            write(json{{"error", ex.what()}});
-        }
-        sink.done();
-        return true;
-    });
+    // The work runs on this handler thread, its statuses streamed as they come; a client that
+    // goes away stops it at the next status.
+    std::shared_ptr<http::Stream> out = res.defer();
+    http::Response head;
+    head.status = 200;
+    head.set_header("Content-Type", "application/x-ndjson");
+    out->begin(std::move(head));
+    auto write = [&](const json& j) { return out->write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"); };
+    try {
+        run_create(env, spec, [&](const json& j) {
+            if (!write(j)) throw Cancelled{};
+        });
+    } catch (const Cancelled&) {
+    } catch (const std::exception& ex) {
+        write(json{{"error", ex.what()}});
+    }
+    out->end();
 }
 
 }  // namespace
 
-void add_create_routes(httplib::Server& http, ApiEnv& env) {
+void add_create_routes(http::Server& http, ApiEnv& env) {
     http.Get(R"(/api/blobs/([^/]+))", guarded(env, head_blob));
-    http.Post(R"(/api/blobs/([^/]+))",
-              [&env](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-                  post_blob(env, req, res, reader);
-              });
+    http.Post(R"(/api/blobs/([^/]+))", [&env](const http::Request& req, http::Response& res, http::BodyReader& body) {
+        post_blob(env, req, res, body);
+    });
     http.Post("/api/create", guarded(env, create));
 }
 

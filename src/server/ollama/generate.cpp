@@ -1,8 +1,7 @@
 // POST /api/generate and POST /api/chat.
-#include <httplib.h>
-
-#include "server/http_util.h"
+#include "http/server.h"
 #include "sampling/json_schema.h"
+#include "server/http_util.h"
 #include "server/ollama/ollama.h"
 #include "server/prompt.h"
 #include "server/request_parse.h"
@@ -140,7 +139,37 @@ void parse_think(const json& body, PromptSpec& spec) {
     }
 }
 
-void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, bool chat) {
+// One NDJSON line (or lines, or "") for an event of a streamed reply.
+std::string render_line(const Shaper& shaper, bool want_probs, ToolCallStreamFilter* filter, const Event& e) {
+    switch (e.kind) {
+    case Event::Kind::Token: {
+        std::string text = e.text;
+        Extras extras;
+        if (filter) {
+            text = filter->push(e.text);
+            extras.calls = filter->take_tool_calls();
+            extras.thinking = filter->take_reasoning();
+        }
+        if (text.empty() && extras.empty() && !(want_probs && e.prob)) return "";
+        ojson lp = ojson::array();
+        if (want_probs && e.prob) lp.push_back(logprob_entry(*e.prob));
+        return dump_line(shaper.chunk(text, want_probs ? &lp : nullptr, &extras));
+    }
+    case Event::Kind::Done: {
+        std::string lines;
+        if (filter) {
+            ParsedOutput rest = filter->finish();
+            Extras extras{std::move(rest.tool_calls), std::move(rest.reasoning)};
+            if (!rest.content.empty() || !extras.empty()) lines = dump_line(shaper.chunk(rest.content, nullptr, &extras));
+        }
+        return lines + dump_line(shaper.final(e, "", nullptr));
+    }
+    case Event::Kind::Error: return dump_line(ojson{{"error", e.text}});
+    default: return "";
+    }
+}
+
+void handle(ApiEnv& env, const http::Request& hreq, http::Response& res, bool chat) {
     const json body = parse_json_object(hreq.body, env.config.max_json_depth);
     Request r;
     r.kind = JobKind::Generate;
@@ -212,83 +241,70 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
 
     const bool want_probs = r.gen.options.sampling.logprobs;
     std::shared_ptr<RequestState> st = submit_request(env.models, std::move(r));
-    std::optional<Event> first = await_first(*st, hreq, res);
-    if (!first) return;
-    if (first->kind == Event::Kind::Done) {  // load / unload: one object either way
-        send_json(res, shaper.final(*first, "", nullptr));
-        return;
-    }
-    // Tool calls are split out of the output when the request offers tools, thinking when it is on.
-    const bool parse_tools = chat && tools.is_array() && !tools.empty();
-    const bool split = parse_tools || first->thinking;
-    const ToolCallFormat format = parse_tools ? first->tool_format : ToolCallFormat::None;
-    ParseOptions popts;
-    popts.reasoning_open = first->reasoning_open;
-    if (stream) {
-        auto filter = split ? std::make_shared<ToolCallStreamFilter>(format, tools, popts) : nullptr;
-        stream_ndjson(res, st, std::move(*first), [shaper, want_probs, filter](const Event& e) -> std::string {
-            switch (e.kind) {
-            case Event::Kind::Token: {
-                std::string text = e.text;
-                Extras extras;
-                if (filter) {
-                    text = filter->push(e.text);
-                    extras.calls = filter->take_tool_calls();
-                    extras.thinking = filter->take_reasoning();
-                }
-                if (text.empty() && extras.empty() && !(want_probs && e.prob)) return "";
-                ojson lp = ojson::array();
-                if (want_probs && e.prob) lp.push_back(logprob_entry(*e.prob));
-                return dump_line(shaper.chunk(text, want_probs ? &lp : nullptr, &extras));
-            }
-            case Event::Kind::Done: {
-                std::string lines;
-                if (filter) {
-                    ParsedOutput rest = filter->finish();
-                    Extras extras{std::move(rest.tool_calls), std::move(rest.reasoning)};
-                    if (!rest.content.empty() || !extras.empty())
-                        lines = dump_line(shaper.chunk(rest.content, nullptr, &extras));
-                }
-                return lines + dump_line(shaper.final(e, "", nullptr));
-            }
-            case Event::Kind::Error: return dump_line(ojson{{"error", e.text}});
-            default: return "";
-            }
-        });
-        return;
-    }
-    std::string text;
-    ojson lp = ojson::array();
-    for (;;) {
-        Event e = st->events.pop();
-        if (e.kind == Event::Kind::Token) {
-            text += e.text;
-            if (e.prob) lp.push_back(logprob_entry(*e.prob));
-        } else if (e.kind == Event::Kind::Error) {
-            send_error(hreq, res, e.status, e.text);
-            return;
-        } else if (e.kind == Event::Kind::Done) {
-            Extras extras;
-            if (split) {
-                ParsedOutput out = parse_model_output(format, text, tools, popts);
-                text = std::move(out.content);
-                extras = Extras{std::move(out.tool_calls), std::move(out.reasoning)};
-            }
-            ojson j = shaper.final(e, text, want_probs ? &lp : nullptr, &extras);
-            res.status = 200;
-            res.set_content(j.dump(-1, ' ', false, ojson::error_handler_t::replace), "application/json; charset=utf-8");
-            return;
+    reply_from_events(res, st, hreq.path, [=, path = hreq.path](const Event& first) -> EventFn {
+        if (first.kind == Event::Kind::Done)  // load / unload: one object either way (keys sorted, as json has them)
+            return reply_once([shaper](const Event& e, http::Response& out) {
+                send_json(out, json(shaper.final(e, "", nullptr)));
+            });
+        // Tool calls are split out of the output when the request offers tools, thinking when it is on.
+        const bool parse_tools = chat && tools.is_array() && !tools.empty();
+        const bool split = parse_tools || first.thinking;
+        const ToolCallFormat format = parse_tools ? first.tool_format : ToolCallFormat::None;
+        ParseOptions popts;
+        popts.reasoning_open = first.reasoning_open;
+        if (stream) {
+            auto filter = split ? std::make_shared<ToolCallStreamFilter>(format, tools, popts) : nullptr;
+            return stream_rendered("application/x-ndjson", [shaper, want_probs, filter](const Event& e) -> std::string {
+                return render_line(shaper, want_probs, filter.get(), e);
+            });
         }
-    }
+        // One object at the end: the text gathered, then split as the stream would have been.
+        struct Gathered {
+            std::string text;
+            ojson lp = ojson::array();
+        };
+        auto g = std::make_shared<Gathered>();
+        return [=](const Event& e, http::Stream& s) {
+            http::Response out;
+            if (e.kind == Event::Kind::Token) {
+                g->text += e.text;
+                if (e.prob) g->lp.push_back(logprob_entry(*e.prob));
+                return true;
+            }
+            if (e.kind == Event::Kind::Error) {
+                send_error(path, out, e.status, e.text);
+            } else if (e.kind == Event::Kind::Done) {
+                try {
+                    std::string text = std::move(g->text);
+                    Extras extras;
+                    if (split) {
+                        ParsedOutput parsed = parse_model_output(format, text, tools, popts);
+                        text = std::move(parsed.content);
+                        extras = Extras{std::move(parsed.tool_calls), std::move(parsed.reasoning)};
+                    }
+                    const ojson j = shaper.final(e, text, want_probs ? &g->lp : nullptr, &extras);
+                    out.status = 200;
+                    out.set_content(j.dump(-1, ' ', false, ojson::error_handler_t::replace), "application/json; charset=utf-8");
+                } catch (const std::exception& ex) {  // as the handler's own failures are answered
+                    out = http::Response{};
+                    send_error(path, out, 500, ex.what());
+                }
+            } else {
+                return true;  // Started, or anything else: nothing to add
+            }
+            s.send(std::move(out));
+            return false;
+        };
+    });
 }
 
 }  // namespace
 
-void add_generate_routes(httplib::Server& http, ApiEnv& env) {
-    http.Post("/api/generate", guarded(env, [](ApiEnv& e, const httplib::Request& q, httplib::Response& s) {
+void add_generate_routes(http::Server& http, ApiEnv& env) {
+    http.Post("/api/generate", guarded(env, [](ApiEnv& e, const http::Request& q, http::Response& s) {
                   handle(e, q, s, false);
               }));
-    http.Post("/api/chat", guarded(env, [](ApiEnv& e, const httplib::Request& q, httplib::Response& s) {
+    http.Post("/api/chat", guarded(env, [](ApiEnv& e, const http::Request& q, http::Response& s) {
                   handle(e, q, s, true);
               }));
 }

@@ -1,11 +1,10 @@
 // GET /, GET /api/version, GET /api/tags, POST /api/show, GET /api/ps (store models with what
 // their manifests add: digest, details from the config blob, the Modelfile, licenses).
-#include <httplib.h>
-
 #include <cmath>
 #include <filesystem>
 
 #include "gguf/gguf.h"
+#include "http/server.h"
 #include "server/http_util.h"
 #include "server/model_info.h"
 #include "server/ollama/ollama.h"
@@ -34,9 +33,9 @@ json details_of(const std::string& path) {
     }
 }
 
-void version(ApiEnv& env, const httplib::Request&, httplib::Response& res) { send_json(res, {{"version", env.config.version}}); }
+void version(ApiEnv& env, const http::Request&, http::Response& res) { send_json(res, json{{"version", env.config.version}}); }
 
-void tags(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
+void tags(ApiEnv& env, const http::Request&, http::Response& res) {
     json models = json::array();
     if (env.resolver.list) {
         for (const ModelEntry& e : env.resolver.list()) {
@@ -48,7 +47,7 @@ void tags(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
                               {"details", e.details.is_null() ? details_of(e.path) : e.details}});
         }
     }
-    send_json(res, {{"models", models}});
+    send_json(res, json{{"models", models}});
 }
 
 // Ollama's `parameters` text: one line per value, the name padded to 30 columns, strings
@@ -93,7 +92,7 @@ std::string stored_modelfile(const StoredModel& m) {
     return mf.render(m.name.display());
 }
 
-void show(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
+void show(ApiEnv& env, const http::Request& req, http::Response& res) {
     const json body = parse_json_object(req.body, env.config.max_json_depth);
     const ResolvedModel m = resolve_model(env.resolver, body);
     const bool verbose = get_bool(body, "verbose", "verbose").value_or(false);
@@ -135,7 +134,7 @@ void show(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
     send_json(res, out);
 }
 
-void ps(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
+void ps(ApiEnv& env, const http::Request&, http::Response& res) {
     json models = json::array();
     for (const LoadedModel& m : env.models.loaded()) {
         const auto expires = m.forever ? std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 100) : m.expires_at;
@@ -154,12 +153,12 @@ void ps(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
                           {"size_vram", 0},
                           {"context_length", m.context_length}});
     }
-    send_json(res, {{"models", models}});
+    send_json(res, json{{"models", models}});
 }
 
 }  // namespace
 
-void add_model_routes(httplib::Server& http, ApiEnv& env) {
+void add_model_routes(http::Server& http, ApiEnv& env) {
     // GET / ("Hearth is running", or the chat page for browsers) is ui::register_routes.
     http.Get("/api/version", guarded(env, version));
     http.Get("/api/tags", guarded(env, tags));

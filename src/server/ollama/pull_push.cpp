@@ -4,11 +4,10 @@
 // with {"status":"success"} or a final {"error":"..."} line; a client that goes away cancels
 // the transfer (a partly downloaded blob stays resumable). `stream: false` answers one
 // object, or an error with its HTTP status.
-#include <httplib.h>
-
 #include <atomic>
 #include <memory>
 
+#include "http/server.h"
 #include "server/http_util.h"
 #include "server/ollama/ollama.h"
 #include "server/request_parse.h"
@@ -50,7 +49,7 @@ int status_of(const std::exception& e) {
 
 std::string line(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
 
-void handle(ApiEnv& env, const httplib::Request& req, httplib::Response& res, bool push) {
+void handle(ApiEnv& env, const http::Request& req, http::Response& res, bool push) {
     require_store(env);
     const json body = parse_json_object(req.body, env.config.max_json_depth);
     const std::string model = get_model_name(body);
@@ -82,42 +81,35 @@ void handle(ApiEnv& env, const httplib::Request& req, httplib::Response& res, bo
         return;
     }
 
+    // The whole transfer runs on this handler thread; progress lines go out as they come.
     auto cancel = std::make_shared<std::atomic<bool>>(false);
-    res.status = 200;
-    res.set_chunked_content_provider(
-        "application/x-ndjson",
-        [run, cancel](size_t, httplib::DataSink& sink) {
-            // The whole transfer runs in this one call; progress lines go out as they come.
-            auto write = [&](const json& j) {
-                if (cancel->load()) return;
-                const std::string s = line(j);
-                if (!sink.is_writable() || !sink.write(s.data(), s.size())) *cancel = true;
-            };
-            try {
-                run([&](const store::RegistryProgress& p) { write(progress_json(p)); }, cancel.get());
-            } catch (const store::RegistryError& e) {
-                if (e.cancelled() || cancel->load()) return false;  // the client is gone
-                write(json{{"error", e.what()}});
-            } catch (const std::exception& e) {
-                if (cancel->load()) return false;
-                write(json{{"error", e.what()}});
-            }
-            if (cancel->load()) return false;
-            sink.done();
-            return true;
-        },
-        [cancel](bool success) {
-            if (!success) *cancel = true;
-        });
+    std::shared_ptr<http::Stream> out = res.defer();
+    out->on_abort([cancel] { *cancel = true; });  // the client is gone: stop the transfer
+    http::Response head;
+    head.status = 200;
+    head.set_header("Content-Type", "application/x-ndjson");
+    out->begin(std::move(head));
+    auto write = [&](const json& j) {
+        if (cancel->load()) return;
+        if (!out->write(line(j))) *cancel = true;
+    };
+    try {
+        run([&](const store::RegistryProgress& p) { write(progress_json(p)); }, cancel.get());
+    } catch (const store::RegistryError& e) {
+        if (!e.cancelled() && !cancel->load()) write(json{{"error", e.what()}});
+    } catch (const std::exception& e) {
+        if (!cancel->load()) write(json{{"error", e.what()}});
+    }
+    out->end();  // nothing is sent once the client is gone
 }
 
 }  // namespace
 
-void add_pull_push_routes(httplib::Server& http, ApiEnv& env) {
-    http.Post("/api/pull", guarded(env, [](ApiEnv& e, const httplib::Request& req, httplib::Response& res) {
+void add_pull_push_routes(http::Server& http, ApiEnv& env) {
+    http.Post("/api/pull", guarded(env, [](ApiEnv& e, const http::Request& req, http::Response& res) {
                   handle(e, req, res, false);
               }));
-    http.Post("/api/push", guarded(env, [](ApiEnv& e, const httplib::Request& req, httplib::Response& res) {
+    http.Post("/api/push", guarded(env, [](ApiEnv& e, const http::Request& req, http::Response& res) {
                   handle(e, req, res, true);
               }));
 }

@@ -1,5 +1,4 @@
-#include <httplib.h>
-
+#include "http/server.h"
 #include "server/http_util.h"
 #include "server/ollama/ollama.h"
 
@@ -7,8 +6,8 @@ namespace hearth::server {
 
 namespace ollama {
 
-std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv& env, Handler h) {
-    return [&env, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+std::function<void(const http::Request&, http::Response&)> guarded(ApiEnv& env, Handler h) {
+    return [&env, h = std::move(h)](const http::Request& req, http::Response& res) {
         try {
             h(env, req, res);
         } catch (const ApiError& e) {
@@ -21,7 +20,7 @@ std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv&
 
 }  // namespace ollama
 
-void register_ollama_routes(httplib::Server& http, ApiEnv& env) {
+void register_ollama_routes(http::Server& http, ApiEnv& env) {
     ollama::add_model_routes(http, env);
     ollama::add_generate_routes(http, env);
     ollama::add_embed_routes(http, env);

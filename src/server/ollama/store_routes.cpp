@@ -1,7 +1,6 @@
 // POST /api/copy and DELETE /api/delete on the model store, and the helpers the store routes
 // share (the store or a 500, unloading a model that changed).
-#include <httplib.h>
-
+#include "http/server.h"
 #include "server/http_util.h"
 #include "server/ollama/ollama.h"
 #include "server/request_parse.h"
@@ -25,7 +24,7 @@ void unload_model(ApiEnv& env, const std::string& name) {
 
 namespace {
 
-void copy(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
+void copy(ApiEnv& env, const http::Request& req, http::Response& res) {
     store::Store& s = require_store(env);
     const json body = parse_json_object(req.body, env.config.max_json_depth);
     const std::string source = get_string(body, "source", "source").value_or("");
@@ -41,7 +40,7 @@ void copy(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
     res.status = 200;
 }
 
-void remove(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
+void remove(ApiEnv& env, const http::Request& req, http::Response& res) {
     store::Store& s = require_store(env);
     const json body = parse_json_object(req.body, env.config.max_json_depth);
     const std::string name = get_model_name(body);
@@ -63,7 +62,7 @@ void remove(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
 
 }  // namespace
 
-void add_store_routes(httplib::Server& http, ApiEnv& env) {
+void add_store_routes(http::Server& http, ApiEnv& env) {
     http.Post("/api/copy", guarded(env, copy));
     http.Delete("/api/delete", guarded(env, remove));
 }

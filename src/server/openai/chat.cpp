@@ -1,6 +1,5 @@
 // POST /v1/chat/completions and POST /v1/completions, with SSE streaming.
-#include <httplib.h>
-
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -53,13 +52,6 @@ struct LegacyLogprobs {
     }
 };
 
-// A number within [lo, hi], else a 400 naming the field.
-std::optional<double> number_in(const json& body, const char* key, double lo, double hi, const char* range) {
-    auto v = get_number(body, key, key);
-    if (v && (*v < lo || *v > hi)) throw OaiError(400, std::string(key) + " must be between " + range, key);
-    return v;
-}
-
 struct Parsed {
     GenerateJob job;
     bool want_probs = false;
@@ -80,27 +72,40 @@ Parsed parse_sampling(const json& body, const ResolvedModel& model, bool chat) {
 
     json opts = json::object();
     if (auto v = number_in(body, "temperature", 0, 2, "0 and 2")) opts["temperature"] = *v;
-    if (auto v = number_in(body, "top_p", 0, 1, "0 and 1")) opts["top_p"] = *v;
+    // top_p 0 (in OpenAI's range, not the sampler's) keeps the most likely token alone.
+    if (auto v = number_in(body, "top_p", 0, 1, "0 and 1")) opts["top_p"] = std::max(*v, kSmallestTopP);
     if (auto v = number_in(body, "frequency_penalty", -2, 2, "-2 and 2")) opts["frequency_penalty"] = *v;
     if (auto v = number_in(body, "presence_penalty", -2, 2, "-2 and 2")) opts["presence_penalty"] = *v;
     if (auto v = get_int(body, "seed", "seed", INT64_MIN, INT64_MAX)) opts["seed"] = *v;
     if (auto it = body.find("stop"); it != body.end() && !it->is_null()) opts["stop"] = *it;
-    const char* max_key =
-        chat && body.contains("max_completion_tokens") && !body["max_completion_tokens"].is_null() ? "max_completion_tokens"
-                                                                                                   : "max_tokens";
-    if (auto v = get_int(body, max_key, max_key, 1, 1 << 24)) opts["num_predict"] = *v;
+    // max_completion_tokens replaced max_tokens in chat; both are checked, the newer one wins.
+    const auto max_tokens = get_int(body, "max_tokens", "max_tokens", 1, 1 << 24);
+    const auto max_completion =
+        chat ? get_int(body, "max_completion_tokens", "max_completion_tokens", 1, 1 << 24) : std::nullopt;
+    if (auto v = max_completion ? max_completion : max_tokens) opts["num_predict"] = *v;
     apply_options(opts, job, "");
 
+    // logit_bias: {"token id": bias in [-100, 100]}. Whether an id is a token of the model is
+    // known only to its runner, which answers 400 naming logit_bias when one is not.
     if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null()) {
-        const std::string bad = "logit_bias must map token ids to numbers between -100 and 100";
-        if (!it->is_object()) throw OaiError(400, bad, "logit_bias");
+        if (!it->is_object())
+            throw OaiError(400, "logit_bias must be an object mapping token ids to numbers between -100 and 100",
+                           "logit_bias");
         for (const auto& [key, value] : it->items()) {
             int64_t id = -1;
             const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
-            if (ec != std::errc() || end != key.data() + key.size() || id < 0 || id > INT32_MAX || !value.is_number())
-                throw OaiError(400, bad, "logit_bias");
+            const bool whole = ec != std::errc::invalid_argument && end == key.data() + key.size();
+            if (whole && (ec == std::errc::result_out_of_range || id > INT32_MAX))  // beyond any vocabulary
+                throw OaiError(400, "logit_bias is out of range: " + key + " is not a token id of this model",
+                               "logit_bias");
+            if (!whole || id < 0)
+                throw OaiError(400, "logit_bias keys must be token ids (non-negative integers): " + json(key).dump() +
+                                        " is not one", "logit_bias");
+            if (!value.is_number())
+                throw OaiError(400, "logit_bias[" + key + "] must be a number between -100 and 100", "logit_bias");
             const double b = value.get<double>();
-            if (!(b >= -100 && b <= 100)) throw OaiError(400, bad, "logit_bias");
+            if (!(b >= -100 && b <= 100))
+                throw OaiError(400, "logit_bias[" + key + "] must be between -100 and 100", "logit_bias");
             sp.logit_bias[static_cast<int32_t>(id)] = static_cast<float>(b);
         }
     }
@@ -113,6 +118,8 @@ Parsed parse_sampling(const json& body, const ResolvedModel& model, bool chat) {
         sp.n_probs = static_cast<int32_t>(top);
     } else {
         const int64_t n = get_int(body, "logprobs", "logprobs", 0, 5).value_or(-1);
+        if (auto b = get_int(body, "best_of", "best_of", 0, 20); b && *b > 1)
+            throw OaiError(400, "best_of must be 1: only one completion per request is generated", "best_of");
         out.want_probs = n >= 0;
         sp.n_probs = static_cast<int32_t>(std::max<int64_t>(n, 0));
     }
@@ -227,14 +234,162 @@ struct Shaper {
     }
 };
 
-// The mutable state of one stream, touched only by the content provider's thread.
+// The mutable state of one stream, touched only by its reply's events (one at a time).
 struct StreamState {
     std::unique_ptr<ToolCallStreamFilter> filter;
     size_t n_calls = 0;
     LegacyLogprobs legacy;
 };
 
-void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, bool chat) {
+// How a request's output is parsed, decided by its Started event.
+struct OutputMode {
+    bool split = false;  // reasoning -> reasoning_content, tool calls parsed
+    ToolCallFormat format = ToolCallFormat::None;
+    ParseOptions popts;
+};
+
+OutputMode output_mode(const Event& first, bool chat, const json& tools) {
+    OutputMode m;
+    const bool parse_tools = chat && tools.is_array() && !tools.empty();
+    m.split = chat && (parse_tools || first.thinking);
+    m.format = parse_tools ? first.tool_format : ToolCallFormat::None;
+    m.popts.reasoning_open = first.reasoning_open;
+    return m;
+}
+
+// The SSE reply: one chunk per token, the finish chunk, usage when asked, [DONE].
+EventFn streamed(const Event& first, const Shaper& shaper, const json& tools, bool want_probs, bool include_usage) {
+    const OutputMode mode = output_mode(first, shaper.chat, tools);
+    auto ss = std::make_shared<StreamState>();
+    if (mode.split) ss->filter = std::make_unique<ToolCallStreamFilter>(mode.format, tools, mode.popts);
+    return stream_sse([shaper, ss, want_probs, include_usage](const Event& e) -> std::string {
+        const bool chat = shaper.chat;
+        switch (e.kind) {
+        case Event::Kind::Started:
+            if (!chat) return "";
+            return sse(shaper.chunk({{"delta", {{"role", "assistant"}, {"content", ""}}},
+                                     {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+        case Event::Kind::Token: {
+            std::string text = e.text;
+            std::vector<ToolCall> calls;
+            std::string reasoning;
+            if (ss->filter) {
+                text = ss->filter->push(e.text);
+                calls = ss->filter->take_tool_calls();
+                reasoning = ss->filter->take_reasoning();
+            }
+            const bool prob = want_probs && e.prob;
+            if (text.empty() && calls.empty() && reasoning.empty() && !prob) return "";
+            ojson choice;
+            if (chat) {
+                ojson delta = ojson::object();
+                if (!text.empty() || (calls.empty() && reasoning.empty())) delta["content"] = text;
+                if (!reasoning.empty()) delta["reasoning_content"] = reasoning;
+                if (!calls.empty()) delta["tool_calls"] = tool_calls_json(calls, true, ss->n_calls);
+                ss->n_calls += calls.size();
+                choice["delta"] = std::move(delta);
+                choice["logprobs"] = prob ? ojson{{"content", ojson::array({chat_logprob(*e.prob)})}} : ojson(nullptr);
+            } else {
+                choice["text"] = text;
+                if (prob) {
+                    LegacyLogprobs one;
+                    one.offset = ss->legacy.offset;
+                    one.add(*e.prob);
+                    ss->legacy.offset = one.offset;
+                    choice["logprobs"] = std::move(one.j);
+                } else {
+                    choice["logprobs"] = nullptr;
+                }
+            }
+            choice["finish_reason"] = nullptr;
+            return sse(shaper.chunk(std::move(choice)));
+        }
+        case Event::Kind::Done: {
+            std::string out;
+            if (ss->filter) {
+                ParsedOutput rest = ss->filter->finish();
+                if (!rest.content.empty() || !rest.tool_calls.empty() || !rest.reasoning.empty()) {
+                    ojson delta = ojson::object();
+                    if (!rest.content.empty()) delta["content"] = rest.content;
+                    if (!rest.reasoning.empty()) delta["reasoning_content"] = rest.reasoning;
+                    if (!rest.tool_calls.empty()) delta["tool_calls"] = tool_calls_json(rest.tool_calls, true, ss->n_calls);
+                    ss->n_calls += rest.tool_calls.size();
+                    out += sse(shaper.chunk({{"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+                }
+            }
+            ojson last;
+            if (chat) last["delta"] = ojson::object();
+            else last["text"] = "";
+            last["logprobs"] = nullptr;
+            last["finish_reason"] = finish_reason(e.done_reason, ss->n_calls > 0);
+            out += sse(shaper.chunk(std::move(last)));
+            if (include_usage) {
+                ojson u = shaper.base(true);
+                u["choices"] = ojson::array();
+                u["usage"] = usage(e.stats);
+                out += sse(u);
+            }
+            return out + "data: [DONE]\n\n";
+        }
+        case Event::Kind::Error:
+            return sse(ojson::parse(error_json(e.status, e.text, "", ""))) + "data: [DONE]\n\n";
+        default: return "";
+        }
+    });
+}
+
+// The whole reply, sent at Done: the text (and log-probabilities) gathered token by token.
+EventFn whole(const Event& first, const Shaper& shaper, const json& tools, bool want_probs) {
+    struct Gathered {
+        std::string text;
+        ojson chat_lp = ojson::array();
+        LegacyLogprobs legacy;
+    };
+    auto g = std::make_shared<Gathered>();
+    const bool chat = shaper.chat;
+    auto on_token = [g, chat, want_probs](const Event& e) {
+        g->text += e.text;
+        if (want_probs && e.prob) {
+            if (chat) g->chat_lp.push_back(chat_logprob(*e.prob));
+            else g->legacy.add(*e.prob);
+        }
+    };
+    auto finish = [g, shaper, tools, want_probs, mode = output_mode(first, chat, tools)](const Event& e,
+                                                                                        http::Response& res) {
+        const bool chat = shaper.chat;
+        std::string& text = g->text;
+        ojson choice;
+        choice["index"] = 0;
+        bool calls = false;
+        if (chat) {
+            ojson msg = {{"role", "assistant"}};
+            if (mode.split) {
+                ParsedOutput out = parse_model_output(mode.format, text, tools, mode.popts);
+                text = std::move(out.content);
+                calls = !out.tool_calls.empty();
+                msg["content"] = text.empty() && calls ? ojson(nullptr) : ojson(text);
+                if (!out.reasoning.empty()) msg["reasoning_content"] = out.reasoning;
+                if (calls) msg["tool_calls"] = tool_calls_json(out.tool_calls, false, 0);
+            } else {
+                msg["content"] = text;
+            }
+            choice["message"] = std::move(msg);
+            choice["logprobs"] = want_probs ? ojson{{"content", std::move(g->chat_lp)}} : ojson(nullptr);
+        } else {
+            choice["text"] = text;
+            choice["logprobs"] = want_probs ? std::move(g->legacy.j) : ojson(nullptr);
+        }
+        choice["finish_reason"] = finish_reason(e.done_reason, calls);
+        ojson j = shaper.base(false);
+        j["choices"] = ojson::array({std::move(choice)});
+        j["usage"] = usage(e.stats);
+        res.status = 200;
+        res.set_content(dump(j), "application/json; charset=utf-8");
+    };
+    return reply_at_done(std::move(on_token), std::move(finish));
+}
+
+void handle(ApiEnv& env, const http::Request& hreq, http::Response& res, bool chat) {
     const json body = parse_json_object(hreq.body, env.config.max_json_depth);
     Request r;
     r.kind = JobKind::Generate;
@@ -300,149 +455,20 @@ void handle(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res, b
     r.gen = std::move(job);
 
     std::shared_ptr<RequestState> st = submit_request(env.models, std::move(r));
-    std::optional<Event> first = await_first(*st, res);
-    if (!first) return;
-    const bool parse_tools = chat && tools.is_array() && !tools.empty();
-    const bool split = chat && (parse_tools || first->thinking);  // reasoning -> reasoning_content
-    const ToolCallFormat format = parse_tools ? first->tool_format : ToolCallFormat::None;
-    ParseOptions popts;
-    popts.reasoning_open = first->reasoning_open;
-
-    if (stream) {
-        auto ss = std::make_shared<StreamState>();
-        if (split) ss->filter = std::make_unique<ToolCallStreamFilter>(format, tools, popts);
-        stream_sse(res, st, std::move(*first), [shaper, ss, want_probs, include_usage](const Event& e) -> std::string {
-            const bool chat = shaper.chat;
-            switch (e.kind) {
-            case Event::Kind::Started:
-                if (!chat) return "";
-                return sse(shaper.chunk({{"delta", {{"role", "assistant"}, {"content", ""}}},
-                                         {"logprobs", nullptr}, {"finish_reason", nullptr}}));
-            case Event::Kind::Token: {
-                std::string text = e.text;
-                std::vector<ToolCall> calls;
-                std::string reasoning;
-                if (ss->filter) {
-                    text = ss->filter->push(e.text);
-                    calls = ss->filter->take_tool_calls();
-                    reasoning = ss->filter->take_reasoning();
-                }
-                const bool prob = want_probs && e.prob;
-                if (text.empty() && calls.empty() && reasoning.empty() && !prob) return "";
-                ojson choice;
-                if (chat) {
-                    ojson delta = ojson::object();
-                    if (!text.empty() || (calls.empty() && reasoning.empty())) delta["content"] = text;
-                    if (!reasoning.empty()) delta["reasoning_content"] = reasoning;
-                    if (!calls.empty()) delta["tool_calls"] = tool_calls_json(calls, true, ss->n_calls);
-                    ss->n_calls += calls.size();
-                    choice["delta"] = std::move(delta);
-                    choice["logprobs"] =
-                        prob ? ojson{{"content", ojson::array({chat_logprob(*e.prob)})}} : ojson(nullptr);
-                } else {
-                    choice["text"] = text;
-                    if (prob) {
-                        LegacyLogprobs one;
-                        one.offset = ss->legacy.offset;
-                        one.add(*e.prob);
-                        ss->legacy.offset = one.offset;
-                        choice["logprobs"] = std::move(one.j);
-                    } else {
-                        choice["logprobs"] = nullptr;
-                    }
-                }
-                choice["finish_reason"] = nullptr;
-                return sse(shaper.chunk(std::move(choice)));
-            }
-            case Event::Kind::Done: {
-                std::string out;
-                if (ss->filter) {
-                    ParsedOutput rest = ss->filter->finish();
-                    if (!rest.content.empty() || !rest.tool_calls.empty() || !rest.reasoning.empty()) {
-                        ojson delta = ojson::object();
-                        if (!rest.content.empty()) delta["content"] = rest.content;
-                        if (!rest.reasoning.empty()) delta["reasoning_content"] = rest.reasoning;
-                        if (!rest.tool_calls.empty()) delta["tool_calls"] = tool_calls_json(rest.tool_calls, true, ss->n_calls);
-                        ss->n_calls += rest.tool_calls.size();
-                        out += sse(shaper.chunk({{"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
-                    }
-                }
-                ojson last;
-                if (chat) last["delta"] = ojson::object();
-                else last["text"] = "";
-                last["logprobs"] = nullptr;
-                last["finish_reason"] = finish_reason(e.done_reason, ss->n_calls > 0);
-                out += sse(shaper.chunk(std::move(last)));
-                if (include_usage) {
-                    ojson u = shaper.base(true);
-                    u["choices"] = ojson::array();
-                    u["usage"] = usage(e.stats);
-                    out += sse(u);
-                }
-                return out + "data: [DONE]\n\n";
-            }
-            case Event::Kind::Error:
-                return sse(ojson::parse(error_json(e.status, e.text, "", ""))) + "data: [DONE]\n\n";
-            default: return "";
-            }
-        });
-        return;
-    }
-
-    std::string text;
-    ojson chat_lp = ojson::array();
-    LegacyLogprobs legacy;
-    for (;;) {
-        Event e = st->events.pop();
-        if (e.kind == Event::Kind::Token) {
-            text += e.text;
-            if (want_probs && e.prob) {
-                if (chat) chat_lp.push_back(chat_logprob(*e.prob));
-                else legacy.add(*e.prob);
-            }
-        } else if (e.kind == Event::Kind::Error) {
-            send_oai_error(res, e.status, e.text);
-            return;
-        } else if (e.kind == Event::Kind::Done) {
-            ojson choice;
-            choice["index"] = 0;
-            bool calls = false;
-            if (chat) {
-                ojson msg = {{"role", "assistant"}};
-                if (split) {
-                    ParsedOutput out = parse_model_output(format, text, tools, popts);
-                    text = std::move(out.content);
-                    calls = !out.tool_calls.empty();
-                    msg["content"] = text.empty() && calls ? ojson(nullptr) : ojson(text);
-                    if (!out.reasoning.empty()) msg["reasoning_content"] = out.reasoning;
-                    if (calls) msg["tool_calls"] = tool_calls_json(out.tool_calls, false, 0);
-                } else {
-                    msg["content"] = text;
-                }
-                choice["message"] = std::move(msg);
-                choice["logprobs"] = want_probs ? ojson{{"content", std::move(chat_lp)}} : ojson(nullptr);
-            } else {
-                choice["text"] = text;
-                choice["logprobs"] = want_probs ? std::move(legacy.j) : ojson(nullptr);
-            }
-            choice["finish_reason"] = finish_reason(e.done_reason, calls);
-            ojson j = shaper.base(false);
-            j["choices"] = ojson::array({std::move(choice)});
-            j["usage"] = usage(e.stats);
-            res.status = 200;
-            res.set_content(dump(j), "application/json; charset=utf-8");
-            return;
-        }
-    }
+    reply_from_events(res, st, oai_error_reply,
+                      [shaper, tools, stream, want_probs, include_usage](const Event& first) -> EventFn {
+                          return stream ? streamed(first, shaper, tools, want_probs, include_usage)
+                                        : whole(first, shaper, tools, want_probs);
+                      });
 }
 
 }  // namespace
 
-void add_chat_routes(httplib::Server& http, ApiEnv& env) {
-    http.Post("/v1/chat/completions", guarded(env, [](ApiEnv& e, const httplib::Request& q, httplib::Response& s) {
+void add_chat_routes(http::Server& http, ApiEnv& env) {
+    http.Post("/v1/chat/completions", guarded(env, [](ApiEnv& e, const http::Request& q, http::Response& s) {
                   handle(e, q, s, true);
               }));
-    http.Post("/v1/completions", guarded(env, [](ApiEnv& e, const httplib::Request& q, httplib::Response& s) {
+    http.Post("/v1/completions", guarded(env, [](ApiEnv& e, const http::Request& q, http::Response& s) {
                   handle(e, q, s, false);
               }));
 }

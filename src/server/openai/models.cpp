@@ -1,5 +1,4 @@
 // GET /v1/models, GET /v1/models/{id} and POST /v1/embeddings.
-#include <httplib.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -24,7 +23,7 @@ int64_t file_mtime(const std::string& path) {
     return static_cast<int64_t>(sb.st_mtime);
 }
 
-void list_models(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
+void list_models(ApiEnv& env, const http::Request&, http::Response& res) {
     json data = json::array();
     if (env.resolver.list) {
         for (const ModelEntry& e : env.resolver.list())
@@ -34,7 +33,7 @@ void list_models(ApiEnv& env, const httplib::Request&, httplib::Response& res) {
     send_json(res, json{{"object", "list"}, {"data", std::move(data)}});
 }
 
-void get_model(ApiEnv& env, const httplib::Request& req, httplib::Response& res) {
+void get_model(ApiEnv& env, const http::Request& req, http::Response& res) {
     const std::string id = req.matches.size() > 1 ? std::string(req.matches[1]) : std::string();
     std::optional<ResolvedModel> m;
     if (!id.empty() && env.resolver.resolve) m = env.resolver.resolve(id);
@@ -68,7 +67,7 @@ std::string floats_base64(const std::vector<float>& v) {
     return base64(bytes.data(), bytes.size());
 }
 
-void embeddings(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res) {
+void embeddings(ApiEnv& env, const http::Request& hreq, http::Response& res) {
     const json body = parse_json_object(hreq.body, env.config.max_json_depth);
     Request r;
     r.kind = JobKind::Embed;
@@ -98,26 +97,28 @@ void embeddings(ApiEnv& env, const httplib::Request& hreq, httplib::Response& re
     r.embed.normalize = true;
     r.embed.truncate = true;
     std::shared_ptr<RequestState> st = submit_request(env.models, std::move(r));
-    std::optional<Event> e = await_first(*st, res);
-    if (!e) return;
-    json data = json::array();
-    for (size_t i = 0; i < e->embeddings.size(); ++i) {
-        json item = {{"object", "embedding"}};
-        if (encoding == "base64") item["embedding"] = floats_base64(e->embeddings[i]);
-        else item["embedding"] = e->embeddings[i];
-        item["index"] = i;
-        data.push_back(std::move(item));
-    }
-    const int32_t tokens = e->stats.prompt_eval_count;
-    send_json(res, json{{"object", "list"},
-                        {"data", std::move(data)},
-                        {"model", name},
-                        {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+    reply_from_events(res, st, oai_error_reply, [name, encoding](const Event&) {
+        return reply_once([name, encoding](const Event& e, http::Response& res) {
+            json data = json::array();
+            for (size_t i = 0; i < e.embeddings.size(); ++i) {
+                json item = {{"object", "embedding"}};
+                if (encoding == "base64") item["embedding"] = floats_base64(e.embeddings[i]);
+                else item["embedding"] = e.embeddings[i];
+                item["index"] = i;
+                data.push_back(std::move(item));
+            }
+            const int32_t tokens = e.stats.prompt_eval_count;
+            send_json(res, json{{"object", "list"},
+                                {"data", std::move(data)},
+                                {"model", name},
+                                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+        });
+    });
 }
 
 }  // namespace
 
-void add_model_routes(httplib::Server& http, ApiEnv& env) {
+void add_model_routes(http::Server& http, ApiEnv& env) {
     http.Get("/v1/models", guarded(env, list_models));
     http.Get(R"(/v1/models/(.+))", guarded(env, get_model));
     http.Post("/v1/embeddings", guarded(env, embeddings));

@@ -1,8 +1,7 @@
 // POST /v1/responses: OpenAI's Responses API, stateless (as Ollama's): `input` items become a
 // chat for the model's template, the output comes back as reasoning, message and
 // function_call items, whole or as the Responses event stream.
-#include <httplib.h>
-
+#include <algorithm>
 #include <ctime>
 
 #include "sampling/json_schema.h"
@@ -129,15 +128,14 @@ Parsed parse(ApiEnv& env, const json& body) {
     sp.repeat_penalty = 1.0f;
     apply_options(r.model.options, job, "options.");
     json opts = json::object();
-    const auto temperature = get_number(body, "temperature", "temperature");
-    if (temperature && (*temperature < 0 || *temperature > 2))
-        throw OaiError(400, "temperature must be between 0 and 2", "temperature");
+    const auto temperature = number_in(body, "temperature", 0, 2, "0 and 2");
     if (temperature) opts["temperature"] = *temperature;
-    const auto top_p = get_number(body, "top_p", "top_p");
-    if (top_p && (*top_p < 0 || *top_p > 1)) throw OaiError(400, "top_p must be between 0 and 1", "top_p");
-    if (top_p) opts["top_p"] = *top_p;
+    const auto top_p = number_in(body, "top_p", 0, 1, "0 and 1");
+    if (top_p) opts["top_p"] = std::max(*top_p, kSmallestTopP);  // 0: the most likely token alone
     const auto max = get_int(body, "max_output_tokens", "max_output_tokens", 1, 1 << 24);
     if (max) opts["num_predict"] = *max;
+    // Checked for OpenAI's range, though output log-probabilities are not returned here.
+    get_int(body, "top_logprobs", "top_logprobs", 0, 20);
     apply_options(opts, job, "");
 
     job.prompt.messages = parse_input(body);
@@ -416,54 +414,56 @@ struct Streamer {
     }
 };
 
-void responses(ApiEnv& env, const httplib::Request& hreq, httplib::Response& res) {
-    const json body = parse_json_object(hreq.body, env.config.max_json_depth);
-    Parsed p = parse(env, body);
-    Builder b{random_id("resp_"), static_cast<int64_t>(std::time(nullptr)), std::move(p.echo), ojson::array()};
-    std::shared_ptr<RequestState> st = submit_request(env.models, std::move(p.req));
-    std::optional<Event> first = await_first(*st, res);
-    if (!first) return;
-    if (p.stream) {
-        auto s = std::make_shared<Streamer>(std::move(b), OutputSplitter(*first, p.tools));
-        stream_sse(res, st, std::move(*first), [s](const Event& e) { return s->render(e); });
-        return;
-    }
-    OutputSplitter splitter(*first, p.tools);
-    std::string text;
-    for (;;) {
-        Event e = st->events.pop();
-        if (e.kind == Event::Kind::Token) {
-            text += e.text;
-        } else if (e.kind == Event::Kind::Error) {
-            send_oai_error(res, e.status, e.text);
-            return;
-        } else if (e.kind == Event::Kind::Done) {
-            std::string msg;
-            auto flush = [&] {
-                if (!msg.empty()) b.output.push_back(message_item(random_id("msg_"), std::exchange(msg, ""), "completed"));
-            };
-            for (const OutputPart& part : splitter.split(text)) {
-                if (part.kind == OutputPart::Kind::Text) {
-                    msg += part.text;
-                    continue;
-                }
-                flush();
-                if (part.kind == OutputPart::Kind::Thinking)
-                    b.output.push_back(reasoning_item(random_id("rs_"), part.text));
-                else
-                    b.output.push_back(call_item(random_id("fc_"), part.call, part.call.arguments.dump(), "completed"));
+// The whole reply, sent at Done: the output gathered token by token, split into items.
+EventFn whole(const Event& first, Builder b, const json& tools) {
+    struct Gathered {
+        Gathered(Builder builder, OutputSplitter s) : b(std::move(builder)), splitter(std::move(s)) {}
+        Builder b;
+        OutputSplitter splitter;
+        std::string text;
+    };
+    auto g = std::make_shared<Gathered>(std::move(b), OutputSplitter(first, tools));
+    auto finish = [g](const Event& e, http::Response& res) {
+        Builder& b = g->b;
+        std::string msg;
+        auto flush = [&] {
+            if (!msg.empty()) b.output.push_back(message_item(random_id("msg_"), std::exchange(msg, ""), "completed"));
+        };
+        for (const OutputPart& part : g->splitter.split(g->text)) {
+            if (part.kind == OutputPart::Kind::Text) {
+                msg += part.text;
+                continue;
             }
             flush();
-            if (b.output.empty()) b.output.push_back(message_item(random_id("msg_"), "", "completed"));
-            res.status = 200;
-            res.set_content(dump(b.response(final_status(e), &e)), "application/json; charset=utf-8");
-            return;
+            if (part.kind == OutputPart::Kind::Thinking)
+                b.output.push_back(reasoning_item(random_id("rs_"), part.text));
+            else
+                b.output.push_back(call_item(random_id("fc_"), part.call, part.call.arguments.dump(), "completed"));
         }
-    }
+        flush();
+        if (b.output.empty()) b.output.push_back(message_item(random_id("msg_"), "", "completed"));
+        res.status = 200;
+        res.set_content(dump(b.response(final_status(e), &e)), "application/json; charset=utf-8");
+    };
+    return reply_at_done([g](const Event& e) { g->text += e.text; }, std::move(finish));
+}
+
+void responses(ApiEnv& env, const http::Request& hreq, http::Response& res) {
+    const json body = parse_json_object(hreq.body, env.config.max_json_depth);
+    Parsed p = parse(env, body);
+    auto built = std::make_shared<Builder>(
+        Builder{random_id("resp_"), static_cast<int64_t>(std::time(nullptr)), std::move(p.echo), ojson::array()});
+    std::shared_ptr<RequestState> st = submit_request(env.models, std::move(p.req));
+    reply_from_events(res, st, oai_error_reply,
+                      [built, tools = std::move(p.tools), stream = p.stream](const Event& first) -> EventFn {
+                          if (!stream) return whole(first, std::move(*built), tools);
+                          auto s = std::make_shared<Streamer>(std::move(*built), OutputSplitter(first, tools));
+                          return stream_sse([s](const Event& e) { return s->render(e); });
+                      });
 }
 
 }  // namespace
 
-void add_responses_routes(httplib::Server& http, ApiEnv& env) { http.Post("/v1/responses", guarded(env, responses)); }
+void add_responses_routes(http::Server& http, ApiEnv& env) { http.Post("/v1/responses", guarded(env, responses)); }
 
 }  // namespace hearth::server::openai

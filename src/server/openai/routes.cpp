@@ -1,8 +1,8 @@
-#include <httplib.h>
-
 #include <cctype>
+#include <limits>
 
 #include "server/openai/openai.h"
+#include "server/request_parse.h"
 
 namespace hearth::server {
 
@@ -36,7 +36,7 @@ std::string error_json(int status, const std::string& message, const std::string
     return nlohmann::json{{"error", e}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void send_oai_error(httplib::Response& res, int status, const std::string& message, std::string param, std::string code) {
+void send_oai_error(http::Response& res, int status, const std::string& message, std::string param, std::string code) {
     if (param.empty() && status == 400) param = leading_param(message);
     if (status == 404 && code.empty() && message.rfind("model ", 0) == 0) {
         code = "model_not_found";
@@ -47,8 +47,18 @@ void send_oai_error(httplib::Response& res, int status, const std::string& messa
     res.set_content(error_json(status, message, param, code), "application/json; charset=utf-8");
 }
 
-std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv& env, Handler h) {
-    return [&env, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+std::optional<double> number_in(const nlohmann::json& body, const char* key, double lo, double hi, const char* range) {
+    auto v = get_number(body, key, key, std::numeric_limits<double>::infinity());
+    if (v && (*v < lo || *v > hi)) throw OaiError(400, std::string(key) + " must be between " + range, key);
+    return v;
+}
+
+void oai_error_reply(http::Response& res, int status, const std::string& message) {
+    send_oai_error(res, status, message);
+}
+
+http::Handler guarded(ApiEnv& env, Handler h) {
+    return [&env, h = std::move(h)](const http::Request& req, http::Response& res) {
         try {
             h(env, req, res);
         } catch (const OaiError& e) {
@@ -61,24 +71,35 @@ std::function<void(const httplib::Request&, httplib::Response&)> guarded(ApiEnv&
     };
 }
 
-std::optional<Event> await_first(RequestState& st, httplib::Response& res) {
-    Event e = st.events.pop();
-    if (e.kind == Event::Kind::Error) {
-        send_oai_error(res, e.status, e.text);
-        return std::nullopt;
-    }
-    return e;
+EventFn stream_sse(std::function<std::string(const Event&)> chunks) {
+    http::Response head;
+    head.set_header("Cache-Control", "no-cache");
+    return stream_rendered("text/event-stream", std::move(chunks), std::move(head));
 }
 
-void stream_sse(httplib::Response& res, std::shared_ptr<RequestState> st, Event first,
-                std::function<std::string(const Event&)> chunks) {
-    res.set_header("Cache-Control", "no-cache");
-    stream_events(res, std::move(st), std::move(first), "text/event-stream", std::move(chunks));
+EventFn reply_at_done(std::function<void(const Event&)> on_token,
+                      std::function<void(const Event& done, http::Response&)> finish) {
+    return [on_token = std::move(on_token), finish = std::move(finish)](const Event& e, http::Stream& s) {
+        http::Response r;
+        try {
+            switch (e.kind) {
+            case Event::Kind::Token: on_token(e); return true;
+            case Event::Kind::Error: send_oai_error(r, e.status, e.text); break;
+            case Event::Kind::Done: finish(e, r); break;
+            default: return true;
+            }
+        } catch (const std::exception& ex) {
+            r = http::Response{};
+            send_oai_error(r, 500, ex.what());
+        }
+        s.send(std::move(r));
+        return false;
+    };
 }
 
 }  // namespace openai
 
-void register_openai_routes(httplib::Server& http, ApiEnv& env) {
+void register_openai_routes(http::Server& http, ApiEnv& env) {
     openai::add_model_routes(http, env);
     openai::add_chat_routes(http, env);
     openai::add_responses_routes(http, env);
