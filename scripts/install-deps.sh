@@ -6,7 +6,9 @@ set -euo pipefail
 PACKAGES=(
   build-essential g++ cmake make pkg-config git
   clang libclang-rt-14-dev            # libFuzzer + sanitizer runtimes for the fuzz target
-  nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev
+  libboost1.81-dev                    # Boost.Beast / Boost.Asio: the HTTP server and client (src/http)
+  python3 curl                        # scripts/http-load.py and the fault tests (scripts/test-http-faults.sh)
   libcurl4-openssl-dev libssl-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   docker-registry                     # the reference OCI registry the registry tests push to / pull from

@@ -12,8 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <httplib.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "http/client.h"
 #include "support/paths.h"
 
 namespace hearth {
@@ -142,7 +141,7 @@ void terminate(pid_t pid) {
 
 bool wait_until_up(int port, pid_t pid) {
     for (int i = 0; i < 1000; ++i) {
-        httplib::Client c("127.0.0.1", port);
+        http::Client c("127.0.0.1", port);
         c.set_connection_timeout(std::chrono::seconds(1));
         if (auto r = c.Get("/"); r && r->status == 200) return true;
         int st;

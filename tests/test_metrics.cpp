@@ -3,7 +3,6 @@
 // Metrics::render() unit tests, and the route over real loopback HTTP (API keys apply).
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <algorithm>
 #include <cmath>

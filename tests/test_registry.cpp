@@ -1,18 +1,21 @@
 // The registry client (store/registry_client.h) against registries run in the test on
-// loopback: an httplib server speaking the read side of the OCI protocol, with hooks that
+// loopback: an http::Server speaking the read side of the OCI protocol, with hooks that
 // cut downloads, corrupt bytes, demand Bearer tokens and redirect blobs to another origin.
 // Proves resumed and parallel downloads, retries, and that every attack leaves the store's
 // visible state unchanged. (The docker-registry round trip and the daemon routes are in
 // test_registry_daemon.cpp.)
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
+#include <charconv>
 #include <map>
 #include <set>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 
+#include "http/server.h"
 #include "store/registry_client.h"
 #include "store/registry_http.h"
 #include "support/paths.h"
@@ -28,26 +31,68 @@ struct Seen {
     std::string method, path, range, authorization, query;
 };
 
-void wait_running(const httplib::Server& srv) {
-    for (int i = 0; i < 5000 && !srv.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+void wait_running(const http::Server& srv) {
+    for (int i = 0; i < 5000 && !srv.running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+// A decimal number that is the whole of `s`.
+std::optional<uint64_t> parse_u64(std::string_view s) {
+    uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+// Answers with `bytes`, honouring a single Range ("bytes=A-B", "bytes=A-", "bytes=-N") as a
+// registry does: 206 with Content-Range, or 416 when it starts past the end. Another Range
+// gets the whole blob (200).
+void serve_blob(const http::Request& req, http::Response& res, const std::string& bytes) {
+    const std::string range = req.get_header_value("Range");
+    const size_t dash = range.find('-');
+    if (range.rfind("bytes=", 0) == 0 && dash != std::string::npos && range.find(',') == std::string::npos) {
+        const std::string_view first = std::string_view(range).substr(6, dash - 6), last = std::string_view(range).substr(dash + 1);
+        const uint64_t size = bytes.size();
+        std::optional<uint64_t> from, to;
+        if (first.empty()) {  // the last N bytes
+            if (const auto n = parse_u64(last); n && *n > 0) {
+                from = size - std::min(*n, size);
+                to = size - 1;
+            }
+        } else if ((from = parse_u64(first))) {
+            to = last.empty() ? std::optional<uint64_t>(size - 1) : parse_u64(last);
+            if (to) to = std::min(*to, size - 1);
+        }
+        if (from && to) {
+            if (*from >= size || *from > *to) {
+                res.status = 416;
+                res.set_header("Content-Range", "bytes */" + std::to_string(size));
+                return;
+            }
+            res.status = 206;
+            res.set_header("Content-Range", "bytes " + std::to_string(*from) + "-" + std::to_string(*to) + "/" + std::to_string(size));
+            res.set_content(bytes.substr(*from, *to - *from + 1), "application/octet-stream");
+            return;
+        }
+    }
+    res.set_content(bytes, "application/octet-stream");
 }
 
 // A loopback registry serving one model, library/stories:latest, from memory.
 class FakeRegistry {
 public:
-    using Hook = std::function<bool(const httplib::Request&, httplib::Response&)>;
+    using Hook = std::function<bool(const http::Request&, http::Response&)>;
 
     FakeRegistry() {
-        srv_.Get(R"(/v2/library/stories/manifests/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        srv_.Get(R"(/v2/library/stories/manifests/([^/]+))", [this](const http::Request& req, http::Response& res) {
             if (intercept(req, res)) return;
             if (req.matches[1].str() != "latest" || manifest.empty()) {
                 res.status = 404;
                 res.set_content(R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]})", "application/json");
                 return;
             }
-            res.set_content(manifest, std::string(media_type::kManifest).c_str());
+            res.set_content(manifest, media_type::kManifest);
         });
-        srv_.Get(R"(/v2/library/stories/blobs/(sha256:[0-9a-f]{64}))", [this](const httplib::Request& req, httplib::Response& res) {
+        srv_.Get(R"(/v2/library/stories/blobs/(sha256:[0-9a-f]{64}))", [this](const http::Request& req, http::Response& res) {
             if (intercept(req, res)) return;
             auto it = blobs.find(req.matches[1].str());
             if (it == blobs.end()) {
@@ -55,16 +100,10 @@ public:
                 res.set_content(R"({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]})", "application/json");
                 return;
             }
-            const std::string* bytes = &it->second;
-            // httplib answers a Range itself (206 + Content-Range) for a sized provider.
-            res.set_content_provider(bytes->size(), "application/octet-stream",
-                                     [bytes](size_t off, size_t len, httplib::DataSink& sink) {
-                                         sink.write(bytes->data() + off, std::min<size_t>(len, 64 << 10));
-                                         return true;
-                                     });
+            serve_blob(req, res, it->second);
         });
-        port = srv_.bind_to_any_port("127.0.0.1");
-        thread_ = std::thread([this] { srv_.listen_after_bind(); });
+        port = srv_.bind("127.0.0.1", 0);
+        thread_ = std::thread([this] { srv_.run(); });
         wait_running(srv_);
     }
     ~FakeRegistry() {
@@ -96,12 +135,12 @@ public:
     int port = 0;
 
 private:
-    httplib::Server srv_;
+    http::Server srv_;
     std::thread thread_;
     std::mutex mu_;
     std::vector<Seen> seen_;
 
-    bool intercept(const httplib::Request& req, httplib::Response& res) {
+    bool intercept(const http::Request& req, http::Response& res) {
         {
             std::lock_guard lock(mu_);
             std::string q;
@@ -120,14 +159,14 @@ RegistryOptions fast_options() {
     return o;
 }
 
-// Answers with the first `n` bytes of `bytes` and then drops the connection.
-void cut_after(httplib::Response& res, const std::string& bytes, size_t n) {
-    res.set_content_provider(bytes.size(), "application/octet-stream",
-                             [&bytes, n](size_t off, size_t, httplib::DataSink& sink) {
-                                 if (off >= n) return false;  // hang up mid-body
-                                 sink.write(bytes.data() + off, n - off);
-                                 return true;
-                             });
+// Answers `head` (200 unless it says otherwise) with a Content-Length of all of `bytes`, sends
+// the first `n` of them and then drops the connection (the body ends short of its length).
+void cut_after(http::Response& res, const std::string& bytes, size_t n, http::Response head = {}) {
+    auto s = res.defer();
+    head.replace_header("Content-Type", "application/octet-stream");
+    s->begin(std::move(head), bytes.size());
+    s->write(bytes.substr(0, n));
+    s->end();  // short of the Content-Length: the server hangs up
 }
 
 class RegistryClientTest : public ::testing::Test {
@@ -237,7 +276,7 @@ TEST_F(RegistryClientTest, PullReportsOllamaProgressAndStoresManifestBytes) {
 TEST_F(RegistryClientTest, InterruptedPullResumesWithRange) {
     const size_t half = model_bytes().size() / 2;
     std::atomic<int> model_gets{0};
-    reg.hook = [&](const httplib::Request& req, httplib::Response& res) {
+    reg.hook = [&](const http::Request& req, http::Response& res) {
         if (req.path.find(model.str()) == std::string::npos || model_gets++ > 0) return false;
         cut_after(res, model_bytes(), half);
         return true;
@@ -266,7 +305,7 @@ TEST_F(RegistryClientTest, InterruptedPullResumesWithRange) {
 TEST_F(RegistryClientTest, RetriesWithinOnePullResumeWhereTheCutHappened) {
     const size_t third = model_bytes().size() / 3;
     std::atomic<int> model_gets{0};
-    reg.hook = [&](const httplib::Request& req, httplib::Response& res) {
+    reg.hook = [&](const http::Request& req, http::Response& res) {
         if (req.path.find(model.str()) == std::string::npos) return false;
         const int n = model_gets++;
         if (n == 0) {
@@ -295,7 +334,7 @@ TEST_F(RegistryClientTest, BigBlobsDownloadInParallelParts) {
     o.min_part_size = 256 << 10;
     o.max_parts = 4;
     std::atomic<int> failures{0};
-    reg.hook = [&](const httplib::Request& req, httplib::Response& res) {
+    reg.hook = [&](const http::Request& req, http::Response& res) {
         // The first request for the second part fails once (a 502): only that part retries.
         const std::string r = req.get_header_value("Range");
         if (req.path.find(model.str()) != std::string::npos && !r.empty() && r.rfind("bytes=0-", 0) != 0 &&
@@ -322,7 +361,7 @@ TEST_F(RegistryClientTest, CancelledPartsKeepACompletePrefixForTheResume) {
     o.max_parts = 4;
     o.max_retries = 0;
     std::atomic<bool> first_served{false};
-    reg.hook = [&](const httplib::Request& req, httplib::Response& res) {
+    reg.hook = [&](const http::Request& req, http::Response& res) {
         // The second part is cut after 1000 bytes, once the first has been served (and had
         // time to arrive), so the first part is complete when the pull fails.
         const std::string r = req.get_header_value("Range");
@@ -331,32 +370,27 @@ TEST_F(RegistryClientTest, CancelledPartsKeepACompletePrefixForTheResume) {
         if (r.rfind("bytes=0-", 0) != 0 && r.rfind(second, 0) != 0) return false;
         if (r.rfind("bytes=0-", 0) == 0) {
             const size_t to = std::stoull(r.substr(8));
-            auto part = std::make_shared<std::string>(model_bytes().substr(0, to + 1));
-            res.status = 206;
-            res.set_header("Content-Range", "bytes 0-" + std::to_string(to) + "/" + std::to_string(model_bytes().size()));
-            res.set_content_provider(part->size(), "application/octet-stream",
-                                     [part, &first_served](size_t off, size_t, httplib::DataSink& sink) {
-                                         sink.write(part->data() + off, part->size() - off);
-                                         first_served = true;
-                                         return true;
-                                     });
-            const_cast<httplib::Request&>(req).ranges.clear();
+            const std::string part = model_bytes().substr(0, to + 1);
+            auto s = res.defer();
+            http::Response head;
+            head.status = 206;
+            head.set_header("Content-Range", "bytes 0-" + std::to_string(to) + "/" + std::to_string(model_bytes().size()));
+            head.set_header("Content-Type", "application/octet-stream");
+            s->begin(std::move(head), part.size());
+            s->write(part);
+            first_served = true;
+            s->end();
             return true;
         }
         for (int i = 0; i < 5000 && !first_served; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         const size_t dash = r.find('-');
         const size_t from = std::stoull(r.substr(6, dash - 6)), to = std::stoull(r.substr(dash + 1));
-        auto part = std::make_shared<std::string>(model_bytes().substr(from, to - from + 1));
-        res.status = 206;
-        res.set_header("Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(to) + "/" +
-                                            std::to_string(model_bytes().size()));
-        res.set_content_provider(part->size(), "application/octet-stream", [part](size_t off, size_t, httplib::DataSink& sink) {
-            if (off >= 1000) return false;
-            sink.write(part->data(), 1000);
-            return true;
-        });
-        const_cast<httplib::Request&>(req).ranges.clear();
+        http::Response head;
+        head.status = 206;
+        head.set_header("Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(to) + "/" +
+                                             std::to_string(model_bytes().size()));
+        cut_after(res, model_bytes().substr(from, to - from + 1), 1000, std::move(head));
         return true;
     };
     EXPECT_THROW(RegistryClient(store, o).pull(ModelName::parse(reg.name())), RegistryError);
@@ -389,9 +423,8 @@ TEST_F(RegistryClientTest, ARegistryIgnoringRangeRestartsTheBlob) {
         w.write(model_bytes().substr(0, 1000));
     }
     // ... and a registry that always answers 200 with the whole blob.
-    reg.hook = [&](const httplib::Request& req, httplib::Response& res) {
+    reg.hook = [&](const http::Request& req, http::Response& res) {
         if (req.path.find(model.str()) == std::string::npos) return false;
-        const_cast<httplib::Request&>(req).ranges.clear();
         res.status = 200;
         res.set_content(model_bytes(), "application/octet-stream");
         return true;
@@ -403,15 +436,15 @@ TEST_F(RegistryClientTest, ARegistryIgnoringRangeRestartsTheBlob) {
 
 TEST_F(RegistryClientTest, CancelStopsThePullAndKeepsThePartial) {
     std::atomic<bool> cancel{false};
-    reg.hook = [&](const httplib::Request& req, httplib::Response& res) {
+    reg.hook = [&](const http::Request& req, http::Response& res) {
         if (req.path.find(model.str()) == std::string::npos) return false;
         // Sends 100 KiB, then stalls until the client goes away.
-        res.set_content_provider(model_bytes().size(), "application/octet-stream",
-                                 [this](size_t off, size_t, httplib::DataSink& sink) {
-                                     if (off == 0) return sink.write(model_bytes().data(), 100 << 10);
-                                     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                                     return sink.is_writable();
-                                 });
+        auto s = res.defer();
+        http::Response head;
+        head.set_header("Content-Type", "application/octet-stream");
+        s->begin(std::move(head), model_bytes().size());
+        s->write(model_bytes().substr(0, 100 << 10));
+        while (s->alive()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         return true;
     };
     // Cancelled once bytes have reached the partial file (while the registry stalls).
@@ -506,10 +539,10 @@ TEST_F(RegistryClientTest, MalformedManifestsAreRejectedBeforeAnyDownload) {
 }
 
 TEST_F(RegistryClientTest, AManifestWhoseDigestHeaderDisagreesIsRejected) {
-    reg.hook = [&](const httplib::Request& req, httplib::Response& res) {
+    reg.hook = [&](const http::Request& req, http::Response& res) {
         if (req.path.find("/manifests/") == std::string::npos) return false;
         res.set_header("Docker-Content-Digest", "sha256:" + std::string(64, 'b'));
-        res.set_content(reg.manifest, std::string(media_type::kManifest).c_str());
+        res.set_content(reg.manifest, media_type::kManifest);
         return true;
     };
     EXPECT_THROW(RegistryClient(store, fast_options()).pull(ModelName::parse(reg.name())), RegistryError);
@@ -548,7 +581,7 @@ TEST_F(RegistryClientTest, RegistryErrorsCarryStatusCodeAndMessage) {
     EXPECT_EQ(reg.count("/manifests/"), 1u);  // a 4xx is not retried
 
     std::atomic<int> calls{0};
-    reg.hook = [&](const httplib::Request&, httplib::Response& res) {
+    reg.hook = [&](const http::Request&, http::Response& res) {
         ++calls;
         res.status = 500;
         return true;
@@ -578,7 +611,7 @@ TEST_F(RegistryClientTest, RegistryErrorsCarryStatusCodeAndMessage) {
 
 class RegistryAuthTest : public RegistryClientTest {
 protected:
-    httplib::Server token_srv, cdn_srv;
+    http::Server token_srv, cdn_srv;
     std::thread token_thread, cdn_thread;
     int token_port = 0, cdn_port = 0;
     std::mutex mu;
@@ -586,24 +619,24 @@ protected:
     std::string token = "tok-123";
 
     void SetUp() override {
-        token_srv.Get("/token", [this](const httplib::Request& req, httplib::Response& res) {
+        token_srv.Get("/token", [this](const http::Request& req, http::Response& res) {
             std::lock_guard lock(mu);
             token_seen.push_back({req.method, req.path, "", req.get_header_value("Authorization"),
                                   req.get_param_value("service") + "|" + req.get_param_value("scope")});
             res.set_content(R"({"token":")" + token + R"(","expires_in":300})", "application/json");
         });
-        cdn_srv.Get(R"(/cdn/(sha256:[0-9a-f]{64}))", [this](const httplib::Request& req, httplib::Response& res) {
+        cdn_srv.Get(R"(/cdn/(sha256:[0-9a-f]{64}))", [this](const http::Request& req, http::Response& res) {
             std::lock_guard lock(mu);
             cdn_seen.push_back({req.method, req.path, req.get_header_value("Range"), req.get_header_value("Authorization"), ""});
             res.set_content(reg.blobs[req.matches[1].str()], "application/octet-stream");
         });
-        token_port = token_srv.bind_to_any_port("127.0.0.1");
-        cdn_port = cdn_srv.bind_to_any_port("127.0.0.1");
-        token_thread = std::thread([this] { token_srv.listen_after_bind(); });
-        cdn_thread = std::thread([this] { cdn_srv.listen_after_bind(); });
+        token_port = token_srv.bind("127.0.0.1", 0);
+        cdn_port = cdn_srv.bind("127.0.0.1", 0);
+        token_thread = std::thread([this] { token_srv.run(); });
+        cdn_thread = std::thread([this] { cdn_srv.run(); });
         wait_running(token_srv);
         wait_running(cdn_srv);
-        reg.hook = [this](const httplib::Request& req, httplib::Response& res) {
+        reg.hook = [this](const http::Request& req, http::Response& res) {
             if (req.get_header_value("Authorization") != "Bearer tok-123") {
                 res.status = 401;
                 res.set_header("WWW-Authenticate", "Bearer realm=\"http://127.0.0.1:" + std::to_string(token_port) +

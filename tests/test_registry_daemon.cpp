@@ -3,7 +3,6 @@
 // in-process daemon pulling from another through /api/pull and the /v2 routes, then running
 // the pulled model. Also the /v2 routes' answers and /api/pull|push errors.
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http/client.h"
+#include "http/server.h"
 #include "server/store_resolver.h"
 #include "store/registry_client.h"
 #include "support/loopback_server.h"
@@ -76,7 +77,7 @@ public:
             ::execl(kBinary, kBinary, "serve", config.c_str(), static_cast<char*>(nullptr));
             ::_exit(127);
         }
-        httplib::Client c("127.0.0.1", port_);
+        http::Client c("127.0.0.1", port_);
         for (int i = 0; i < 200; ++i) {
             if (auto r = c.Get("/v2/"); r && r->status == 200) return true;
             int status = 0;
@@ -138,8 +139,8 @@ TEST(RegistryDocker, PushThenPullRoundTripsAModel) {
     EXPECT_TRUE(pushed_model);
 
     // The registry serves back exactly the manifest bytes we pushed.
-    httplib::Client http("127.0.0.1", std::stoi(reg.host().substr(10)));
-    auto r = http.Get("/v2/library/stories/manifests/latest",
+    http::Client client("127.0.0.1", std::stoi(reg.host().substr(10)));
+    auto r = client.Get("/v2/library/stories/manifests/latest",
                       {{"Accept", std::string(store::media_type::kManifest)}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
@@ -195,7 +196,7 @@ protected:
 
     // POSTs `body` and returns the NDJSON lines (status in *status).
     std::vector<json> post_lines(test::LoopbackServer& srv, const std::string& path, const json& body, int* status) {
-        auto r = srv.client().Post(path.c_str(), body.dump(), "application/json");
+        auto r = srv.client().Post(path, body.dump(), "application/json");
         std::vector<json> out;
         if (!r) {
             *status = -1;
@@ -310,35 +311,33 @@ TEST_F(RegistryDaemon, AClientThatHangsUpCancelsThePull) {
     const std::string manifest = m.to_json();
     const Digest model = m.layers[0].digest;
     std::atomic<bool> registry_saw_hangup{false};
-    httplib::Server slow;
-    slow.Get(R"(/v2/library/slow/manifests/latest)", [&](const httplib::Request&, httplib::Response& res) {
-        res.set_content(manifest, std::string(store::media_type::kManifest).c_str());
+    http::Server slow;
+    slow.Get(R"(/v2/library/slow/manifests/latest)", [&](const http::Request&, http::Response& res) {
+        res.set_content(manifest, store::media_type::kManifest);
     });
-    slow.Get(R"(/v2/library/slow/blobs/(sha256:[0-9a-f]{64}))", [&](const httplib::Request& req, httplib::Response& res) {
-        auto bytes = std::make_shared<std::string>(test::slurp(scratch.blob_path(Digest::parse(req.matches[1].str()))));
-        res.set_content_provider(bytes->size(), "application/octet-stream",
-                                 [bytes, &registry_saw_hangup](size_t off, size_t len, httplib::DataSink& sink) {
-                                     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-                                     if (!sink.write(bytes->data() + off, std::min<size_t>(len, 1024))) {
-                                         registry_saw_hangup = true;
-                                         return false;
-                                     }
-                                     return true;
-                                 });
+    slow.Get(R"(/v2/library/slow/blobs/(sha256:[0-9a-f]{64}))", [&](const http::Request& req, http::Response& res) {
+        const std::string bytes = test::slurp(scratch.blob_path(Digest::parse(req.matches[1].str())));
+        auto s = res.defer();
+        http::Response head;
+        head.set_header("Content-Type", "application/octet-stream");
+        s->begin(std::move(head), bytes.size());
+        for (size_t off = 0; off < bytes.size(); off += 1024) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (!s->write(bytes.substr(off, 1024))) {
+                registry_saw_hangup = true;
+                return;
+            }
+        }
+        s->end();
     });
-    const int port = slow.bind_to_any_port("127.0.0.1");
-    std::thread t([&] { slow.listen_after_bind(); });
+    const int port = slow.bind("127.0.0.1", 0);
+    std::thread t([&] { slow.run(); });
     const std::string name = "127.0.0.1:" + std::to_string(port) + "/library/slow:latest";
 
     // Reads progress until the model layer has started, then hangs up.
-    httplib::Client c = b.client();
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/api/pull";
-    req.body = json({{"model", name}, {"insecure", true}}).dump();
-    req.set_header("Content-Type", "application/json");
+    http::Client c = b.client();
     std::string buf;
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    const http::Receiver receiver = [&](const char* data, size_t n) {
         buf.append(data, n);
         for (size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
             const json line = json::parse(buf.substr(0, nl));
@@ -346,7 +345,7 @@ TEST_F(RegistryDaemon, AClientThatHangsUpCancelsThePull) {
         }
         return true;
     };
-    c.send(req);
+    c.Post("/api/pull", http::Headers{}, json({{"model", name}, {"insecure", true}}).dump(), "application/json", receiver);
     for (int i = 0; i < 8000 && !registry_saw_hangup; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     EXPECT_TRUE(registry_saw_hangup) << "the pull went on after its client left";
     EXPECT_FALSE(b_store->has_model(ModelName::parse(name)));
@@ -357,7 +356,7 @@ TEST_F(RegistryDaemon, AClientThatHangsUpCancelsThePull) {
 }
 
 TEST_F(RegistryDaemon, V2RoutesServeTheStoreReadOnly) {
-    httplib::Client c = a.client();
+    http::Client c = a.client();
     const Store& s = *a.server().store();
     const ModelName name = ModelName::parse("stories");
     const std::string bytes = s.read_manifest_bytes(name);

@@ -2,7 +2,6 @@
 // scheduler (batched greedy output equals solo output, prefix reuse, cancellation, block
 // exhaustion with waiting and preemption), at the engine level and over loopback HTTP.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <map>
@@ -13,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/client.h"
 #include "model/model.h"
 #include "runtime/context.h"
 #include "runtime/generate.h"
@@ -524,20 +524,15 @@ TEST_F(ServingEngine, DisconnectFreesTheSequencesBlocks) {
     });
     json body = {{"model", "stories"}, {"prompt", "Once upon a time, there was a big dog"}, {"raw", true},
                  {"options", {{"temperature", 0}, {"num_predict", 2000}}}};
-    httplib::Client c = loop_.client();
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/api/generate";
-    req.body = body.dump();
-    req.set_header("Content-Type", "application/json");
+    http::Client c = loop_.client();
     int lines = 0;
     double used_while_running = 0;
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    const http::Receiver receiver = [&](const char* data, size_t n) {
         for (size_t i = 0; i < n; ++i) lines += data[i] == '\n';
         if (lines >= 40) used_while_running = gauge("hearth_kv_blocks_used") - gauge("hearth_kv_blocks_cached");
         return lines < 40;  // hang up mid-generation
     };
-    c.send(req);
+    c.Post("/api/generate", http::Headers{}, body.dump(), "application/json", receiver);
     EXPECT_GE(used_while_running, 1);
     for (int i = 0; i < 500 && loop_.server().models().stats().cancelled == 0; ++i) std::this_thread::sleep_for(10ms);
     ASSERT_EQ(loop_.server().models().stats().cancelled, 1u);

@@ -219,18 +219,13 @@ TEST_F(Anthropic, AFullQueueIsOverloaded529) {
     start(cfg);
     std::atomic<bool> started{false}, release{false};
     std::thread running([&] {  // occupies the runner until its client hangs up
-        httplib::Request req;
-        req.method = "POST";
-        req.path = "/v1/messages";
         json body = request("stories", 400);
         body["stream"] = true;
-        req.body = body.dump();
-        req.set_header("Content-Type", "application/json");
-        req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+        const http::Receiver receiver = [&](const char*, size_t) {
             started = true;
             return !release.load();
         };
-        client().send(req);
+        client().Post("/v1/messages", http::Headers{}, body.dump(), "application/json", receiver);
     });
     for (int i = 0; i < 500 && !started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_TRUE(started);

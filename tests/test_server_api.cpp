@@ -1,9 +1,6 @@
 // The daemon over real loopback HTTP: an in-process Server on a free port with a models
-// folder of symlinks (stories260K, a synthetic llama, a bert), driven with httplib::Client.
+// folder of symlinks (stories260K, a synthetic llama, a bert), driven with http::Client.
 #include <gtest/gtest.h>
-
-#include "sampling/json_schema.h"
-#include <httplib.h>
 
 #include <algorithm>
 #include <cctype>
@@ -14,9 +11,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http/client.h"
 #include "model/model.h"
 #include "runtime/context.h"
 #include "runtime/embedding.h"
+#include "sampling/json_schema.h"
 #include "server/server.h"
 #include "support/loopback_server.h"
 #include "support/paths.h"
@@ -48,22 +47,24 @@ protected:
         port_ = loop_.port();
     }
     void stop() { loop_.stop(); }
-    httplib::Client client() { return loop_.client(); }
-    httplib::Result post(const std::string& path, const std::string& body, const httplib::Headers& h = {}) {
-        return client().Post(path.c_str(), h, body, "application/json");
+    http::Client client() { return loop_.client(); }
+    http::Result post(const std::string& path, const std::string& body, const http::Headers& h = {}) {
+        return client().Post(path, h, body, "application/json");
     }
-    httplib::Result post(const std::string& path, const json& body) { return post(path, body.dump()); }
+    http::Result post(const std::string& path, const json& body) { return post(path, body.dump()); }
+    http::Result options(const std::string& path, const http::Headers& h) {
+        http::Client::Call call;
+        call.method = "OPTIONS";
+        call.path = path;
+        call.headers = h;
+        return client().send(call);
+    }
 
     // POSTs and parses the NDJSON reply line by line; `on_line` returning false hangs up.
     int post_stream(const std::string& path, const json& body, const std::function<bool(const json&)>& on_line) {
-        httplib::Client c = client();
-        httplib::Request req;
-        req.method = "POST";
-        req.path = path;
-        req.body = body.dump();
-        req.set_header("Content-Type", "application/json");
+        http::Client c = client();
         std::string buf;
-        req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        const http::Receiver receiver = [&](const char* data, size_t n) {
             buf.append(data, n);
             size_t nl;
             while ((nl = buf.find('\n')) != std::string::npos) {
@@ -73,7 +74,7 @@ protected:
             }
             return true;
         };
-        auto res = c.send(req);
+        auto res = c.Post(path, http::Headers{}, body.dump(), "application/json", receiver);
         return res ? res->status : -1;
     }
 
@@ -287,7 +288,7 @@ TEST_F(ServerApi, FormatJsonAndSchemaAlwaysYieldValidJson) {
         json body = {{"model", "stories"}, {"prompt", "Once upon a time"}, {"raw", true}, {"stream", false},
                      {"format", schema}, {"options", {{"temperature", 1.0}, {"seed", seed}, {"num_predict", 120}}}};
         auto r = post("/api/generate", body);
-        ASSERT_TRUE(r) << httplib::to_string(r.error());
+        ASSERT_TRUE(r) << r.error_message();
         ASSERT_EQ(r->status, 200) << r->body;
         const json out = json::parse(r->body);
         EXPECT_EQ(out["done_reason"], "stop") << out["response"];
@@ -297,7 +298,7 @@ TEST_F(ServerApi, FormatJsonAndSchemaAlwaysYieldValidJson) {
         body["format"] = "json";
         body["options"]["num_predict"] = 40;
         r = post("/api/generate", body);
-        ASSERT_TRUE(r) << httplib::to_string(r.error());
+        ASSERT_TRUE(r) << r.error_message();
         ASSERT_EQ(r->status, 200) << r->body;
         const json any = json::parse(r->body);
         const std::string text = any["response"];
@@ -308,7 +309,7 @@ TEST_F(ServerApi, FormatJsonAndSchemaAlwaysYieldValidJson) {
         }
     }
     auto r = post("/api/generate", json{{"model", "stories"}, {"prompt", "x"}, {"format", {{"type", "object"}, {"if", json::object()}}}});
-    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    ASSERT_TRUE(r) << r.error_message();
     EXPECT_EQ(r->status, 400);
     EXPECT_NE(r->body.find("if"), std::string::npos) << r->body;
 }
@@ -506,11 +507,11 @@ TEST_F(ServerApi, HostHeaderAndCors) {
     EXPECT_EQ(client().Get("/api/tags", {{"Host", "[::1]:11434"}})->status, 200);
     EXPECT_EQ(client().Get("/api/tags", {{"Host", "127.0.0.1"}})->status, 200);
 
-    auto r = client().Options("/api/chat", {{"Origin", "http://localhost:3000"}, {"Access-Control-Request-Method", "POST"}});
+    auto r = options("/api/chat", {{"Origin", "http://localhost:3000"}, {"Access-Control-Request-Method", "POST"}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 204);
     EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
-    EXPECT_EQ(client().Options("/api/chat", {{"Origin", "http://evil.example"}})->status, 403);
+    EXPECT_EQ(options("/api/chat", {{"Origin", "http://evil.example"}})->status, 403);
     r = client().Get("/api/version", {{"Origin", "http://127.0.0.1:8080"}});
     EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), "http://127.0.0.1:8080");
     r = client().Get("/api/version", {{"Origin", "http://evil.example"}});

@@ -1,8 +1,7 @@
 // The OpenAI-compatible routes (/v1/*) over real loopback HTTP: an in-process Server on a
 // free port with a models folder of symlinks (stories260K, a bert), driven with
-// httplib::Client.
+// http::Client.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <cstring>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http/client.h"
 #include "sampling/json_schema.h"
 #include "server/server.h"
 #include "support/loopback_server.h"
@@ -63,11 +63,11 @@ protected:
         }
         loop_.start(test::LoopbackServer::test_config(), resolver);
     }
-    httplib::Client client() { return loop_.client(); }
-    httplib::Result post(const std::string& path, const std::string& body) {
-        return client().Post(path.c_str(), body, "application/json");
+    http::Client client() { return loop_.client(); }
+    http::Result post(const std::string& path, const std::string& body) {
+        return client().Post(path, body, "application/json");
     }
-    httplib::Result post(const std::string& path, const json& body) { return post(path, body.dump()); }
+    http::Result post(const std::string& path, const json& body) { return post(path, body.dump()); }
     json post_ok(const std::string& path, const json& body) {
         auto r = post(path, body);
         if (!r) {
@@ -80,8 +80,8 @@ protected:
 
     // POSTs and returns the SSE events' data fields in order ("[DONE]" kept as a string).
     std::vector<std::string> post_sse(const std::string& path, const json& body, std::string* content_type = nullptr) {
-        httplib::Client c = client();
-        auto r = c.Post(path.c_str(), body.dump(), "application/json");
+        http::Client c = client();
+        auto r = c.Post(path, body.dump(), "application/json");
         std::vector<std::string> out;
         if (!r) {
             ADD_FAILURE() << "no reply";
@@ -114,7 +114,7 @@ protected:
                 {"seed", 7},
                 {"max_tokens", 12}};
     }
-    static void expect_error(const httplib::Result& r, int status, const std::string& type, const std::string& param,
+    static void expect_error(const http::Result& r, int status, const std::string& type, const std::string& param,
                              const std::string& code = "") {
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, status) << r->body;

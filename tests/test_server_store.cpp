@@ -3,7 +3,6 @@
 // /api/copy, /api/delete, and generation with what a manifest adds (template, system,
 // parameters, messages).
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "gguf/gguf.h"
+#include "http/client.h"
 #include "model/synthetic.h"
 #include "server/server.h"
 #include "server/store_resolver.h"
@@ -68,7 +68,7 @@ protected:
     }
     void TearDown() override { loop_.stop(); }
 
-    httplib::Result post(const std::string& path, const json& body) {
+    http::Result post(const std::string& path, const json& body) {
         return loop_.client().Post(path.c_str(), body.dump(), "application/json");
     }
     // POST /api/create; returns the status code and the NDJSON lines.
@@ -128,7 +128,7 @@ protected:
 TEST_F(ServerStore, BlobUploadVerifiesTheDigest) {
     const std::string bytes = read_all(test::shared_path(kStories));
     const store::Digest d = store::Digest::of(bytes);
-    httplib::Client c = loop_.client();
+    http::Client c = loop_.client();
     auto r = c.Head(("/api/blobs/" + d.str()).c_str());
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 404);
@@ -149,19 +149,14 @@ TEST_F(ServerStore, BlobUploadVerifiesTheDigest) {
 
     // The right bytes, sent chunked (as Ollama's clients do): 201, then 200 when present.
     size_t off = 0;
-    r = c.Post(
-        ("/api/blobs/" + d.str()).c_str(),
-        [&](size_t, httplib::DataSink& sink) {
-            const size_t n = std::min<size_t>(64 << 10, bytes.size() - off);
-            if (n == 0) {
-                sink.done();
-                return true;
-            }
-            sink.write(bytes.data() + off, n);
-            off += n;
-            return true;
-        },
-        "application/octet-stream");
+    const http::Provider provider = [&](std::string& out) {
+        const size_t n = std::min<size_t>(64 << 10, bytes.size() - off);
+        if (n == 0) return false;
+        out.append(bytes, off, n);
+        off += n;
+        return true;
+    };
+    r = c.Post("/api/blobs/" + d.str(), http::Headers{}, provider, "application/octet-stream");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 201);
     EXPECT_TRUE(store_->verify_blob(d));
@@ -452,7 +447,7 @@ TEST_F(ServerStore, CopyAndDelete) {
 
     // Delete a loaded model: it is unloaded and gone.
     generate({{"model", "me/copy:v1"}, {"prompt", "a"}, {"stream", false}, {"options", {{"num_predict", 1}}}});
-    httplib::Client c = loop_.client();
+    http::Client c = loop_.client();
     auto d = c.Delete("/api/delete", json{{"model", "ME/Copy:v1"}}.dump(), "application/json");  // names fold case
     ASSERT_TRUE(d);
     EXPECT_EQ(d->status, 200) << d->body;

@@ -2,10 +2,10 @@
 // files under /ui/ with their content types, gzip as built (not compressed twice), ETags,
 // the security headers, and the page staying reachable when API keys are required.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <string>
 
+#include "http/client.h"
 #include "server/server.h"
 #include "support/loopback_server.h"
 #include "ui/assets.h"
@@ -65,12 +65,9 @@ protected:
         cfg.api_keys = std::move(keys);
         loop_.start(cfg, server::directory_resolver(loop_.models_dir()));
     }
-    httplib::Client client() {
-        httplib::Client c = loop_.client();
-        c.set_decompress(false);  // see the bytes as sent
-        return c;
-    }
-    static void expect_security_headers(const httplib::Response& r) {
+    // http::Client never decompresses: the bytes are seen as sent.
+    http::Client client() { return loop_.client(); }
+    static void expect_security_headers(const http::ClientResponse& r) {
         const std::string csp = r.get_header_value("Content-Security-Policy");
         EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
         EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos) << csp;

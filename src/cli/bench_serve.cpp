@@ -3,8 +3,6 @@
 // /v1/completions), keeping exactly `concurrency` requests in flight, and reports request
 // throughput, token throughput and TTFT / TPOT / ITL statistics measured at the client as
 // the tokens arrive, per concurrency level, as an aligned table or JSON.
-#include <httplib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -23,6 +21,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "http/client.h"
 
 namespace hearth::cli {
 
@@ -69,16 +68,15 @@ Endpoint parse_url(std::string url) {
     return e;
 }
 
-std::unique_ptr<httplib::Client> make_client(const Endpoint& ep, const ServeBenchArgs& a) {
-    auto c = std::make_unique<httplib::Client>(ep.origin);
-    if (!c->is_valid()) throw std::runtime_error("--url " + ep.origin + " is not a usable http(s) address");
+std::unique_ptr<http::Client> make_client(const Endpoint& ep, const ServeBenchArgs& a) {
+    if (ep.origin.rfind("http://", 0) != 0)
+        throw std::runtime_error("--url " + ep.origin + " is not a usable address (plain http:// only)");
+    auto c = std::make_unique<http::Client>(ep.origin);  // TCP_NODELAY is always on
     c->set_connection_timeout(10, 0);
-    const auto t = static_cast<time_t>(a.timeout);
-    c->set_read_timeout(t, 0);
+    c->set_read_timeout(static_cast<long>(a.timeout), 0);
     c->set_write_timeout(60, 0);
     c->set_keep_alive(true);
-    c->set_tcp_nodelay(true);  // the request is small writes: no Nagle delay before the body
-    if (!a.api_key.empty()) c->set_bearer_token_auth(a.api_key);
+    if (!a.api_key.empty()) c->set_default_headers({{"Authorization", "Bearer " + a.api_key}});
     return c;
 }
 
@@ -243,15 +241,17 @@ public:
             if (a_.temperature >= 0) options["temperature"] = a_.temperature;
             body["options"] = options;
         }
-        httplib::Request req;
-        req.method = "POST";
-        req.path = ep_.prefix + (openai ? "/v1/completions" : "/api/generate");
-        req.body = body.dump();
-        req.set_header("Content-Type", "application/json");
+        const std::string path = ep_.prefix + (openai ? "/v1/completions" : "/api/generate");
 
         Outcome out;
-        int status = 0;
-        std::string buf, raw;  // unparsed bytes; the whole body when the status is not 200
+        // The receiver does not learn the status: every byte is read as the stream, and the
+        // bytes before the first line that counted are kept (all of an error answer, which is
+        // one JSON object or plain text). After a bad line the rest is drained, up to a bound,
+        // so that an error answer's status still arrives.
+        constexpr size_t kMaxKept = 1u << 20;
+        std::string buf, raw;  // unparsed bytes; the bytes before the first line that counted
+        bool counted = false;  // a line of the stream was taken
+        size_t drained = 0;    // bytes after a bad line
         bool done = false;
         Clock::time_point last;
         const Clock::time_point start = Clock::now();
@@ -283,6 +283,7 @@ public:
                 out.error = error_message(payload);
                 return false;
             }
+            counted = true;
             if (openai) {
                 if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty()) {
                     const json& c = j["choices"][0];
@@ -303,38 +304,37 @@ public:
             if (j.contains("response") && j["response"].is_string() && !j["response"].get<std::string>().empty()) on_content(t);
             return true;
         };
-        req.response_handler = [&](const httplib::Response& r) {
-            status = r.status;
-            return true;
-        };
-        req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-            if (status != 200) {
-                raw.append(data, n);
-                return true;
-            }
+        const http::Receiver receiver = [&](const char* data, size_t n) {
             const Clock::time_point t = Clock::now();
+            if (!counted && raw.size() < kMaxKept) raw.append(data, std::min(n, kMaxKept - raw.size()));
+            if (!out.error.empty()) return (drained += n) < kMaxKept;
             buf.append(data, n);
             size_t nl;
             while ((nl = buf.find('\n')) != std::string::npos) {
                 std::string line = buf.substr(0, nl);
                 buf.erase(0, nl + 1);
                 if (!line.empty() && line.back() == '\r') line.pop_back();
-                if (!on_line(line, t)) return false;
+                if (!on_line(line, t)) {
+                    drained = buf.size();
+                    buf.clear();
+                    return drained < kMaxKept;
+                }
             }
             return true;
         };
-        auto res = client_->send(req);
+        auto res = client_->Post(path, http::Headers{}, body.dump(), "application/json", receiver);
         out.e2e = std::chrono::duration<double>(Clock::now() - start).count();
+        if (res && res->status != 200) {
+            out.status = res->status;
+            out.error = "HTTP " + std::to_string(res->status) + ": " + error_message(raw.empty() ? res->body : raw);
+            return out;
+        }
         if (!out.error.empty()) return out;
         if (!res) {
-            out.error = "HTTP: " + httplib::to_string(res.error());
+            out.error = "HTTP: " + res.error_message();
             return out;
         }
-        out.status = status;
-        if (status != 200) {
-            out.error = "HTTP " + std::to_string(status) + ": " + error_message(raw);
-            return out;
-        }
+        out.status = res->status;
         if (!buf.empty() && !on_line(buf, Clock::now())) return out;
         if (!done) {
             out.error = "the stream ended before the final object";
@@ -349,7 +349,7 @@ private:
     const ServeBenchArgs& a_;
     const Endpoint& ep_;
     const Vocabulary& v_;
-    std::unique_ptr<httplib::Client> client_;
+    std::unique_ptr<http::Client> client_;
 };
 
 // ---- Statistics
@@ -461,7 +461,7 @@ json preflight(const ServeBenchArgs& a, const Endpoint& ep) {
     auto c = make_client(ep, a);
     const std::string where = a.url;
     auto show = c->Post(ep.prefix + "/api/show", json{{"model", a.model}, {"verbose", true}}.dump(), "application/json");
-    if (!show) throw std::runtime_error("cannot reach the daemon at " + where + ": " + httplib::to_string(show.error()));
+    if (!show) throw std::runtime_error("cannot reach the daemon at " + where + ": " + show.error_message());
     if (show->status == 401 || show->status == 403)
         throw std::runtime_error("the daemon at " + where + " refused the request (HTTP " + std::to_string(show->status) +
                                  "): " + error_message(show->body) + " (use --api-key or HEARTH_API_KEY)");

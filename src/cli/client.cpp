@@ -1,4 +1,4 @@
-// The CLI's daemon client (see client.h): cpp-httplib requests, NDJSON streaming, error
+// The CLI's daemon client (see client.h): http::Client requests, NDJSON streaming, error
 // messages in Ollama's words, and the background start of `hearth serve`.
 #include "cli/client.h"
 
@@ -6,8 +6,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <httplib.h>
 
 #include <cerrno>
 #include <chrono>
@@ -19,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "http/client.h"
 #include "server/config.h"
 #include "store/store.h"
 
@@ -28,7 +27,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct DaemonClient::Impl {
-    std::unique_ptr<httplib::Client> http;
+    std::unique_ptr<http::Client> http;
 };
 
 std::optional<std::string> error_body_message(const std::string& body) {
@@ -86,14 +85,14 @@ DaemonClient::DaemonClient() : impl_(std::make_unique<Impl>()) {
     if (host_ == "0.0.0.0") host_ = "127.0.0.1";
     if (host_ == "::") host_ = "::1";
     api_key_ = env_or("HEARTH_API_KEY", "");
-    impl_->http = std::make_unique<httplib::Client>(host_, port_);
+    impl_->http = std::make_unique<http::Client>(host_, port_);
     impl_->http->set_connection_timeout(std::chrono::seconds(5));
     // Generation, pulls and quantizing stream for as long as they take (Ollama sets no limit).
     impl_->http->set_read_timeout(std::chrono::hours(24));
     impl_->http->set_write_timeout(std::chrono::hours(1));
-    if (!api_key_.empty()) impl_->http->set_bearer_token_auth(api_key_);
-    httplib::Headers headers = {{"User-Agent", "hearth-cli"}};
-    impl_->http->set_default_headers(headers);
+    http::Headers headers = {{"User-Agent", "hearth-cli"}};
+    if (!api_key_.empty()) headers.emplace("Authorization", "Bearer " + api_key_);
+    impl_->http->set_default_headers(std::move(headers));
 }
 
 DaemonClient::~DaemonClient() = default;
@@ -105,16 +104,17 @@ std::string DaemonClient::address() const {
 
 namespace {
 
-[[noreturn]] void throw_transport(const DaemonClient& c, httplib::Error err) {
-    if (err == httplib::Error::Connection)
+// `r` holds no response: the transport error as the user should read it.
+[[noreturn]] void throw_transport(const DaemonClient& c, const http::Result& r) {
+    if (r.error() == http::Error::Connection)
         throw ClientError(0, "could not connect to the hearth daemon at " + c.address() +
                                  ", is it running? (start it with `hearth serve`)");
-    if (err == httplib::Error::Canceled) throw ClientError(0, "cancelled");
-    throw ClientError(0, "talking to the hearth daemon at " + c.address() + ": " + httplib::to_string(err));
+    if (r.error() == http::Error::Canceled) throw ClientError(0, "cancelled");
+    throw ClientError(0, "talking to the hearth daemon at " + c.address() + ": " + r.error_message());
 }
 
-json checked(const DaemonClient& c, const httplib::Result& r) {
-    if (!r) throw_transport(c, r.error());
+json checked(const DaemonClient& c, const http::Result& r) {
+    if (!r) throw_transport(c, r);
     if (r->status >= 400) throw ClientError(r->status, error_message(r->status, r->body));
     return parse_body(r->body);
 }
@@ -122,7 +122,7 @@ json checked(const DaemonClient& c, const httplib::Result& r) {
 }  // namespace
 
 bool DaemonClient::ping() {
-    httplib::Client probe(host_, port_);
+    http::Client probe(host_, port_);
     probe.set_connection_timeout(std::chrono::seconds(2));
     probe.set_read_timeout(std::chrono::seconds(5));
     auto r = probe.Get("/");
@@ -141,26 +141,25 @@ json DaemonClient::del(const std::string& path, const json& body) {
 
 int DaemonClient::head(const std::string& path) {
     auto r = impl_->http->Head(path);
-    if (!r) throw_transport(*this, r.error());
+    if (!r) throw_transport(*this, r);
     return r->status;
 }
 
 bool DaemonClient::stream(const std::string& path, const json& body, const std::function<bool(const json&)>& on_object) {
-    httplib::Request req;
-    req.method = "POST";
-    req.path = path;
-    req.body = body.dump();
-    req.set_header("Content-Type", "application/json");
-    req.set_header("Accept", "application/x-ndjson");
-    int status = 0;
+    // The receiver does not learn the status, so every byte is read as NDJSON, and the bytes
+    // before the first object handed to on_object are kept: an error answer (4xx/5xx) is one
+    // `{"error": …}` object or plain text, never an object to show. After a bad line (an
+    // error object, or not JSON) the rest is drained, up to a bound, so that an error
+    // answer's status still arrives and decides the message.
+    constexpr size_t kMaxKept = 1u << 20;
     std::string pending;     // a partial line
-    std::string error_body;  // the whole body of an error answer
-    bool stopped = false;
-    std::exception_ptr failure;
-    req.response_handler = [&](const httplib::Response& res) {
-        status = res.status;
-        return true;
-    };
+    std::string error_body;  // the bytes before the first object shown (all of an error answer)
+    bool delivered = false;  // an object went to on_object
+    bool stopped = false;    // on_object asked to stop
+    bool invalid = false;    // bad_line is a line that is not JSON (else an error object)
+    std::optional<std::string> bad_line;
+    size_t drained = 0;  // bytes after the bad line
+    // false: the line is bad (bad_line) or on_object asked to stop (stopped).
     auto handle_line = [&](std::string_view line) -> bool {
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
         if (line.empty()) return true;
@@ -168,26 +167,35 @@ bool DaemonClient::stream(const std::string& path, const json& body, const std::
         try {
             obj = json::parse(line);
         } catch (const json::exception& e) {
-            throw ClientError(status, std::string("the daemon sent an invalid line: ") + e.what());
+            invalid = true;
+            bad_line = e.what();
+            return false;
         }
-        if (obj.is_object() && obj.contains("error") && !obj["error"].is_null())
-            throw ClientError(status, error_message(status, std::string(line)));
+        if (obj.is_object() && obj.contains("error") && !obj["error"].is_null()) {
+            bad_line = std::string(line);
+            return false;
+        }
+        delivered = true;
         if (!on_object(obj)) {
             stopped = true;
             return false;
         }
         return true;
     };
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) -> bool {
-        if (status >= 400) {
-            error_body.append(data, n);
-            return true;
-        }
+    std::exception_ptr failure;  // thrown by on_object
+    const http::Receiver receiver = [&](const char* data, size_t n) -> bool {
+        if (!delivered && error_body.size() < kMaxKept) error_body.append(data, std::min(n, kMaxKept - error_body.size()));
+        if (bad_line) return (drained += n) < kMaxKept;
         try {
             pending.append(data, n);
             size_t start = 0;
             for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-                if (!handle_line(std::string_view(pending).substr(start, nl - start))) return false;
+                if (!handle_line(std::string_view(pending).substr(start, nl - start))) {
+                    if (stopped) return false;
+                    drained = pending.size() - nl - 1;
+                    pending.clear();
+                    return drained < kMaxKept;
+                }
             }
             pending.erase(0, start);
             return true;
@@ -196,12 +204,18 @@ bool DaemonClient::stream(const std::string& path, const json& body, const std::
             return false;
         }
     };
-    auto r = impl_->http->send(req);
+    const http::Headers headers = {{"Accept", "application/x-ndjson"}};
+    auto r = impl_->http->Post(path, headers, body.dump(), "application/json", receiver);
     if (failure) std::rethrow_exception(failure);
     if (stopped) return false;
-    if (!r) throw_transport(*this, r.error());
-    if (r->status >= 400) throw ClientError(r->status, error_message(r->status, error_body.empty() ? r->body : error_body));
-    if (!pending.empty()) return handle_line(pending);  // a last object without a newline
+    if (r && r->status >= 400) throw ClientError(r->status, error_message(r->status, error_body.empty() ? r->body : error_body));
+    if (!r && !bad_line) throw_transport(*this, r);
+    if (!bad_line && !pending.empty() && !handle_line(pending) && stopped) return false;  // a last object without a newline
+    if (bad_line) {
+        const int status = r ? r->status : 200;  // cut short past the bound: it was a 2xx answer
+        if (invalid) throw ClientError(status, "the daemon sent an invalid line: " + *bad_line);
+        throw ClientError(status, error_message(status, *bad_line));
+    }
     return true;
 }
 
@@ -220,7 +234,10 @@ int DaemonClient::upload_file(const std::string& path, const std::string& file,
     // Sent with chunked transfer encoding, as Ollama's clients do: the daemon's body-size cap
     // (HEARTH_MAX_BODY, for JSON requests) applies to bodies that declare a Content-Length.
     uint64_t sent = 0;
-    auto provider = [&](size_t, httplib::DataSink& sink) -> bool {
+    // A read error ends the body early: the daemon then refuses the blob (its digest does not
+    // match) and the read error is what gets reported.
+    const http::Provider provider = [&](std::string& out) -> bool {
+        if (!read_error.empty()) return false;
         char buf[1 << 16];
         const ssize_t got = ::pread(fd, buf, sizeof(buf), static_cast<off_t>(sent));
         if (got < 0) {
@@ -228,19 +245,15 @@ int DaemonClient::upload_file(const std::string& path, const std::string& file,
             return false;
         }
         if (got == 0) {
-            if (sent != total) {
-                read_error = "the file shrank while uploading";
-                return false;
-            }
-            sink.done();
-            return true;
+            if (sent != total) read_error = "the file shrank while uploading";
+            return false;
         }
-        if (!sink.write(buf, static_cast<size_t>(got))) return false;
+        out.append(buf, static_cast<size_t>(got));
         sent += static_cast<uint64_t>(got);
         if (progress) progress(sent, total);
         return true;
     };
-    auto r = impl_->http->Post(path, httplib::Headers{}, provider, "application/octet-stream");
+    auto r = impl_->http->Post(path, http::Headers{}, provider, "application/octet-stream");
     ::close(fd);
     if (!read_error.empty()) throw ClientError(0, "reading " + file + ": " + read_error);
     checked(*this, r);
@@ -313,12 +326,12 @@ bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 
 void DaemonClient::ensure_daemon() {
     {
-        httplib::Client probe(host_, port_);
+        http::Client probe(host_, port_);
         probe.set_connection_timeout(std::chrono::seconds(2));
         probe.set_read_timeout(std::chrono::seconds(10));
         auto r = probe.Get("/");
         if (r) return;  // something answers: the requests themselves say what it thinks
-        if (r.error() != httplib::Error::Connection) throw_transport(*this, r.error());
+        if (r.error() != http::Error::Connection) throw_transport(*this, r);
     }
     if (!server::is_loopback_host(host_))
         throw ClientError(0, "could not connect to the hearth daemon at " + address() +

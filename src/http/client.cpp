@@ -140,10 +140,10 @@ Result Client::send(const Call& call) {
     // The request head.
     bhttp::request<bhttp::empty_body> head{bhttp::string_to_verb(call.method), call.path, 11};
     if (head.method() == bhttp::verb::unknown) head.method_string(call.method);
-    head.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
     for (const auto& [k, v] : default_headers_)
         if (call.headers.find(k) == call.headers.end()) head.insert(k, v);
     for (const auto& [k, v] : call.headers) head.insert(k, v);
+    if (head.find(bhttp::field::host) == head.end()) head.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
     if (!call.content_type.empty() && head.find(bhttp::field::content_type) == head.end())
         head.set(bhttp::field::content_type, call.content_type);
     if (!keep_alive_) head.set(bhttp::field::connection, "close");

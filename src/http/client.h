@@ -65,7 +65,7 @@ public:
     void set_connection_timeout(std::chrono::milliseconds t) { connect_timeout_ = t; }
     void set_read_timeout(std::chrono::milliseconds t) { read_timeout_ = t; }  // between bytes received
     void set_write_timeout(std::chrono::milliseconds t) { write_timeout_ = t; }
-    // httplib-style (seconds, microseconds).
+    // (seconds, microseconds), as many HTTP clients take them.
     void set_connection_timeout(long sec, long usec = 0) { connect_timeout_ = to_ms(sec, usec); }
     void set_read_timeout(long sec, long usec = 0) { read_timeout_ = to_ms(sec, usec); }
     void set_write_timeout(long sec, long usec = 0) { write_timeout_ = to_ms(sec, usec); }

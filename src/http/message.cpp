@@ -26,6 +26,12 @@ void Response::replace_header(const std::string& key, std::string value) {
     headers.emplace(key, std::move(value));
 }
 
+std::shared_ptr<Stream> Response::defer() {
+    if (!deferred_ && stream_) stream_->set_base_headers(headers);
+    deferred_ = true;
+    return stream_;
+}
+
 void Response::set_content(std::string content, std::string_view content_type) {
     body = std::move(content);
     replace_header("Content-Type", std::string(content_type));

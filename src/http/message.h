@@ -71,12 +71,10 @@ struct Response {
 
     // Turns this reply into one produced later, by any thread, without holding one: the handler
     // may return at once and the connection waits (asynchronously) for the Stream to be given a
-    // reply. Headers set on this Response (before or after) are sent with whatever the Stream
-    // sends. Calling it again returns the same Stream.
-    std::shared_ptr<Stream> defer() {
-        deferred_ = true;
-        return stream_;
-    }
+    // reply. Headers set on this Response before defer() (the middleware's among them) are sent
+    // with whatever the Stream sends, unless that reply sets the same name. Calling it again
+    // returns the same Stream.
+    std::shared_ptr<Stream> defer();
     bool is_deferred() const { return deferred_; }
     // The server gives each exchange its Stream before the handler runs.
     void attach(std::shared_ptr<Stream> s) { stream_ = std::move(s); }
@@ -113,6 +111,11 @@ public:
     // For producer threads that can outrun the client (file downloads): blocks until fewer than
     // `bytes` are queued. False when the client is gone.
     virtual bool wait_below(size_t bytes) = 0;
+
+protected:
+    friend struct Response;
+    // The headers the Response carried when it was deferred.
+    virtual void set_base_headers(const Headers& h) = 0;
 };
 
 // A streamed request body, read by a handler thread as it arrives (blob uploads). The loop

@@ -415,9 +415,9 @@ void Session::dispatch(const Route* route, std::shared_ptr<BodyPipe> pipe) {
     awaiting_reply_ = shared_from_this();
     Response base = std::move(pre_);
     pre_ = Response{};
-    ex->base = base.headers;
     Server::Impl* srv = &srv_;
     srv_.pool.post([srv, route, req, ex, pipe, base = std::move(base)]() mutable {
+        const Headers pre = base.headers;  // the middleware's (CORS...): kept on an error reply
         Response res = std::move(base);
         res.attach(ex);
         try {
@@ -425,7 +425,7 @@ void Session::dispatch(const Route* route, std::shared_ptr<BodyPipe> pipe) {
             else route->handler(*req, res);
         } catch (...) {
             Response err;
-            err.headers = ex->base;
+            err.headers = pre;
             err.status = 500;
             if (srv->exception_handler) srv->exception_handler(*req, err, std::current_exception());
             else err.set_content("internal error", "text/plain");

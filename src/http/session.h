@@ -107,6 +107,8 @@ public:
     void post(std::function<void()> fn) override;
     bool wait_below(size_t bytes) override;
 
+    void set_base_headers(const Headers& h) override { base = h; }
+
     // Loop side.
     void abort();                // fires the abort callbacks once
     void written(size_t bytes);  // payload bytes left the queue

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <fstream>
 #include <map>
@@ -13,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/client.h"
 #include "server/server.h"
 #include "support/loopback_server.h"
 #include "support/paths.h"
@@ -67,9 +67,9 @@ protected:
         };
         loop_.start(cfg, resolver);
     }
-    httplib::Client client() { return loop_.client(); }
-    httplib::Result post(const std::string& path, const nlohmann::json& body, const httplib::Headers& headers = {}) {
-        return client().Post(path.c_str(), headers, body.dump(), "application/json");
+    http::Client client() { return loop_.client(); }
+    http::Result post(const std::string& path, const nlohmann::json& body, const http::Headers& headers = {}) {
+        return client().Post(path, headers, body.dump(), "application/json");
     }
     nlohmann::json post_ok(const std::string& path, const nlohmann::json& body) {
         auto r = post(path, body);

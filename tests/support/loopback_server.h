@@ -1,9 +1,8 @@
 // An in-process `hearth serve` on a free loopback port for HTTP tests, with a models folder
-// of symlinks into ../shared, driven with httplib::Client.
+// of symlinks into ../shared, driven with http::Client.
 #pragma once
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/client.h"
 #include "server/server.h"
 #include "support/paths.h"
 
@@ -55,8 +55,8 @@ public:
 
     int port() const { return port_; }
     server::Server& server() { return *srv_; }
-    httplib::Client client() const {
-        httplib::Client c("127.0.0.1", port_);
+    http::Client client() const {
+        http::Client c("127.0.0.1", port_);
         c.set_read_timeout(30, 0);
         c.set_write_timeout(10, 0);
         return c;
