@@ -143,7 +143,10 @@ Result Client::send(const Call& call) {
     for (const auto& [k, v] : default_headers_)
         if (call.headers.find(k) == call.headers.end()) head.insert(k, v);
     for (const auto& [k, v] : call.headers) head.insert(k, v);
-    if (head.find(bhttp::field::host) == head.end()) head.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
+    if (head.find(bhttp::field::host) == head.end()) {
+        const bool v6 = host_.find(':') != std::string::npos;  // an IPv6 literal goes in brackets
+        head.set(bhttp::field::host, (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_));
+    }
     if (!call.content_type.empty() && head.find(bhttp::field::content_type) == head.end())
         head.set(bhttp::field::content_type, call.content_type);
     if (!keep_alive_) head.set(bhttp::field::connection, "close");
