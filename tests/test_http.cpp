@@ -446,3 +446,29 @@ TEST(Http, ClientReportsRefusedConnectionsAndTimeouts) {
 
 }  // namespace
 }  // namespace hearth::http
+
+namespace hearth::http {
+namespace {
+
+TEST(Http, BlockedHandlersDoNotHoldUpOthers) {
+    HttpServer h;
+    add_basic_routes(h.srv);
+    h.srv.Get("/block", [](const Request&, Response& res) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a model load, a registry transfer
+        res.set_content("done", "text/plain");
+    });
+    h.start();
+    std::vector<std::thread> blockers;
+    for (int i = 0; i < 8; ++i) blockers.emplace_back([&] { h.client().Get("/block"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = h.client().Get("/hello");
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "hi");
+    EXPECT_LT(waited, std::chrono::milliseconds(700)) << "the pool grows when every handler thread is blocked";
+    for (auto& t : blockers) t.join();
+}
+
+}  // namespace
+}  // namespace hearth::http

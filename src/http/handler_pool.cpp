@@ -41,13 +41,23 @@ void HandlerPool::supervise() {
             sup_cv_.wait(lk);
             continue;
         }
-        const auto waited = Clock::now() - queue_.front().queued;
-        if (waited >= kGrowAfter) {
+        const auto now = Clock::now();
+        const auto newest = newest_task_start();
+        const auto waited = now - queue_.front().queued;
+        if (waited >= kGrowAfter && newest != Clock::time_point::max() && now - newest >= kGrowAfter) {
             spawn();
             continue;
         }
-        sup_cv_.wait_for(lk, kGrowAfter - waited);
+        const auto stuck_for = newest == Clock::time_point::max() ? Clock::duration::zero() : now - newest;
+        sup_cv_.wait_for(lk, kGrowAfter - std::min(waited, stuck_for) + std::chrono::milliseconds(1));
     }
+}
+
+HandlerPool::Clock::time_point HandlerPool::newest_task_start() const {
+    Clock::time_point newest = Clock::time_point::min();
+    for (const Worker& w : workers_)
+        if (!w.finished) newest = std::max(newest, w.busy_since);
+    return newest;
 }
 
 void HandlerPool::work(std::list<Worker>::iterator self) {
@@ -59,10 +69,12 @@ void HandlerPool::work(std::list<Worker>::iterator self) {
         std::function<void()> task = std::move(queue_.front().fn);
         queue_.pop_front();
         --idle_;
+        self->busy_since = Clock::now();
         lk.unlock();
         task();
         task = nullptr;  // its captures go before the lock is taken again
         lk.lock();
+        self->busy_since = Clock::time_point::max();
         ++idle_;
     }
     --idle_;

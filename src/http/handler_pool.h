@@ -1,7 +1,8 @@
 // The threads route handlers run on. Most handlers are short (parse, submit, return), but some
 // block (model loads, registry transfers, file downloads), so the pool keeps a few threads and
-// grows by one only when a task has waited while every thread was busy for a while (a
-// blocked pool, not a burst of short tasks); threads idle for a while exit. The count follows
+// grows by one only when a task waits while every thread has been on its current task for a
+// while (a blocked pool; a burst of short tasks, or a CPU-starved machine, keeps turning
+// tasks over and adds nothing); threads idle for a while exit. The count follows
 // what is blocked now, not the number of requests or open connections.
 #pragma once
 
@@ -28,14 +29,15 @@ public:
     void shutdown();
     size_t threads() const;
 
-    // A task that waited this long with no thread free adds a thread.
-    static constexpr std::chrono::milliseconds kGrowAfter{10};
+    // A task waiting while every thread has been on its task this long adds a thread.
+    static constexpr std::chrono::milliseconds kGrowAfter{50};
 
 private:
     using Clock = std::chrono::steady_clock;
     struct Worker {
         std::thread thread;
         bool finished = false;
+        std::chrono::steady_clock::time_point busy_since = std::chrono::steady_clock::time_point::max();  // max: idle
     };
     struct Task {
         std::function<void()> fn;
@@ -44,6 +46,8 @@ private:
     void work(std::list<Worker>::iterator self);
     void supervise();
     void spawn();  // mu_ held
+    // The latest task start among the busy workers (max when one is idle); mu_ held.
+    std::chrono::steady_clock::time_point newest_task_start() const;
     void reap();   // joins finished workers; mu_ held
 
     mutable std::mutex mu_;

@@ -98,9 +98,18 @@ bool BodyPipe::abandoned() const {
 Exchange::Exchange(std::shared_ptr<Session> s, std::shared_ptr<Request> r, bool head)
     : request(std::move(r)), head_only(head), server_(s->server().shared_from_this()), session_(s), strand_(s->executor()) {}
 
+bool Exchange::on_strand() const {
+    const auto* s = strand_.target<asio::strand<asio::io_context::executor_type>>();
+    return s != nullptr && s->running_in_this_thread();
+}
+
 void Exchange::send(Response res) {
     if (replied.exchange(true)) return;
     auto self = shared_from_this();
+    if (on_strand()) {  // an EventFn answering from the loop: no second hop
+        if (auto s = session_.lock()) s->reply_full(self, std::move(res));
+        return;
+    }
     asio::post(strand_, [self, res = std::move(res)]() mutable {
         if (auto s = self->session_.lock()) s->reply_full(self, std::move(res));
     });
@@ -109,6 +118,10 @@ void Exchange::send(Response res) {
 void Exchange::begin(Response head, std::optional<uint64_t> length) {
     if (replied.exchange(true)) return;
     auto self = shared_from_this();
+    if (on_strand()) {
+        if (auto s = session_.lock()) s->reply_head(self, std::move(head), length);
+        return;
+    }
     asio::post(strand_, [self, head = std::move(head), length]() mutable {
         if (auto s = self->session_.lock()) s->reply_head(self, std::move(head), length);
     });
@@ -122,6 +135,11 @@ bool Exchange::write(std::string data) {
         queued_ += data.size();
     }
     auto self = shared_from_this();
+    if (on_strand()) {
+        if (auto s = session_.lock()) s->reply_data(self, std::move(data));
+        else written(data.size());
+        return alive_.load();
+    }
     asio::post(strand_, [self, data = std::move(data)]() mutable {
         if (auto s = self->session_.lock()) s->reply_data(self, std::move(data));
     });
@@ -130,6 +148,10 @@ bool Exchange::write(std::string data) {
 
 void Exchange::end() {
     auto self = shared_from_this();
+    if (on_strand()) {
+        if (auto s = session_.lock()) s->reply_end(self);
+        return;
+    }
     asio::post(strand_, [self] {
         if (auto s = self->session_.lock()) s->reply_end(self);
     });

@@ -120,6 +120,8 @@ public:
     std::atomic<bool> replied{false};  // send() or begin() was called
 
 private:
+    bool on_strand() const;  // called from the session's strand (an EventFn, a posted drain)
+
     std::shared_ptr<Server::Impl> server_;  // its loop outlives every Stream a handler kept
     std::weak_ptr<Session> session_;
     asio::any_io_executor strand_;

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <vector>
 
 #include "store/fs_util.h"
@@ -26,6 +28,40 @@ const Digest& checked(const Digest& d) {
         throw StoreError(StoreErrorKind::InvalidDigest, "invalid digest \"sha256:" + d.hex.substr(0, 80) +
                                                             "\": expected sha256:<64 lowercase hex digits>");
     return d;
+}
+
+// Beside a resumable `sha256-<hex>-partial` while write_at() has put bytes past its complete
+// prefix: `sha256-<hex>-partial.prefix`, the prefix's length in decimal. A resume after a crash
+// cuts the partial file there (the bytes after it are not known to be contiguous).
+fs::path prefix_marker(const fs::path& partial) { return partial.string() + ".prefix"; }
+
+// Writes the marker: O_TRUNC then one small write, so a torn or empty file only ever reads as a
+// shorter number or as nothing (0), both safe.
+void write_prefix_marker(const fs::path& partial, uint64_t n) {
+    const fs::path marker = prefix_marker(partial);
+    int raw = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (raw < 0) detail::throw_errno("cannot create", marker, errno);
+    Fd fd(raw);
+    const std::string text = std::to_string(n);
+    detail::write_all(fd.get(), text.data(), text.size(), 0, marker);
+    detail::fsync_fd(fd.get(), marker);
+}
+
+// The complete prefix a marker records; 0 when it cannot be read.
+uint64_t read_prefix_marker(const fs::path& marker) {
+    std::string text;
+    try {
+        text = detail::read_file(marker, 64);
+    } catch (const StoreError&) {
+        return 0;
+    }
+    if (text.empty() || text.size() > 19) return 0;
+    uint64_t v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return 0;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
 }
 
 // Hashes a whole file through fd (from offset 0); returns the byte count.
@@ -57,11 +93,22 @@ struct BlobWriter::Impl {
     Fd fd;
     Sha256 hash;
     uint64_t offset = 0;
+    // write_at() put bytes past offset() and complete_prefix() has not cut them off yet: the
+    // prefix marker exists (see prefix_marker). Set under parts_mu.
+    std::atomic<bool> scattered{false};
+    std::mutex parts_mu;
+
+    void remove_marker() {
+        if (scattered.exchange(false)) ::unlink(prefix_marker(temp_path).c_str());
+    }
 
     void remove_temp() {
         // Unlink while still holding the descriptor: a resumable file's lock must not be
         // released while the file is still at its path.
-        if (!temp_path.empty() && fd) ::unlink(temp_path.c_str());
+        if (!temp_path.empty() && fd) {
+            remove_marker();
+            ::unlink(temp_path.c_str());
+        }
         fd.reset();
     }
 
@@ -155,6 +202,7 @@ uint64_t BlobWriter::commit() {
         // A concurrent writer may have finished the same blob: keep theirs, drop ours. The
         // descriptor (and a resumable file's lock) is held until the file has left its path.
         if (!detail::rename_noreplace(w.temp_path, w.final_path)) ::unlink(w.temp_path.c_str());
+        w.remove_marker();
         w.fd.reset();
     } catch (...) {
         w.remove_temp();
@@ -181,7 +229,7 @@ void BlobWriter::abort(bool discard_partial) {
 }
 
 void BlobWriter::write_at(uint64_t off, const void* data, size_t n) {
-    const Impl& w = *impl_;
+    Impl& w = *impl_;
     if (w.done) throw std::logic_error("BlobWriter::write_at after commit or abort");
     if (!w.resumable || !w.expected_size) throw std::logic_error("BlobWriter::write_at needs a resumable writer with a size");
     if (w.present || n == 0) return;
@@ -189,7 +237,26 @@ void BlobWriter::write_at(uint64_t off, const void* data, size_t n) {
         throw StoreError(StoreErrorKind::DigestMismatch, "blob " + w.digest.str() + ": bytes " + std::to_string(off) + "+" +
                                                              std::to_string(n) + " lie outside the " +
                                                              std::to_string(*w.expected_size) + "-byte blob");
+    if (!w.scattered.load()) {
+        // From here the file is no longer a prefix of the blob: should the process die before
+        // complete_prefix(), the marker tells the next resume where the prefix ends.
+        std::lock_guard lk(w.parts_mu);
+        if (!w.scattered.load()) {
+            write_prefix_marker(w.temp_path, w.offset);
+            w.scattered = true;
+        }
+    }
     detail::write_all(w.fd.get(), data, n, off, w.temp_path);
+}
+
+void BlobWriter::checkpoint(uint64_t n) {
+    Impl& w = *impl_;
+    if (w.done) throw std::logic_error("BlobWriter::checkpoint after commit or abort");
+    if (w.present) return;
+    if (n < w.offset || (w.expected_size && n > *w.expected_size))
+        throw std::logic_error("BlobWriter::checkpoint outside offset()..size");
+    std::lock_guard lk(w.parts_mu);
+    if (w.scattered.load()) write_prefix_marker(w.temp_path, n);
 }
 
 void BlobWriter::complete_prefix(uint64_t n) {
@@ -207,6 +274,9 @@ void BlobWriter::complete_prefix(uint64_t n) {
         w.hash.update(buf.data(), got);
         w.offset += got;
     }
+    // A prefix again: the marker goes (after the cut, so a crash in between keeps it safe).
+    std::lock_guard lk(w.parts_mu);
+    w.remove_marker();
 }
 
 // ---- Store: blobs
@@ -291,6 +361,7 @@ BlobWriter Store::resume_blob(const Digest& expected, std::optional<uint64_t> ex
             continue;
         if (has_blob(expected)) {
             // Finished meanwhile; the partial at the path is ours (locked) and not needed.
+            ::unlink(prefix_marker(partial).c_str());
             ::unlink(partial.c_str());
             w->present = true;
             return BlobWriter(std::move(w));
@@ -299,6 +370,19 @@ BlobWriter Store::resume_blob(const Digest& expected, std::optional<uint64_t> ex
         break;
     }
     w->temp_path = partial;
+    // Left by a crash while parts were written at several offsets (write_at): only the recorded
+    // prefix is known to be contiguous, the rest goes. The cut is made durable before the marker
+    // goes, so a second crash cannot bring the other bytes back without it.
+    if (const fs::path marker = prefix_marker(partial); ::access(marker.c_str(), F_OK) == 0) {
+        const uint64_t keep = read_prefix_marker(marker);
+        struct stat st;
+        if (::fstat(w->fd.get(), &st) != 0) detail::throw_errno("cannot stat", partial, errno);
+        if (keep < static_cast<uint64_t>(st.st_size)) {
+            if (::ftruncate(w->fd.get(), static_cast<off_t>(keep)) != 0) detail::throw_errno("cannot truncate", partial, errno);
+            detail::fsync_fd(w->fd.get(), partial);
+        }
+        if (::unlink(marker.c_str()) != 0 && errno != ENOENT) detail::throw_errno("cannot remove", marker, errno);
+    }
     w->offset = hash_fd(w->fd.get(), w->hash, partial);
     if (w->expected_size && w->offset > *w->expected_size) {
         // Longer than the blob can be: start over.

@@ -86,26 +86,37 @@ public:
             rep_.blob(status, d, l.size, l.size, true);
             return 0;
         }
-        BlobWriter w = store_.resume_blob(d, l.size);
-        if (w.already_present()) {
-            rep_.blob(status, d, l.size, l.size, true);
-            return 0;
-        }
-        const uint64_t start = w.offset();
-        rep_.blob(status, d, l.size, start, true);
         const std::string url = s_.repo_url() + "/blobs/" + d.str();
         const auto& o = s_.opts();
-        try {
-            if (l.size - start > o.parallel_threshold && o.max_parts > 1) fetch_parts(w, l, url, status);
-            fetch_sequential(w, l, url, status);
-            w.commit();
-        } catch (const StoreError& e) {
-            // Wrong bytes (too many, or not hashing to the digest): the writer dropped them.
-            if (e.kind() != StoreErrorKind::DigestMismatch) throw;
-            throw RegistryError(std::string("downloaded ") + e.what());
+        uint64_t downloaded = 0;
+        for (bool resumed_once = false;;) {
+            BlobWriter w = store_.resume_blob(d, l.size);
+            if (w.already_present()) {
+                rep_.blob(status, d, l.size, l.size, true);
+                return downloaded;
+            }
+            const uint64_t start = w.offset();
+            rep_.blob(status, d, l.size, start, true);
+            try {
+                if (l.size - start > o.parallel_threshold && o.max_parts > 1) fetch_parts(w, l, url, status);
+                fetch_sequential(w, l, url, status);
+                w.commit();
+            } catch (const StoreError& e) {
+                // Wrong bytes (too many, or not hashing to the digest): the writer dropped them.
+                if (e.kind() != StoreErrorKind::DigestMismatch) throw;
+                // When a partial file was resumed, its bytes may be what was wrong (a crash or
+                // power loss can leave a partial file that is not a prefix of the blob): start
+                // over from nothing, once.
+                if (start > 0 && !resumed_once) {
+                    resumed_once = true;
+                    downloaded += l.size - start;
+                    continue;
+                }
+                throw RegistryError(std::string("downloaded ") + e.what());
+            }
+            rep_.blob(status, d, l.size, l.size, true);
+            return downloaded + l.size - start;
         }
-        rep_.blob(status, d, l.size, l.size, true);
-        return l.size - start;
     }
 
 private:
@@ -220,22 +231,34 @@ private:
                 ++finished;
             });
         }
-        while (finished.load() < threads.size()) {
+        // The complete prefix: parts in order while complete, plus the first incomplete
+        // part's bytes.
+        auto complete_prefix = [&] {
+            uint64_t prefix = start;
+            for (auto& p : parts) {
+                const uint64_t done = p->done.load();
+                prefix += done;
+                if (p->begin + done < p->end) break;
+            }
+            return prefix;
+        };
+        for (int tick = 1; finished.load() < threads.size(); ++tick) {
             uint64_t done = start;
             for (auto& p : parts) done += p->done;
             rep_.blob(status, d, l.size, done);
+            // Twice a second, so that a crash keeps what is already complete.
+            if (tick % 10 == 0) {
+                try {
+                    w.checkpoint(complete_prefix());
+                } catch (const StoreError&) {  // only a crash would miss it: carry on
+                }
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
         for (auto& t : threads) t.join();
 
-        // Keep the complete prefix: parts in order while complete, plus the first
-        // incomplete part's bytes.
-        uint64_t prefix = start;
-        for (auto& p : parts) {
-            prefix += p->done;
-            if (p->begin + p->done < p->end) break;
-        }
-        w.complete_prefix(prefix);
+        // Keep the complete prefix.
+        w.complete_prefix(complete_prefix());
         std::exception_ptr first;
         bool any_error = false, any_no_range = false;
         for (auto& p : parts) {

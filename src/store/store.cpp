@@ -348,12 +348,13 @@ void Store::collect_garbage(const PruneOptions& opts, PruneReport& report) const
             }
             continue;
         }
-        // sha256-<hex>-partial (resumable) or sha256-<hex>-partial-<suffix> (temporary).
+        // sha256-<hex>-partial (resumable) and its .prefix marker, or sha256-<hex>-partial-<suffix>
+        // (temporary).
         constexpr size_t kBlobNameLen = 7 + 64;
         if (name.size() < kBlobNameLen + 8 || !Digest::from_blob_name(name.substr(0, kBlobNameLen))) continue;
         const std::string rest = name.substr(kBlobNameLen);
         std::chrono::seconds max_age;
-        if (rest == "-partial") max_age = opts.partial_max_age;
+        if (rest == "-partial" || rest == "-partial.prefix") max_age = opts.partial_max_age;
         else if (rest.starts_with("-partial-")) max_age = opts.temp_max_age;
         else continue;
         if (!older_than(p, max_age)) continue;

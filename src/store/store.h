@@ -84,7 +84,12 @@ public:
     // (so the partial file always holds a prefix of the blob, which is what a resume
     // expects) and bytes offset()..n are read back into the hash. commit() works as usual;
     // the digest is still checked before the blob becomes visible.
+    // Between the first write_at() and complete_prefix() the file is not a prefix: a marker
+    // beside it (`sha256-<hex>-partial.prefix`) records the complete prefix's length, and a
+    // resume after a crash (SIGKILL, power loss) cuts the file there. checkpoint(n) (any
+    // thread) moves that mark forward to n once [0, n) is in the file, so a crash loses less.
     void write_at(uint64_t offset, const void* data, size_t n);
+    void checkpoint(uint64_t n);
     void complete_prefix(uint64_t n);
 
 private:
@@ -115,7 +120,8 @@ struct ModelInfo {
 
 struct PruneOptions {
     bool unreferenced_blobs = true;
-    // `sha256-<hex>-partial` (resumable downloads) older than this are stale.
+    // `sha256-<hex>-partial` (resumable downloads) and their `.prefix` markers older than this
+    // are stale.
     std::chrono::seconds partial_max_age = std::chrono::hours(24);
     // `sha256-<hex>-partial-<suffix>` (temporary files of writes) older than this are stale.
     std::chrono::seconds temp_max_age = std::chrono::hours(1);
