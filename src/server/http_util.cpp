@@ -205,6 +205,30 @@ EventFn stream_rendered(std::string content_type, std::function<std::string(cons
     };
 }
 
+EventFn reply_at_done(std::function<void(const Event&)> on_token,
+                      std::function<void(const Event& done, http::Response&)> finish, ErrorFn error) {
+    return [on_token = std::move(on_token), finish = std::move(finish), error = std::move(error)](const Event& e,
+                                                                                                   http::Stream& s) {
+        http::Response r;
+        try {
+            switch (e.kind) {
+            case Event::Kind::Token: on_token(e); return true;
+            case Event::Kind::Error: error(r, e.status, e.text); break;
+            case Event::Kind::Done: finish(e, r); break;
+            default: return true;
+            }
+        } catch (const ApiError& ex) {
+            r = http::Response{};
+            error(r, ex.status(), ex.what());
+        } catch (const std::exception& ex) {
+            r = http::Response{};
+            error(r, 500, ex.what());
+        }
+        s.send(std::move(r));
+        return false;
+    };
+}
+
 EventFn reply_once(std::function<void(const Event&, http::Response&)> make) {
     return [make = std::move(make)](const Event& e, http::Stream& s) {
         http::Response r;

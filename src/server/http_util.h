@@ -74,6 +74,11 @@ void reply_from_events(http::Response& res, std::shared_ptr<RequestState> st, st
 // rendered by `render` ("" writes nothing), complete after Done, Error or Embeddings.
 EventFn stream_rendered(std::string content_type, std::function<std::string(const Event&)> render,
                         http::Response head = {});
+// An EventFn for a reply sent whole at Done: `on_token` sees each Token, `finish` builds the
+// reply from Done; an Error event (and an exception from `finish`: ApiError's status, else
+// 500) is answered with `error`, in the route's API shape.
+EventFn reply_at_done(std::function<void(const Event&)> on_token,
+                      std::function<void(const Event& done, http::Response&)> finish, ErrorFn error);
 // An EventFn that sends one whole reply made by `make` from the event it is given first.
 EventFn reply_once(std::function<void(const Event&, http::Response&)> make);
 

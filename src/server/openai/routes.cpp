@@ -79,22 +79,10 @@ EventFn stream_sse(std::function<std::string(const Event&)> chunks) {
 
 EventFn reply_at_done(std::function<void(const Event&)> on_token,
                       std::function<void(const Event& done, http::Response&)> finish) {
-    return [on_token = std::move(on_token), finish = std::move(finish)](const Event& e, http::Stream& s) {
-        http::Response r;
-        try {
-            switch (e.kind) {
-            case Event::Kind::Token: on_token(e); return true;
-            case Event::Kind::Error: send_oai_error(r, e.status, e.text); break;
-            case Event::Kind::Done: finish(e, r); break;
-            default: return true;
-            }
-        } catch (const std::exception& ex) {
-            r = http::Response{};
-            send_oai_error(r, 500, ex.what());
-        }
-        s.send(std::move(r));
-        return false;
-    };
+    return server::reply_at_done(std::move(on_token), std::move(finish),
+                                 [](http::Response& r, int status, const std::string& message) {
+                                     send_oai_error(r, status, message);
+                                 });
 }
 
 }  // namespace openai
