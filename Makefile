@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 MODEL ?= ../shared/models/stories260K.gguf
 HEARTH := build/hearth
 
-.PHONY: all build run serve test test-unit test-asan fuzz fuzz-smoke bench clean
+.PHONY: all build run serve test test-unit test-asan test-tsan test-sanitize-full fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -19,8 +19,8 @@ MODELS_DIR ?= ../shared/models
 serve: build
 	$(HEARTH) serve --models-dir $(MODELS_DIR)
 
-# The whole suite: a 30-second fuzz run of the GGUF reader (when clang is present), the
-# parser tests under ASan+UBSan, then the unit + integration tests (their summary last).
+# The whole suite: 30-second runs of every fuzz target (when clang is present), the parser
+# tests under ASan+UBSan, then the unit + integration tests (their summary last).
 test: build fuzz-smoke test-asan test-unit
 
 test-unit: build
@@ -31,18 +31,35 @@ test-asan:
 	cmake --build --preset asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
 
-fuzz-smoke:
-	@if ! command -v clang++ >/dev/null 2>&1; then echo "clang++ not found: skipping the fuzz run"; \
-	elif scripts/fuzz-gguf.sh 30 > build/fuzz-smoke.log 2>&1; then grep -E '^(Done|stat::number_of_executed_units)' build/fuzz-smoke.log; \
-	else tail -n 60 build/fuzz-smoke.log; echo "fuzz-smoke: libFuzzer reported a finding (log: build/fuzz-smoke.log)"; exit 1; fi
+# The daemon, scheduler and server suites (HTTP loops, runners, the batching engine, the CLI's
+# daemon commands) under ThreadSanitizer, and under ASan+UBSan with the whole suite built so.
+DAEMON_SUITES := Server Scheduler ServingEngine PrefixCache BatchedEqualsSolo KvCacheRefs Api Http OpenAi Anthropic \
+	Responses Think Fields PromptDefault Metrics UiRoutes CliDaemon CliAutostart ThreadPool
+space := $(subst ,, )
+DAEMON_TESTS ?= $(subst $(space),:,$(addsuffix *,$(DAEMON_SUITES)))
+test-tsan:
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS)
+	TSAN_OPTIONS="second_deadlock_stack=1 $(TSAN_OPTIONS)" build-tsan/hearth_tests --gtest_filter='$(DAEMON_TESTS)'
 
-# Long fuzz run: make fuzz FUZZ_SECONDS=600
+test-sanitize-full:
+	cmake --preset asan-full >/dev/null
+	ASAN_OPTIONS=detect_leaks=0 cmake --build --preset asan-full -j $(JOBS)
+	build-asan-full/hearth_tests --gtest_filter='$(DAEMON_TESTS)'
+
+# Every fuzz target (fuzz/fuzz_*.cpp) for 30 s, two at a time; a finding fails with its log tail.
+fuzz-smoke:
+	@if ! command -v clang++ >/dev/null 2>&1; then echo "clang++ not found: skipping the fuzz runs"; \
+	else scripts/fuzz.sh all 30; fi
+
+# Long fuzz runs: make fuzz FUZZ_SECONDS=600 (each target; FUZZ_TARGET=template for one)
 FUZZ_SECONDS ?= 600
+FUZZ_TARGET ?= all
 fuzz:
-	scripts/fuzz-gguf.sh $(FUZZ_SECONDS)
+	scripts/fuzz.sh $(FUZZ_TARGET) $(FUZZ_SECONDS)
 
 bench: build
 	build/hearth_microbench
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-asan-full build-tsan build-fuzz

@@ -317,7 +317,58 @@ private:
 
 }  // namespace
 
-Modelfile Modelfile::parse(std::string_view text) { return Parser(text).run(); }
+namespace {
+
+// The length of the well-formed UTF-8 sequence at s[i] (no overlongs, surrogates or code
+// points past U+10FFFF), or 0.
+size_t utf8_length(std::string_view s, size_t i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) return 1;
+    const size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return 0;
+    uint32_t cp = c & (0x7Fu >> n);
+    for (size_t k = 1; k < n; ++k) {
+        const auto cc = static_cast<unsigned char>(s[i + k]);
+        if ((cc & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    const uint32_t min = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+// Ollama reads a Modelfile rune by rune (Go's bufio.Reader.ReadRune): a byte that does not
+// start a well-formed UTF-8 sequence reads as U+FFFD. Doing the same keeps every value valid
+// UTF-8, so the params and messages blobs (JSON) can always be written.
+std::string replace_invalid_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size() + 16);
+    for (size_t i = 0; i < s.size();) {
+        const size_t n = utf8_length(s, i);
+        if (n == 0) {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+Modelfile Modelfile::parse(std::string_view text) {
+    for (size_t i = 0; i < text.size();) {
+        const size_t n = utf8_length(text, i);
+        if (n == 0) {
+            const std::string fixed = replace_invalid_utf8(text);
+            return Parser(fixed).run();
+        }
+        i += n;
+    }
+    return Parser(text).run();
+}
 
 // ---- Rendering
 

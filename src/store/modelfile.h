@@ -92,7 +92,8 @@ struct Modelfile {
 
     const std::string& base() const { return from.at(0); }
 
-    // Parses Modelfile text (a UTF-8 BOM is skipped; CRLF line ends are accepted).
+    // Parses Modelfile text (a UTF-8 BOM is skipped; CRLF line ends are accepted; as in Ollama,
+    // each byte that does not start well-formed UTF-8 reads as U+FFFD).
     static Modelfile parse(std::string_view text);
 
     // Modelfile text, Ollama's `show --modelfile` order: FROM, ADAPTER, TEMPLATE, SYSTEM,

@@ -59,7 +59,7 @@ public:
     const Value* find(std::string_view key) const;
     void set(const std::string& key, Value v);  // replaces in place or appends
     const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
-    size_t size() const { return entries_.size(); }
+    size_t size() const;  // defined below Value (clang needs Value complete for the vector's size())
     void clear();
     uint32_t depth = 1;
 
@@ -151,6 +151,8 @@ private:
     };
     std::shared_ptr<void> p_;
 };
+
+inline size_t ObjectData::size() const { return entries_.size(); }
 
 // ---- Python semantics helpers (value.cpp)
 bool truthy(const Value& v);

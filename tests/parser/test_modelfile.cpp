@@ -113,6 +113,21 @@ TEST(Modelfile, CommentsBlankLinesCrlfAndBom) {
     EXPECT_EQ(mf.template_text, "a\r\nb");  // raw inside quotes
 }
 
+// Found by fuzz_modelfile: bytes that are not UTF-8 made params_json / messages_json throw
+// (nlohmann refuses to write them). As Ollama reads runes, each such byte reads as U+FFFD.
+TEST(Modelfile, InvalidUtf8ReadsAsReplacementCharacters) {
+    const Modelfile mf = Modelfile::parse("FROM m\xff\nPARAMETER stop a\xC0\xAF" "b\nSYSTEM \xE2\x82\n"
+                                          "MESSAGE user \xED\xA0\x80 \xF0\x9F\x8C\xA7\n");
+    const std::string r = "\xEF\xBF\xBD";
+    EXPECT_EQ(mf.base(), "m" + r);
+    EXPECT_EQ(mf.parameters.at(0).value, "a" + r + r + "b");  // an overlong '/' is two bad bytes
+    EXPECT_EQ(mf.system, r + r);                                // a truncated sequence, byte by byte
+    EXPECT_EQ(mf.messages.at(0).content, r + r + r + " \xF0\x9F\x8C\xA7");  // a surrogate; a valid emoji stays
+    EXPECT_EQ(mf.params_json(), "{\"stop\":[\"a" + r + r + "b\"]}");
+    EXPECT_EQ(Modelfile::messages_from_json(mf.messages_json()), mf.messages);
+    EXPECT_EQ(Modelfile::parse(mf.render()), mf);
+}
+
 TEST(Modelfile, RepeatedInstructions) {
     const Modelfile mf = Modelfile::parse("FROM model.gguf\nFROM ./mmproj.gguf\nTEMPLATE one\nTEMPLATE two\n"
                                           "SYSTEM a\nSYSTEM b\nPARAMETER stop x\nPARAMETER stop y\n");

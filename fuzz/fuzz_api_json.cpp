@@ -1,0 +1,281 @@
+// libFuzzer target for request decoding: the input is a request body as a client POSTs it to
+// /api/generate, /api/chat, /v1/chat/completions or /v1/completions. It goes through what the
+// routes share (server/http_util.h, server/request_parse.h, server/tool_choice.h,
+// sampling/json_schema.h): the body parser with its nesting cap, the typed field readers, the
+// options, keep_alive, the `format` / `response_format` grammars and the forced tool-call
+// grammar, the way the Ollama and OpenAI routes read them. (The routes' own message and
+// field decoding lives inside their handlers and is not reachable from here.)
+//
+// Checks: a request the client got wrong is an ApiError 400 (SchemaError / GrammarError for a
+// schema, which the routes turn into 400s), never another exception; a body parsed under the
+// cap nests no deeper than it. Each grammar compiled from a schema is walked by a
+// pseudo-random sentence generator (seeded from the body); a sentence the grammar completes
+// must parse as JSON and validate against its schema (json_schema.h: "every sentence parses as
+// JSON and validates against the schema"), and a forced tool call must parse back as one call
+// to an offered tool. Two known faults outside the fuzz targets' files are tolerated, each
+// marked KNOWN below; remove those exceptions once they are fixed.
+#include <algorithm>
+#include <bitset>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "sampling/grammar.h"
+#include "sampling/json_schema.h"
+#include "server/config.h"
+#include "server/http_util.h"
+#include "server/request_parse.h"
+#include "server/tool_choice.h"
+#include "template/tool_calls.h"
+
+using namespace hearth;
+using namespace hearth::server;
+using json = nlohmann::json;
+
+namespace {
+
+const int kMaxDepth = ServerConfig{}.max_json_depth;  // the daemon's default
+constexpr size_t kMaxSentence = 384;
+
+[[noreturn]] void finding(const char* what, const std::string& detail = {}) {
+    std::fprintf(stderr, "fuzz_api_json: %s%s%s\n", what, detail.empty() ? "" : ": ", detail.c_str());
+    std::abort();
+}
+
+std::string show(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 2000); }
+
+int depth_of(const json& j) {
+    if (!j.is_structured()) return 0;
+    int d = 0;
+    for (const json& item : j) d = std::max(d, depth_of(item));
+    return d + 1;
+}
+
+// Runs one decoding step: a 400 ApiError is the client's mistake and ends the request.
+bool step(const std::function<void()>& f) {
+    try {
+        f();
+        return true;
+    } catch (const ApiError& e) {
+        if (e.status() != 400) finding("an ApiError that is not a 400", std::to_string(e.status()) + " " + e.what());
+        return false;
+    }
+}
+
+struct Rng {
+    uint64_t s;
+    uint64_t next() {  // splitmix64
+        uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+};
+
+// A sentence of the grammar, or nullopt when the walk did not complete one. Mostly it takes
+// the bytes that close things ('"', '}', ']') when they are allowed, so walks end.
+std::optional<std::string> sentence(const std::shared_ptr<const Grammar>& g, Rng& rng) {
+    GrammarMatcher m(g);
+    std::string out;
+    while (out.size() < kMaxSentence) {
+        if (m.is_complete() && (!m.can_continue() || rng.next() % 4 == 0)) return out;
+        const std::bitset<256> next = m.next_bytes();
+        if (next.none()) {
+            if (!m.is_complete()) finding("the grammar can neither go on nor end", out);
+            return out;
+        }
+        int pick = -1;
+        const bool close = out.size() > kMaxSentence / 2 || rng.next() % 4 != 0;
+        if (close)
+            for (unsigned char c : std::string_view("\"}]0")) {
+                if (next.test(c)) {
+                    pick = c;
+                    break;
+                }
+            }
+        if (pick < 0) {
+            size_t k = rng.next() % next.count();
+            for (int b = 0; b < 256; ++b)
+                if (next.test(static_cast<size_t>(b)) && k-- == 0) {
+                    pick = b;
+                    break;
+                }
+        }
+        const std::string byte(1, static_cast<char>(pick));
+        if (!m.allows(byte) || !m.accept(byte)) finding("next_bytes() offered a byte accept() refuses", out);
+        out += byte;
+    }
+    return m.is_complete() ? std::optional<std::string>(out) : std::nullopt;
+}
+
+// A sentence the schema's grammar generates must be JSON that validates against the schema.
+void check_schema_grammar(const std::shared_ptr<const Grammar>& g, const json& schema, Rng& rng) {
+    if (!g) return;
+    for (int i = 0; i < 2; ++i) {
+        const auto s = sentence(g, rng);
+        if (!s) continue;
+        const json value = json::parse(*s, nullptr, false);
+        if (value.is_discarded()) finding("a sentence of a schema grammar is not JSON", *s + "\nschema: " + show(schema));
+        if (schema.is_null()) {
+            if (!value.is_object()) finding("format \"json\" generated something else than an object", *s);
+            continue;
+        }
+        const std::string err = validate_json(schema, value);
+        if (!err.empty()) finding("a sentence of a schema grammar does not validate", *s + "\n" + err + "\nschema: " + show(schema));
+    }
+}
+
+// Compiles a format; a schema the converter refuses is the client's mistake.
+std::shared_ptr<const Grammar> compile(const std::function<std::shared_ptr<const Grammar>()>& f) {
+    try {
+        return f();
+    } catch (const SchemaError&) {
+    } catch (const GrammarError&) {
+    }
+    return nullptr;
+}
+
+// KNOWN, not fixed yet (src/server/tool_choice.cpp): forced_tool_grammar takes a tool's
+// `parameters` as they are when they name a type, so {"type": "string"} forces a call whose
+// arguments are a string, which the output parser (rightly) leaves as content: tool_choice
+// "required" then yields no call. OpenAI refuses such a tool (parameters must be an object
+// schema); once forced_tool_grammar does too, drop this and check every forced call.
+bool object_parameters(const json& tools) {
+    for (const json& t : tools) {
+        if (!t.is_object()) continue;
+        const json& fn = t.contains("function") && t["function"].is_object() ? t["function"] : t;
+        const auto p = fn.find("parameters");
+        if (p != fn.end() && p->is_object() && p->contains("type") && (*p)["type"] != "object") return false;
+    }
+    return true;
+}
+
+// tool_choice: a forced call to one of `tools` (or to `only`), written in the Hermes and the
+// Llama 3 syntax, must parse back as exactly one call to an offered tool.
+void check_forced_calls(const json& tools, const std::string& only, Rng& rng) {
+    for (ToolCallFormat f : {ToolCallFormat::Hermes, ToolCallFormat::Llama3Json, ToolCallFormat::MistralNemo}) {
+        std::shared_ptr<const Grammar> g;
+        try {
+            g = forced_tool_grammar(f, tools, only);
+        } catch (const SchemaError&) {
+            continue;
+        } catch (const GrammarError&) {
+            continue;
+        } catch (const json::exception&) {
+            // A tool that is not an object, or a name that is not a string: nlohmann's own
+            // errors (the runner answers every exception here with a 400 "tools: ...").
+            continue;
+        }
+        if (!g) continue;
+        if (f == ToolCallFormat::MistralNemo) finding("a forced grammar for a syntax forced_tool_grammar does not handle");
+        const auto s = sentence(g, rng);
+        if (!s || !object_parameters(tools)) continue;
+        const ParsedOutput p = parse_model_output(f, *s, tools);
+        if (p.tool_calls.size() != 1 || !p.content.empty())
+            finding("a forced tool call does not parse as one call", *s + "\ntools: " + show(tools));
+        if (!only.empty() && p.tool_calls[0].name != only) finding("a forced tool call names another tool", *s);
+    }
+}
+
+// The fields /api/generate and /api/chat read (ollama/generate.cpp).
+void ollama(const json& body, Rng& rng) {
+    if (!step([&] { (void)get_model_name(body); })) return;
+    if (!step([&] { (void)parse_keep_alive(body); })) return;
+    if (!step([&] { (void)get_bool(body, "stream", "stream"); })) return;
+    GenerateJob job = default_generate_job();
+    if (auto it = body.find("options"); it != body.end())
+        if (!step([&] { apply_options(*it, job, "options."); })) return;
+    if (!step([&] {
+            (void)get_bool(body, "logprobs", "logprobs");
+            (void)get_int(body, "top_logprobs", "top_logprobs", 0, 20);
+            (void)get_string(body, "template", "template");
+            (void)get_string(body, "prompt", "prompt");
+            (void)get_string(body, "suffix", "suffix");
+            (void)get_string(body, "system", "system");
+            (void)get_bool(body, "raw", "raw");
+        }))
+        return;
+    if (auto it = body.find("format"); it != body.end() && !it->is_null()) {
+        if (it->is_object() || (it->is_string() && (*it == "json" || *it == ""))) {
+            const auto g = compile([&] { return grammar_for_format(*it); });
+            check_schema_grammar(g, it->is_object() ? *it : json(), rng);
+        }
+    }
+    if (auto it = body.find("messages"); it != body.end() && it->is_array()) {
+        for (const json& m : *it)
+            if (!step([&] {
+                    (void)get_string(m, "role", "messages[].role");
+                    (void)get_string(m, "content", "messages[].content");
+                }))
+                return;
+    }
+}
+
+// The fields /v1/chat/completions and /v1/completions read (openai/chat.cpp).
+void openai(const json& body, Rng& rng) {
+    GenerateJob job = default_generate_job();
+    json opts = json::object();
+    if (!step([&] {
+            for (const char* k : {"temperature", "top_p", "frequency_penalty", "presence_penalty"})
+                if (auto v = get_number(body, k, k)) opts[k] = *v;
+            if (auto v = get_int(body, "seed", "seed", INT64_MIN, INT64_MAX)) opts["seed"] = *v;
+            if (auto it = body.find("stop"); it != body.end() && !it->is_null()) opts["stop"] = *it;
+            const auto max_tokens = get_int(body, "max_tokens", "max_tokens", 1, 1 << 24);
+            const auto max_completion = get_int(body, "max_completion_tokens", "max_completion_tokens", 1, 1 << 24);
+            if (auto v = max_completion ? max_completion : max_tokens) opts["num_predict"] = *v;
+            apply_options(opts, job, "");
+            (void)get_bool(body, "logprobs", "logprobs");
+            (void)get_int(body, "top_logprobs", "top_logprobs", 0, 20);
+        }))
+        return;
+    if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+        const auto g = compile([&] { return grammar_for_response_format(*it); });
+        if (g) {
+            const json* schema = nullptr;
+            if (it->is_object() && it->contains("json_schema") && (*it)["json_schema"].is_object() &&
+                (*it)["json_schema"].contains("schema"))
+                schema = &(*it)["json_schema"]["schema"];
+            check_schema_grammar(g, schema ? *schema : json(), rng);
+        }
+    }
+    if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty()) {
+        std::string only;
+        if (auto tc = body.find("tool_choice"); tc != body.end() && tc->is_object() && tc->contains("function") &&
+                                                (*tc)["function"].is_object() && (*tc)["function"].contains("name") &&
+                                                (*tc)["function"]["name"].is_string())
+            only = (*tc)["function"]["name"].get<std::string>();
+        check_forced_calls(*it, only, rng);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const bool shallow = json_depth_ok(text, kMaxDepth);
+    json body;
+    try {
+        if (!step([&] { body = parse_json_object(text, kMaxDepth); })) return 0;
+    } catch (const json::out_of_range& e) {
+        // KNOWN, not fixed yet (src/server/http_util.cpp): a number beyond double's range
+        // ({"a": 1e999}) escapes parse_json_object as nlohmann's out_of_range 406, which the
+        // routes answer with a 500 instead of a 400. Delete this catch once parse_json_object
+        // turns it into an ApiError(400).
+        if (e.id != 406) throw;
+        return 0;
+    }
+    if (!shallow) finding("parse_json_object accepted a body json_depth_ok refuses");
+    if (depth_of(body) > kMaxDepth) finding("a parsed body nests deeper than the cap");
+    Rng rng{std::hash<std::string_view>{}(text)};
+    ollama(body, rng);
+    openai(body, rng);
+    return 0;
+}
