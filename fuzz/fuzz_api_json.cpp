@@ -81,36 +81,36 @@ struct Rng {
 };
 
 // A sentence of the grammar, or nullopt when the walk did not complete one. Mostly it takes
-// the bytes that close things ('"', '}', ']') when they are allowed, so walks end.
+// the bytes that close things ('"', '}', ']') when they are allowed, so walks end; else a
+// random printable byte the grammar allows, else (a few tries failing) a random one of all the
+// bytes it allows (next_bytes() computes every transition of the state: the slow path).
 std::optional<std::string> sentence(const std::shared_ptr<const Grammar>& g, Rng& rng) {
     GrammarMatcher m(g);
     std::string out;
+    const auto allowed = [&](int b) { return m.step(m.state(), static_cast<uint8_t>(b)) != GrammarMatcher::kDead; };
     while (out.size() < kMaxSentence) {
         if (m.is_complete() && (!m.can_continue() || rng.next() % 4 == 0)) return out;
-        const std::bitset<256> next = m.next_bytes();
-        if (next.none()) {
-            if (!m.is_complete()) finding("the grammar can neither go on nor end", out);
-            return out;
-        }
         int pick = -1;
-        const bool close = out.size() > kMaxSentence / 2 || rng.next() % 4 != 0;
-        if (close)
-            for (unsigned char c : std::string_view("\"}]0")) {
-                if (next.test(c)) {
+        if (out.size() > kMaxSentence / 2 || rng.next() % 4 != 0)
+            for (unsigned char c : std::string_view("\"}]0"))
+                if (allowed(c)) {
                     pick = c;
                     break;
                 }
-            }
+        for (int i = 0; i < 6 && pick < 0; ++i)
+            if (const int b = 0x20 + static_cast<int>(rng.next() % 0x5F); allowed(b)) pick = b;
         if (pick < 0) {
+            const std::bitset<256> next = m.next_bytes();
+            if (next.none()) {
+                if (!m.is_complete()) finding("the grammar can neither go on nor end", out);
+                return out;
+            }
             size_t k = rng.next() % next.count();
-            for (int b = 0; b < 256; ++b)
-                if (next.test(static_cast<size_t>(b)) && k-- == 0) {
-                    pick = b;
-                    break;
-                }
+            for (int b = 0; b < 256 && pick < 0; ++b)
+                if (next.test(static_cast<size_t>(b)) && k-- == 0) pick = b;
         }
         const std::string byte(1, static_cast<char>(pick));
-        if (!m.allows(byte) || !m.accept(byte)) finding("next_bytes() offered a byte accept() refuses", out);
+        if (!m.allows(byte) || !m.accept(byte)) finding("a byte the grammar allows was refused", out);
         out += byte;
     }
     return m.is_complete() ? std::optional<std::string>(out) : std::nullopt;
@@ -129,6 +129,10 @@ void check_schema_grammar(const std::shared_ptr<const Grammar>& g, const json& s
             continue;
         }
         const std::string err = validate_json(schema, value);
+        // validate_json checks patterns with std::regex, which refuses some that ECMAScript
+        // (Annex B) and the grammar converter read literally, such as a lone '{' or ']': it
+        // cannot judge those sentences.
+        if (err.find(": invalid pattern ") != std::string::npos) continue;
         if (!err.empty()) finding("a sentence of a schema grammar does not validate", *s + "\n" + err + "\nschema: " + show(schema));
     }
 }
@@ -239,9 +243,9 @@ void openai(const json& body, Rng& rng) {
     if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
         const auto g = compile([&] { return grammar_for_response_format(*it); });
         if (g) {
+            // The schema counts for type "json_schema" only ("json_object": any object).
             const json* schema = nullptr;
-            if (it->is_object() && it->contains("json_schema") && (*it)["json_schema"].is_object() &&
-                (*it)["json_schema"].contains("schema"))
+            if ((*it)["type"] == "json_schema" && (*it)["json_schema"].contains("schema"))
                 schema = &(*it)["json_schema"]["schema"];
             check_schema_grammar(g, schema ? *schema : json(), rng);
         }
@@ -262,16 +266,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     const bool shallow = json_depth_ok(text, kMaxDepth);
     json body;
-    try {
-        if (!step([&] { body = parse_json_object(text, kMaxDepth); })) return 0;
-    } catch (const json::out_of_range& e) {
-        // KNOWN, not fixed yet (src/server/http_util.cpp): a number beyond double's range
-        // ({"a": 1e999}) escapes parse_json_object as nlohmann's out_of_range 406, which the
-        // routes answer with a 500 instead of a 400. Delete this catch once parse_json_object
-        // turns it into an ApiError(400).
-        if (e.id != 406) throw;
-        return 0;
-    }
+    if (!step([&] { body = parse_json_object(text, kMaxDepth); })) return 0;
     if (!shallow) finding("parse_json_object accepted a body json_depth_ok refuses");
     if (depth_of(body) > kMaxDepth) finding("a parsed body nests deeper than the cap");
     Rng rng{std::hash<std::string_view>{}(text)};

@@ -435,6 +435,7 @@ TEST_F(ServerApi, ErrorsAreJsonAndTheServerKeepsServing) {
     check("/api/generate", R"({"model": "stories", "prompt": "x", "options": {"temperature": -1}})", 400, "temperature");
     check("/api/generate", R"({"model": "stories", "prompt": "x", "options": {"temperature": NaN}})", 400, "invalid JSON");
     check("/api/generate", R"({"model": "stories", "prompt": "x", "options": {"top_k": 1e300}})", 400, "options.top_k");
+    check("/api/generate", R"({"model": "stories", "prompt": "x", "options": {"top_k": 1e999}})", 400, "invalid JSON");
     check("/api/generate", R"({"model": "stories", "prompt": "x", "options": {"repeat_penalty": 1e30}})", 400,
           "repeat_penalty");
     check("/api/generate", R"({"model": "stories", "prompt": "x", "options": {"num_predict": -7}})", 400, "num_predict");

@@ -65,6 +65,8 @@ nlohmann::json parse_json_object(std::string_view body, int max_depth) {
         j = nlohmann::json::parse(body.begin(), body.end());
     } catch (const nlohmann::json::parse_error& e) {
         throw ApiError(400, body.empty() ? std::string("missing request body") : std::string("invalid JSON: ") + e.what());
+    } catch (const nlohmann::json::out_of_range& e) {  // a number beyond double's range: 1e999
+        throw ApiError(400, std::string("invalid JSON: ") + e.what());
     }
     if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
     return j;
