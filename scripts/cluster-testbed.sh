@@ -26,7 +26,9 @@
 # Environment: TB_MODELS_DIR (a folder of .gguf files every worker serves with --models-dir;
 # default: one holding a link to ../shared/models/stories260K.gguf), TB_CLUSTER_NAME (default
 # testbed), TB_WORKER_ENV (extra VAR=VALUE settings of every worker, space-separated),
-# TB_WORKER_PREFIX (a command that must exec the worker, e.g. "taskset -c 1"), TB_ROUTER_ARGS
+# TB_WORKER_PREFIX (a command that must exec the worker, e.g. "taskset -c 1"; TB_WORKER_PREFIX_<ID>
+# for one worker), TB_STORE_TEMPLATE (a model store copied into each new worker's store,
+# e.g. with models made by `hearth create`), TB_ROUTER_ARGS
 # (extra router arguments, e.g. "--policy round_robin --inter-token-timeout 3s"),
 # TB_ROUTER_PREFIX, HEARTH_SHARED_DIR, TB_STATIC=1 (workers without --cluster, the router
 # with --workers: the workers running when it starts; etcd still runs).
@@ -294,9 +296,13 @@ tb_add_worker() {
   local extra=()
   # shellcheck disable=SC2206
   [ -n "${TB_WORKER_ENV:-}" ] && extra=($TB_WORKER_ENV)
-  local prefix=()
+  local prefix=() pvar="TB_WORKER_PREFIX_$wid"
   # shellcheck disable=SC2206
-  [ -n "${TB_WORKER_PREFIX:-}" ] && prefix=($TB_WORKER_PREFIX)
+  [ -n "${!pvar:-${TB_WORKER_PREFIX:-}}" ] && prefix=(${!pvar:-$TB_WORKER_PREFIX})
+  # A store made beforehand (models created with `hearth create`): copied on the first start.
+  if [ -n "${TB_STORE_TEMPLATE:-}" ] && [ ! -e "$wdir/.store-copied" ]; then
+    { cp -al "$TB_STORE_TEMPLATE/." "$wdir/store/" 2>/dev/null || cp -a "$TB_STORE_TEMPLATE/." "$wdir/store/"; } && touch "$wdir/.store-copied"
+  fi
   local cluster=(--cluster "$etcd_url" --cluster-name "$(tb_get CLUSTER)" --node-id "$wid" --advertise "$url")
   [ "$(tb_get STATIC 0)" = 1 ] && cluster=()
   echo "---- start $(date +%T.%N)" >>"$wdir/log"
