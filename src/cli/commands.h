@@ -19,6 +19,8 @@ void add_show_command(CLI::App& app);    // show
 void add_run_command(CLI::App& app);     // run (one-shot and the interactive session)
 void add_ps_commands(CLI::App& app);     // ps, stop
 void add_store_commands(CLI::App& app);  // pull, push, list|ls, rm, cp
+void add_cluster_commands(CLI::App& app);  // cluster status, drain
+void add_router_command(CLI::App& app);    // router
 void add_logits_command(CLI::App& dev);  // under `hearth dev`
 void add_embed_command(CLI::App& dev);   // under `hearth dev`
 void add_template_command(CLI::App& dev);  // under `hearth dev`

@@ -216,6 +216,10 @@ ServerConfig ServerConfig::from_env() {
     if (auto v = env("HEARTH_MAX_QUEUE")) c.manager.max_queue = static_cast<size_t>(parse_int_env("HEARTH_MAX_QUEUE", *v, 1, 1 << 20));
     if (auto v = env("HEARTH_NUM_PARALLEL")) c.manager.num_parallel = parse_int_env("HEARTH_NUM_PARALLEL", *v, 1, 256);
     if (auto v = env("HEARTH_KV_BLOCKS")) c.manager.kv_blocks = parse_int_env("HEARTH_KV_BLOCKS", *v, 1, 1 << 24);
+    // Testing aid (the cluster fault tests): a pause after each engine step, so a stream is
+    // slow enough to be caught mid-flight. Milliseconds.
+    if (auto v = env("HEARTH_DEBUG_TOKEN_DELAY"))
+        c.manager.debug_token_delay = std::chrono::milliseconds(parse_int_env("HEARTH_DEBUG_TOKEN_DELAY", *v, 0, 60'000));
     if (auto v = env("HEARTH_MAX_MEMORY")) {
         auto b = parse_byte_size(*v);
         if (!b || *b == 0) throw std::invalid_argument("HEARTH_MAX_MEMORY=" + *v + ": expected a size such as 16GiB");
