@@ -19,10 +19,11 @@ Scenarios (default: all, in this order):
              sends it nothing after that, no request fails
   partition  (bed with --netns) an nftables drop rule in its namespace for 10 s: as `stop`
   linkdown   (bed with --netns) its veth link down for 10 s: as `stop`, without the stream
-  etcd       etcd stopped for --etcd-down seconds (default 30) under load: the router keeps
-             serving and says so in /metrics (hearth_router_etcd_up 0); after etcd returns the
-             workers are registered again, and a new worker gets traffic, without a restart
-             of the router
+  etcd       etcd stopped for --etcd-down seconds (default 30) under load, a worker killed and
+             a new one started meanwhile: the router keeps serving and says so in /metrics
+             (hearth_router_etcd_up 0); after etcd returns, etcd's records, the router's
+             workers and the live processes agree within the lease TTL + 10 s, the new worker
+             gets traffic, and so does one started after the return (no router restart)
 
 Requests are /api/generate with distinct prompts (so that no prefix affinity pins them),
 num_predict 8..16 and temperature 0 (streams: up to 480 tokens of stories260K, which last long
@@ -540,7 +541,9 @@ class Scenarios:
 
     def join(self):
         self.ensure_live(2)
-        load = Load(self.router, self.model, concurrency=2).start() if self.router else None
+        # Light load (the workers are mostly idle): a new worker must get new conversations
+        # at once, not only when the others are busy.
+        load = Load(self.router, self.model, concurrency=2, pause=0.05).start() if self.router else None
         try:
             t0 = now()
             reg = {}
@@ -810,61 +813,100 @@ class Scenarios:
 
     # -- etcd lost for a while
 
+    def router_workers(self):
+        """The workers the router has up ({id}), from hearth_router_worker_up; None if unknown."""
+        m = get_metrics(self.router, timeout=2.0)
+        if m is None:
+            return None
+        ups = {labels.get("worker") or labels.get("node") for n, labels, v in m if n == "hearth_router_worker_up" and v == 1}
+        return {u for u in ups if u} if any(n == "hearth_router_worker_up" for n, _, _ in m) else None
+
     def etcd(self):
+        """etcd down for --etcd-down seconds; meanwhile a worker is killed (its record outlives
+        the outage by one lease) and a new one starts (it can register only after the outage).
+        After etcd returns: etcd's records, the router's workers and the live processes agree
+        (converged), the new worker gets traffic, and so does another started after the return."""
         down = self.args.etcd_down
-        self.ensure_live(2)
-        before = set(self.bed.nodes() or {})
+        self.ensure_live(3)
         load = Load(self.router, self.model, concurrency=2, num_predict=8, pause=0.05).start() if self.router else None
         poller = MetricsPoller(self.router).start() if self.router else None
         problems = []
+        notes = []
         try:
             time.sleep(1.0 if self.router else 0)
+            victim = self.bed.live()[0]
             t0 = now()
             self.bed.ctl("etcd-stop")
             t_stopped = now()
+            time.sleep(min(2.0, down / 4))
+            self.bed.ctl("kill", victim)
+            t_victim = now()
+            time.sleep(min(2.0, down / 4))
+            t_nc = now()
+            try:
+                newcomer = self.bed.ctl("add-worker")
+                notes.append(f"{newcomer} started during the outage (answering HTTP after {now() - t_nc:.2f} s)")
+            except RuntimeError as e:
+                newcomer = None
+                problems.append(f"a worker could not start while etcd was down: {e}")
             time.sleep(max(0.0, down - (now() - t0)))
             t_back = now()
             self.bed.ctl("etcd-start")
             t_up = now()
-            live = set(self.bed.live())
-            want = live & before
+            # Converged: etcd's ready records == the live workers == the router's workers.
             t_conv = None
+            last = ""
             deadline = now() + LEASE_TTL + 10
             while now() < deadline:
+                live = set(self.bed.live())
                 n = self.bed.nodes()
-                if n is not None and want <= set(k for k, r in n.items() if r.get("state") == "ready"):
+                rec = {k for k, r in (n or {}).items() if r.get("state") == "ready"} if n is not None else None
+                rw = self.router_workers() if self.router else live
+                last = f"live {sorted(live)}, etcd {sorted(rec) if rec is not None else '?'}, router {sorted(rw) if rw is not None else '?'}"
+                if rec == live and rw == live:
                     t_conv = now()
                     break
-                time.sleep(0.05)
-            conv_txt = (f"{len(want)} workers registered again {t_conv - t_up:.2f} s after etcd answered"
-                        if t_conv else f"workers {sorted(want - set(self.bed.nodes() or {}))} not registered again "
-                                       f"within {LEASE_TTL + 10:g} s")
+                time.sleep(0.1)
             if t_conv is None:
+                conv_txt = f"not converged {LEASE_TTL + 10:g} s after etcd's return: {last}"
                 problems.append(conv_txt)
-            # A new worker after etcd's return: the router sees it without a restart.
+            else:
+                conv_txt = (f"converged {t_conv - t_up:.2f} s after etcd's return ({victim} killed during the outage "
+                            f"gone, {newcomer} registered{', router agrees' if self.router else ''})")
+            join_txts = []
+            if self.router and newcomer:
+                t_first = self.wait_in_rotation(load, newcomer, t_up, 10)
+                if t_first is None:
+                    problems.append(f"{newcomer} (started during the outage) got no request within 10 s of etcd's return")
+                else:
+                    join_txts.append(f"{newcomer} got traffic {max(0.0, t_first - t_up):.2f} s after etcd's return")
+            # A worker started after the return.
             t_join = now()
             wid = self.bed.ctl("add-worker")
             t_reg = self.wait_registered(wid, 10)
-            join_txt = ""
             if t_reg is None:
-                problems.append(f"the new worker {wid} did not register within 10 s")
+                problems.append(f"{wid}, started after etcd's return, did not register within 10 s")
             elif self.router:
                 t_first = self.wait_in_rotation(load, wid, t_join, 10)
                 if t_first is None:
-                    join_txt = f"new worker {wid}: no request within 10 s of its registration"
-                    problems.append(join_txt)
+                    problems.append(f"{wid}, started after etcd's return: no request within 10 s of its registration")
                 else:
-                    join_txt = f"new worker {wid} got traffic {max(0.0, t_first - t_reg):.2f} s after registering"
+                    join_txts.append(f"{wid} (started after the return) got traffic {max(0.0, t_first - t_reg):.2f} s "
+                                     f"after registering")
             else:
-                join_txt = f"new worker {wid} registered {t_reg - t_join:.2f} s after its start"
+                join_txts.append(f"{wid} registered {t_reg - t_join:.2f} s after its start")
             time.sleep(0.5)
         finally:
             results = load.stop() if load else []
             history = poller.stop() if poller else []
+        join_txt = "; ".join(join_txts)
+        for t in notes:
+            log("  " + t)
         if not self.router:
             return self.verdict("etcd", not problems, f"(no router) etcd down {t_back - t_stopped:.1f} s; {conv_txt}; "
                                                       f"{join_txt}{'; ' + '; '.join(problems) if problems else ''}")
         during = [r for r in results if t_stopped <= r.t_send <= t_back]
+        # The kill of a worker during the outage may fail requests only if not retried.
         bad = [r for r in results if not r.ok]
         if bad:
             problems.append(f"{len(bad)} of {len(results)} requests failed: {describe_failures(bad)}")
@@ -883,7 +925,8 @@ class Scenarios:
                          else ", not 1 again after the start")
             if not down_seen or not up_again:
                 problems.append(etcd_txt)
-        log(f"  etcd down {t_back - t_stopped:.1f} s: {len(during)} requests answered meanwhile; {etcd_txt}")
+        log(f"  etcd down {t_back - t_stopped:.1f} s ({victim} killed {t_victim - t_stopped:.1f} s in): "
+            f"{len(during)} requests answered meanwhile; {etcd_txt}")
         log(f"  {conv_txt}; {join_txt}")
         self.verdict("etcd", not problems, f"etcd down {t_back - t_stopped:.1f} s: "
                                            f"{len(during) - len([r for r in during if not r.ok])}/{len(during)} requests "
