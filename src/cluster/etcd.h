@@ -93,6 +93,14 @@ private:
     // POSTs `body` to `path` on each endpoint in turn (the last good one first); the parsed
     // JSON reply. Throws EtcdError naming every endpoint's failure.
     std::string call(const std::string& path, const std::string& body);
+    // The same, returning any reply that is not a 5xx (status and body) instead of throwing.
+    struct Reply {
+        int status = 0;
+        std::string body;
+    };
+    Reply request(const std::string& path, const std::string& body);
+    size_t first_endpoint() const;  // the index to try first
+    void mark_good(size_t idx);     // the endpoint at idx answered
 
     std::vector<std::string> endpoints_;
     std::chrono::milliseconds timeout_;
