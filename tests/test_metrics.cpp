@@ -16,6 +16,7 @@
 
 #include "server/metrics.h"
 #include "server/metrics_route.h"
+#include "server/server.h"
 #include "support/loopback_server.h"
 
 namespace hearth::server {
@@ -278,6 +279,25 @@ TEST(MetricsRender, ValuesAreExactAndShort) {
     EXPECT_EQ(metric_label_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }
 
+TEST(MetricsRender, VllmGaugesPerModelAndTheDrainFlag) {
+    ModelManager mgr(ManagerOptions{});
+    mgr.metrics().set_gauges("a", EngineGauges{.running = 2, .waiting = 3, .kv_blocks_used = 10, .kv_blocks_total = 64, .kv_blocks_cached = 4});
+    mgr.metrics().set_gauges("b\"q", EngineGauges{.running = 1, .waiting = 0, .kv_blocks_used = 64, .kv_blocks_total = 64});
+    const ServerConfig cfg;
+    const ModelResolver resolver;
+    std::atomic<bool> draining{true};
+    ApiEnv env{cfg, resolver, mgr, nullptr, nullptr, &draining};
+    const Exposition e = parse_exposition(render_metrics(env));
+    EXPECT_EQ(e.value("vllm:num_requests_running", {{"model_name", "a"}}), 2);
+    EXPECT_EQ(e.value("vllm:num_requests_waiting", {{"model_name", "a"}}), 3);
+    EXPECT_DOUBLE_EQ(e.value("vllm:kv_cache_usage_perc", {{"model_name", "a"}}), 6.0 / 64.0);  // prefix-cache-only blocks are free
+    EXPECT_EQ(e.value("vllm:num_requests_running", {{"model_name", "b\"q"}}), 1);
+    EXPECT_EQ(e.value("vllm:kv_cache_usage_perc", {{"model_name", "b\"q"}}), 1);
+    EXPECT_EQ(e.value("hearth_node_draining"), 1);
+    env.draining = nullptr;  // no drain state (unit tests): no series
+    EXPECT_TRUE(std::isnan(parse_exposition(render_metrics(env)).value("hearth_node_draining")));
+}
+
 class MetricsRoute : public ::testing::Test {
 protected:
     void start(const std::vector<std::string>& keys = {}) {
@@ -299,6 +319,11 @@ TEST_F(MetricsRoute, ServesTheExpositionWithLoadedModelsAndCounters) {
     const Exposition e0 = parse_exposition(r0->body);
     EXPECT_EQ(e0.value("hearth_models_loaded"), 0);
     EXPECT_EQ(e0.value("hearth_manager_requests_completed_total"), 0);
+    // vLLM's gauges have a sample before any model (an unlabelled 0); the drain flag is 0.
+    EXPECT_EQ(e0.value("vllm:num_requests_running"), 0);
+    EXPECT_EQ(e0.value("vllm:num_requests_waiting"), 0);
+    EXPECT_EQ(e0.value("vllm:kv_cache_usage_perc"), 0);
+    EXPECT_EQ(e0.value("hearth_node_draining"), 0);
 
     for (int i = 0; i < 2; ++i) {
         const json body = {{"model", "stories260K"}, {"prompt", "Once upon a time"}, {"stream", false},
@@ -337,6 +362,16 @@ TEST_F(MetricsRoute, ServesTheExpositionWithLoadedModelsAndCounters) {
     EXPECT_EQ(e.value("hearth_request_duration_seconds_count", model), 2);
     EXPECT_EQ(e.value("hearth_requests_running", model), 0);
     EXPECT_GT(e.value("hearth_kv_blocks_total", model), 0);
+    // The same gauges under vLLM's names, labelled model_name as vLLM labels them.
+    const std::map<std::string, std::string> vllm_model = {{"model_name", "stories260K"}};
+    EXPECT_EQ(e.type.at("vllm:num_requests_running"), "gauge");
+    EXPECT_EQ(e.value("vllm:num_requests_running", vllm_model), 0);
+    EXPECT_EQ(e.value("vllm:num_requests_waiting", vllm_model), 0);
+    const double usage = e.value("vllm:kv_cache_usage_perc", vllm_model);
+    EXPECT_GE(usage, 0);  // the prefix cache holds blocks, but they are reusable: not in use
+    EXPECT_LE(usage, 1);
+    EXPECT_TRUE(std::isnan(e.value("vllm:num_requests_running")));  // no unlabelled sample once a model reported
+    EXPECT_EQ(e.value("hearth_node_draining"), 0);
     EXPECT_EQ(e.value("hearth_build_info", {{"version", "9.9.9-test"}}), 1);
     EXPECT_GT(e.value("process_resident_memory_bytes"), 0);
     EXPECT_GT(e.value("process_open_fds"), 0);

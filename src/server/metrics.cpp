@@ -116,6 +116,13 @@ void Metrics::model_unloaded(const std::string& model) {
     if (it != models_.end()) it->second.gauges = EngineGauges{};
 }
 
+std::map<std::string, EngineGauges> Metrics::gauges() const {
+    std::lock_guard lk(mu_);
+    std::map<std::string, EngineGauges> out;
+    for (const auto& [model, m] : models_) out[model] = m.gauges;
+    return out;
+}
+
 std::string Metrics::render() const {
     std::lock_guard lk(mu_);
     PromWriter w;

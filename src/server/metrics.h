@@ -56,6 +56,9 @@ public:
     // The model was unloaded: its gauges drop to zero (counters stay, as Prometheus expects).
     void model_unloaded(const std::string& model);
 
+    // Every model's gauges as last set (zero after unload), by model name.
+    std::map<std::string, EngineGauges> gauges() const;
+
     // The whole exposition, `# HELP`/`# TYPE` lines included.
     std::string render() const;
 

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -85,6 +86,29 @@ std::string render_metrics(ApiEnv& env) {
     for (const LoadedModel& m : loaded) w.sample("hearth_model_busy", "model=\"" + metric_label_escape(m.name) + "\"", m.busy ? 1 : 0);
     w.single("hearth_memory_budget_bytes", "gauge", "Memory budget for loaded models (HEARTH_MAX_MEMORY).",
              double(env.models.memory_budget()));
+
+    // The engine gauges again under vLLM's names and label (model_name), which inference
+    // schedulers (llm-d, the Gateway API inference extension) read. One sample per model the
+    // engine has reported; a lone unlabelled 0 before any, so each family has a sample.
+    const std::map<std::string, EngineGauges> gauges = env.models.metrics().gauges();
+    const auto vllm = [&](const char* name, const char* help, double (*get)(const EngineGauges&)) {
+        w.header(name, "gauge", help);
+        if (gauges.empty()) w.sample(name, "", 0);
+        for (const auto& [model, g] : gauges) w.sample(name, "model_name=\"" + metric_label_escape(model) + "\"", get(g));
+    };
+    vllm("vllm:num_requests_running", "Requests in the running batch (hearth_requests_running).",
+         [](const EngineGauges& g) { return double(g.running); });
+    vllm("vllm:num_requests_waiting", "Requests waiting to be admitted (hearth_requests_waiting).",
+         [](const EngineGauges& g) { return double(g.waiting); });
+    vllm("vllm:kv_cache_usage_perc", "KV-cache usage, 0 to 1: blocks held by sequences / blocks in the pool.",
+         [](const EngineGauges& g) {
+             if (g.kv_blocks_total <= 0) return 0.0;
+             const int64_t held = std::max<int64_t>(g.kv_blocks_used - g.kv_blocks_cached, 0);  // prefix-cache-only blocks are reusable
+             return std::min(1.0, double(held) / double(g.kv_blocks_total));
+         });
+    if (env.draining != nullptr)
+        w.single("hearth_node_draining", "gauge", "1 while the daemon drains (finishes its requests before it stops), else 0.",
+                 env.draining->load() ? 1 : 0);
 
     const ManagerStats s = env.models.stats();
     w.single("hearth_model_loads_total", "counter", "Models loaded since the start.", double(s.loads));

@@ -52,6 +52,12 @@ void ModelManager::shutdown() {
 
 SubmitResult ModelManager::submit(Request req) {
     reap();
+    if (req.state && !req.state->in_flight) {
+        // Counted until the request's state is released by both the runner and the reply.
+        auto counter = in_flight_;
+        ++*counter;
+        req.state->in_flight = std::shared_ptr<void>(counter.get(), [counter](void*) { --*counter; });
+    }
     std::lock_guard<std::mutex> lk(mu_);
     if (shutting_down_) return SubmitResult::ShuttingDown;
     auto it = runners_.find(req.model.name);

@@ -4,6 +4,7 @@
 // and the HEARTH_MAX_MEMORY budget). HTTP threads only submit Requests and read events.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -57,6 +58,9 @@ public:
     void shutdown();
 
     std::vector<LoadedModel> loaded() const;
+    // Model requests submitted whose state is still alive (queued, running, or their last
+    // events not yet handed to the HTTP reply): a drain waits for 0.
+    uint64_t in_flight() const { return uint64_t(std::max<int64_t>(*in_flight_, 0)); }
     ManagerStats stats() const;
     const ManagerOptions& options() const { return opts_; }
     uint64_t memory_budget() const { return budget_; }
@@ -88,6 +92,7 @@ private:
     std::map<std::string, std::shared_ptr<Runner>> runners_;
     std::vector<std::shared_ptr<Runner>> retired_;
     bool shutting_down_ = false;
+    std::shared_ptr<std::atomic<int64_t>> in_flight_ = std::make_shared<std::atomic<int64_t>>(0);
     std::atomic<uint64_t> loads_{0}, unloads_{0}, completed_{0}, cancelled_{0}, rejected_{0};
 };
 

@@ -109,6 +109,7 @@ struct Event {
 struct RequestState {
     Channel<Event> events;
     std::atomic<bool> cancelled{false};  // set when the client went away; checked every step
+    std::shared_ptr<void> in_flight;     // ModelManager's in-flight count holds while the state lives
 };
 
 struct Request {

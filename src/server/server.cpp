@@ -6,6 +6,7 @@
 
 #include "http/server.h"
 #include "server/anthropic/anthropic.h"
+#include "server/http_util.h"
 #include "server/metrics_route.h"
 #include "server/middleware.h"
 #include "server/ollama/ollama.h"
@@ -34,7 +35,7 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     opts.max_connections = cfg_.max_connections;
     http_ = std::make_unique<http::Server>(opts);
     if (!cfg_.models_root.empty()) store_ = std::make_unique<store::Store>(cfg_.models_root);
-    env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_, store_.get(), http_.get()});
+    env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_, store_.get(), http_.get(), &draining_});
     install_middleware(*http_, cfg_);
     ui::register_routes(*http_);  // GET / (the chat page for browsers) and /ui/*: before the API routes
     register_ollama_routes(*http_, *env_);
@@ -42,6 +43,33 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     register_anthropic_routes(*http_, *env_);
     register_registry_routes(*http_, *env_);
     register_metrics_route(*http_, *env_);
+    // POST /api/drain: behind the API keys like every route; without keys, loopback peers only.
+    http_->Post("/api/drain", [this](const http::Request& req, http::Response& res) {
+        std::string_view peer = req.remote_addr;
+        if (peer.rfind("::ffff:", 0) == 0) peer.remove_prefix(7);  // an IPv4 peer on a dual-stack socket
+        if (cfg_.api_keys.empty() && !is_loopback_host(peer)) {
+            send_error(req, res, 403, "forbidden: /api/drain is answered to loopback clients only without an API key");
+            return;
+        }
+        begin_drain();
+        res.set_content(nlohmann::json{{"status", "draining"}, {"in_flight", in_flight()}}.dump(), "application/json");
+    });
+}
+
+bool Server::begin_drain() {
+    if (draining_.exchange(true)) return false;
+    std::function<void()> fn;
+    {
+        std::lock_guard<std::mutex> lk(drain_mu_);
+        fn = on_drain_;
+    }
+    if (fn) fn();
+    return true;
+}
+
+void Server::set_drain_handler(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lk(drain_mu_);
+    on_drain_ = std::move(fn);
 }
 
 Server::~Server() {

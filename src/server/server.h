@@ -5,8 +5,11 @@
 // ModelResolver (resolver.h), the seam where the store plugs in.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 
 #include "server/config.h"
 #include "server/model_manager.h"
@@ -32,6 +35,8 @@ struct ApiEnv {
     store::Store* store = nullptr;
     // The HTTP server (its connection counters for /metrics); null in handler unit tests.
     const http::Server* http = nullptr;
+    // Set while the daemon drains (POST /api/drain, SIGTERM in a cluster); null in unit tests.
+    const std::atomic<bool>* draining = nullptr;
 };
 
 class Server {
@@ -51,6 +56,14 @@ public:
     void stop();
     bool wait_until_running(std::chrono::milliseconds timeout);
 
+    // Draining: /metrics and the cluster record say so, requests are still served, and the
+    // owner (`hearth serve`) stops once in_flight() is 0. begin_drain() is true the first time,
+    // and then runs the drain handler (POST /api/drain calls it too).
+    bool begin_drain();
+    bool draining() const { return draining_.load(); }
+    void set_drain_handler(std::function<void()> fn);
+    uint64_t in_flight() const { return models_->in_flight(); }
+
     int port() const { return port_; }
     ModelManager& models() { return *models_; }
     store::Store* store() { return store_.get(); }
@@ -65,6 +78,9 @@ private:
     std::unique_ptr<http::Server> http_;
     std::unique_ptr<ApiEnv> env_;
     int port_ = -1;
+    std::atomic<bool> draining_{false};
+    std::mutex drain_mu_;
+    std::function<void()> on_drain_;
 };
 
 }  // namespace hearth::server
