@@ -185,7 +185,7 @@ TEST_F(RouterTest, UnionRoutesAndVersion) {
     ASSERT_TRUE(tags);
     const json t = json::parse(tags->body);
     ASSERT_EQ(t["models"].size(), 1u) << tags->body;  // the same model on both: listed once
-    EXPECT_EQ(t["models"][0]["name"], "stories");
+    EXPECT_EQ(t["models"][0]["name"], "stories:latest");
     auto models = client().Get("/v1/models");
     ASSERT_TRUE(models);
     EXPECT_EQ(json::parse(models->body)["object"], "list");
@@ -198,19 +198,31 @@ TEST_F(RouterTest, UnionRoutesAndVersion) {
 }
 
 TEST_F(RouterTest, RetriesADeadWorkerBeforeTheFirstByte) {
-    Worker w;
-    start({"http://127.0.0.1:" + std::to_string(dead_port()), w.url()}, [](cluster::RouterOptions& o) {
+    Worker gone, w;
+    start({gone.url(), w.url()}, [](cluster::RouterOptions& o) {
         o.policy = cluster::Policy::RoundRobin;
-        o.probe_interval = 60s;  // no probe takes the dead one out: the retries must
+        o.probe_interval = 60s;  // after the first probes none takes the dead one out: the retries must
+        o.load_interval = 60s;
+        o.breaker_failures = 100;
     });
+    std::this_thread::sleep_for(300ms);  // the first probes and load polls are done
+    gone.stop();                         // connections to it are now refused
     for (int i = 0; i < 6; ++i) {
         auto r = post("/api/generate", kGenerate);
         ASSERT_TRUE(r);
         ASSERT_EQ(r->status, 200) << r->body;
         EXPECT_EQ(r->get_header_value("X-Hearth-Node"), w.id());
     }
+    // Every attempt on the dead worker failed and was retried on the live one.
     const std::string m = metrics();
-    EXPECT_NE(m.find("hearth_router_retries_total{worker=\"" + w.id() + "\"}"), std::string::npos) << m;
+    const auto value = [&](const std::string& series) {
+        const size_t at = m.find("\n" + series + " ");
+        return at == std::string::npos ? -1.0 : std::stod(m.substr(at + series.size() + 2));
+    };
+    const double errors = value("hearth_router_errors_total{worker=\"" + gone.id() + "\"}");
+    EXPECT_GE(errors, 3) << m;
+    EXPECT_EQ(value("hearth_router_retries_total{worker=\"" + w.id() + "\"}"), errors) << m;
+    EXPECT_EQ(value("hearth_router_failed_total"), 0) << m;
 }
 
 TEST_F(RouterTest, AWorkerThatNeverAnswersLosesTheRequestToAnother) {

@@ -174,7 +174,11 @@ Choice Balancer::choose(const RouteInput& in, const std::vector<uint64_t>& chain
                 for (const auto& w : cand)
                     if (auto it = seen.find(w->id()); depth > 0 && it != seen.end() && it->second == depth) deepest.push_back(w);
                 const double share = chain.empty() ? 0.0 : double(depth) / double(chain.size());
-                if (!deepest.empty() && share >= opts_.prefix_threshold) c = {least_loaded(deepest, in.model_key), "prefix", share};
+                // A prefix is worth reusing unless its worker's slots are full while another
+                // worker has one free: waiting behind a full batch costs more than a prefill.
+                std::shared_ptr<Worker> pick = deepest.empty() ? nullptr : least_loaded(deepest, in.model_key);
+                if (pick && pick->parallel() > 0 && pick->load() >= pick->parallel() && lo < pick->parallel()) pick = nullptr;
+                if (pick && share >= opts_.prefix_threshold) c = {pick, "prefix", share};
                 else c = {least_loaded(cand, in.model_key), "least_load", share};
                 break;
             }

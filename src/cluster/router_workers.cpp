@@ -126,6 +126,11 @@ bool Worker::draining() const {
     return rec_.state == "draining";
 }
 
+int Worker::parallel() const {
+    std::lock_guard lk(mu_);
+    return rec_.parallel;
+}
+
 bool Worker::serves(const std::string& key) const {
     std::lock_guard lk(mu_);
     return loaded_keys_.count(key) || model_keys_.count(key);

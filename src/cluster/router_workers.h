@@ -47,6 +47,7 @@ public:
     NodeRecord record() const;
     void set_record(NodeRecord rec);
     bool draining() const;
+    int parallel() const;  // sequences it decodes together per model (0: not known)
     bool serves(const std::string& key) const;  // loaded or in its store
     bool loaded(const std::string& key) const;
     // Whole-set view for the union routes and /metrics.
