@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   docker-registry                     # the reference OCI registry the registry tests push to / pull from
   chromium                            # the browser the chat page's tests drive (tests/ui)
+  etcd-server etcd-client             # cluster membership: the tests start their own etcd (the system service is not needed)
 )
 
 missing=()

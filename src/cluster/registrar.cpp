@@ -122,8 +122,8 @@ void Registrar::loop() {
             }
             if (written) {
                 set_state(true);
-                if (!reachable) log_line("etcd reachable again at " + etcd_.current_endpoint() + "; registered as " + key_);
-                else if (!ever) log_line("registered as " + key_ + " at " + written->url + " (etcd " + etcd_.current_endpoint() + ")");
+                if (!ever) log_line("registered as " + key_ + " at " + written->url + " (etcd " + etcd_.current_endpoint() + ")");
+                else if (!reachable) log_line("etcd reachable again at " + etcd_.current_endpoint() + "; registered as " + key_);
                 reachable = true;
                 ever = true;
             }
