@@ -118,11 +118,12 @@ size_t PrefixIndex::size() const {
     return entries_.size();
 }
 
-// The least loaded; a worker without the model loaded counts half a request more (it would
-// load it first); ties go round the candidates in turn.
-std::shared_ptr<Worker> Balancer::least_loaded(const std::vector<std::shared_ptr<Worker>>& c, const std::string& model) {
+// The least loaded; ties go round the candidates in turn, whether they have the model loaded
+// or only in their store, so a worker that just joined gets its share of new conversations
+// at once (it loads the model for the first).
+std::shared_ptr<Worker> Balancer::least_loaded(const std::vector<std::shared_ptr<Worker>>& c, const std::string&) {
     if (c.empty()) return nullptr;
-    const auto cost = [&](const Worker& w) { return w.load() + (model.empty() || w.loaded(model) ? 0.0 : 0.5); };
+    const auto cost = [&](const Worker& w) { return w.load(); };
     double best = cost(*c[0]);
     for (const auto& w : c) best = std::min(best, cost(*w));
     std::vector<std::shared_ptr<Worker>> ties;
