@@ -106,8 +106,8 @@ class Beds:
         e["TB_OWNER"] = str(os.getpid())
         e.update(env or {})
         args = [TESTBED, "--dir", d, "--hearth", self.hearth] + ([] if router else ["--no-router"]) + ["up", str(workers)]
+        self.current = d  # down() takes it down even if `up` fails half-way
         r = subprocess.run(args, env=e, capture_output=True, text=True, timeout=180)
-        self.current = d
         if r.returncode != 0:
             raise RuntimeError(f"the test bed did not come up: {r.stderr[-1500:]}")
         bed = cf.Bed(d, TESTBED)

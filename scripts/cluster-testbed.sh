@@ -100,6 +100,18 @@ tb_stop_pid() {
 
 # ---- set-up
 
+# In a background subshell that outlives its caller: closes every descriptor above 2. Bash
+# keeps copies of redirected descriptors (fd 10 and up) that a forked subshell inherits; one
+# of them may be the pipe a caller reads the CLI's output from, which would then never end.
+tb_close_fds() {
+  local f fd
+  for f in /proc/$BASHPID/fd/*; do
+    fd=${f##*/}
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 # tb_init: state dir, registry link, netns check, traps (unless TB_NO_TRAP=1).
 tb_init() {
   TB_DIR=${TB_DIR:-/tmp/hearth-testbed}
@@ -309,6 +321,7 @@ tb_add_worker() {
   # A subshell waits for the daemon and writes its exit status to rc; the pid file holds the
   # daemon's own PID (ip netns exec, env and the prefix exec it).
   (
+    tb_close_fds
     "${ns[@]}" env HEARTH_HOST="$host:$port" HEARTH_MODELS="$wdir/store" HEARTH_ALLOW_INSECURE=1 HEARTH_API_KEYS= \
       HEARTH_NOPRUNE=1 "${extra[@]}" "${prefix[@]}" "$(tb_get HEARTH)" serve --models-dir "$(tb_get MODELS_DIR)" \
       "${cluster[@]}" </dev/null >>"$wdir/log" 2>&1 &
@@ -353,6 +366,7 @@ tb_router_start() {
   rm -f "$TB_DIR/router.rc"
   echo "---- start $(date +%T.%N) ${args[*]} $*" >>"$TB_DIR/router.log"
   (
+    tb_close_fds
     env HEARTH_HOST="127.0.0.1:$port" "${prefix[@]}" "$(tb_get HEARTH)" router "${members[@]}" \
       "${args[@]}" "$@" </dev/null >>"$TB_DIR/router.log" 2>&1 &
     echo $! >"$TB_DIR/router.pid"
