@@ -71,7 +71,9 @@ bool eventually(Pred pred, std::chrono::milliseconds limit) {
 // (a fresh data dir unless `keep_data`).
 class EtcdProcess {
 public:
-    EtcdProcess() : client_port_(free_port()), peer_port_(free_port()) {}
+    EtcdProcess() : client_port_(free_port()), peer_port_(free_port()) {
+        while (peer_port_ == client_port_) peer_port_ = free_port();
+    }
     ~EtcdProcess() { stop(); }
 
     bool start(bool keep_data = false) {
