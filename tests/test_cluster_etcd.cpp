@@ -636,5 +636,21 @@ TEST(RegistrarDrain, InFlightCountsRequestsUntilTheirReplyIsHandedOver) {
     EXPECT_FALSE(srv.begin_drain());  // once
 }
 
+TEST(RegistrarDrain, TheRouteNeedsTheApiKeyWhenKeysAreSet) {
+    test::LoopbackServer loop(std::vector<std::pair<std::string, std::string>>{});
+    server::ServerConfig cfg = test::LoopbackServer::test_config();
+    cfg.api_keys = {"sesame"};
+    loop.start(cfg, server::directory_resolver(loop.models_dir()));
+    auto c = loop.client();
+    auto denied = c.Post("/api/drain", "{}", "application/json");
+    ASSERT_TRUE(denied);
+    EXPECT_EQ(denied->status, 401);
+    EXPECT_FALSE(loop.server().draining());
+    auto ok = c.Post("/api/drain", {{"Authorization", "Bearer sesame"}}, "{}", "application/json");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_TRUE(loop.server().draining());
+}
+
 }  // namespace
 }  // namespace hearth::cluster
