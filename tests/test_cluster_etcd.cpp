@@ -579,7 +579,9 @@ TEST_F(RegistrarDaemon, RegistersFollowsLoadedModelsAndDrainsOnSigterm) {
     reader.join();
     const auto stream_time = std::chrono::steady_clock::now() - t0;
     EXPECT_NE(streamed.find("\"done\":true"), std::string::npos) << streamed.substr(0, 300);
-    if (stream_time > 500ms) EXPECT_TRUE(saw_draining);
+    if (stream_time > 500ms) {
+        EXPECT_TRUE(saw_draining);
+    }
     EXPECT_EQ(wait_exit(pid_, 15s), 0) << err();
     pid_ = -1;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);

@@ -53,19 +53,6 @@ private:
     int port_ = 0;
 };
 
-// A port nothing listens on.
-int dead_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 class Worker {
 public:
     explicit Worker(std::chrono::milliseconds token_delay = 0ms) {
@@ -277,8 +264,10 @@ TEST_F(RouterTest, ChatTurnsStayWithTheWorkerThatHasTheirPrefix) {
         for (int c = 0; c < 6; ++c) {
             json& msgs = chats[c];
             if (msgs.is_null()) msgs = json::array({{{"role", "system"}, {"content", "You tell short stories to children."}}});
-            msgs.push_back({{"role", "user"}, {"content", "Chat " + std::to_string(c) + " turn " + std::to_string(turn) +
-                                                                 ": tell me about a cat who likes the rain and a dog who does not."}});
+            msgs.push_back({{"role", "user"},
+                            {"content", "Chat " + std::to_string(c) + " turn " + std::to_string(turn) +
+                                            ": tell me about a cat who likes the rain, a dog who does not, and the"
+                                            " old tree in the garden where they both sleep when the evening comes."}});
             auto r = post("/api/chat", {{"model", "stories"}, {"stream", false}, {"messages", msgs},
                                         {"options", {{"temperature", 0}, {"num_predict", 8}}}});
             ASSERT_TRUE(r);
@@ -295,27 +284,34 @@ TEST_F(RouterTest, ChatTurnsStayWithTheWorkerThatHasTheirPrefix) {
     EXPECT_NE(metrics().find("hearth_router_decisions_total{reason=\"prefix\"} 12"), std::string::npos) << metrics();
 }
 
-TEST(RouterPrefix, ChainsMatchTheLongestSharedPrefix) {
+TEST(RouterPrefix, MatchesTheLongestEarlierTextThisOneContinues) {
     cluster::PrefixIndex idx(1000, std::chrono::seconds(60));
-    const std::string a(640, 'a');
-    const auto ca = cluster::prefix_chain(a, 64);
-    ASSERT_EQ(ca.size(), 10u);
-    idx.insert("m", ca, "w1");
-    const auto cb = cluster::prefix_chain(a.substr(0, 320) + std::string(320, 'b'), 64);
-    auto m = idx.match("m", cb);
+    const std::string turn1(320, 'a');
+    const auto c1 = cluster::prefix_chain(turn1, 64);
+    ASSERT_EQ(c1.size(), 5u);
+    idx.insert("m", c1, "w1");
+    // The next turn of that conversation: w1 holds its first 5 windows.
+    const std::string turn2 = turn1 + std::string(300, 'b');
+    const auto c2 = cluster::prefix_chain(turn2, 64);
+    auto m = idx.match("m", c2);
     ASSERT_EQ(m.size(), 1u);
     EXPECT_EQ(m["w1"], 5u);
-    EXPECT_TRUE(idx.match("other-model", ca).empty());
-    idx.insert("m", cb, "w2");
-    m = idx.match("m", ca);
-    EXPECT_EQ(m["w1"], 10u);
-    EXPECT_EQ(m["w2"], 5u);
+    EXPECT_TRUE(idx.match("other-model", c2).empty());
+    // Another conversation sharing only part of turn1 (a common system prompt): no match.
+    EXPECT_TRUE(idx.match("m", cluster::prefix_chain(turn1.substr(0, 192) + std::string(300, 'c'), 64)).empty());
+    // w2 served turn2: it holds the longer text, w1 the shorter one.
+    idx.insert("m", c2, "w2");
+    m = idx.match("m", cluster::prefix_chain(turn2 + std::string(200, 'd'), 64));
+    EXPECT_EQ(m["w1"], 5u);
+    EXPECT_EQ(m["w2"], c2.size());
     idx.forget("w1");
-    m = idx.match("m", ca);
+    m = idx.match("m", c2);
     EXPECT_EQ(m.count("w1"), 0u);
+    EXPECT_EQ(m["w2"], c2.size());
     // The cap holds: old windows go first.
     cluster::PrefixIndex small(64, std::chrono::seconds(60));
-    for (int i = 0; i < 50; ++i) small.insert("m", cluster::prefix_chain(std::string(64 * 4, char('A' + i % 50)) + std::to_string(i), 64), "w");
+    for (int i = 0; i < 50; ++i)
+        small.insert("m", cluster::prefix_chain(std::string(64 * 4, char('A' + i % 50)) + std::to_string(i), 64), "w");
     EXPECT_LE(small.size(), 64u);
 }
 

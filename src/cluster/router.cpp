@@ -96,8 +96,9 @@ std::string json_string(const json& body, const char* key) {
 }  // namespace
 
 struct Router::Impl {
-    RouterOptions opts;
-    WorkerSet workers{opts};
+    std::shared_ptr<const RouterOptions> shared_opts;  // probers hold it too
+    const RouterOptions& opts;
+    WorkerSet workers{shared_opts};
     Balancer balancer{opts};
     RouterCounters counters;
     std::unique_ptr<Proxy> proxy;
@@ -106,7 +107,7 @@ struct Router::Impl {
 
     // Membership from etcd.
     std::unique_ptr<Etcd> etcd;
-    std::atomic<bool> etcd_up{false};
+    std::atomic<bool> etcd_up{true};  // until the first failure says otherwise (and logs it)
     std::atomic<bool> stopping{false};
     std::mutex watch_mu;
     std::shared_ptr<WatchCancel> watch_cancel;  // the watch in flight (one per watch: a cancel sticks)
@@ -114,8 +115,12 @@ struct Router::Impl {
     std::mutex stop_mu;
     std::condition_variable stop_cv;
 
-    explicit Impl(RouterOptions o) : opts(std::move(o)), http(server_options(opts.http)) {
-        if (opts.version.empty()) opts.version = HEARTH_VERSION;
+    static std::shared_ptr<const RouterOptions> finish(RouterOptions o) {
+        if (o.version.empty()) o.version = HEARTH_VERSION;
+        return std::make_shared<const RouterOptions>(std::move(o));
+    }
+
+    explicit Impl(RouterOptions o) : shared_opts(finish(std::move(o))), opts(*shared_opts), http(server_options(opts.http)) {
         proxy = std::make_unique<Proxy>(opts, workers, balancer, counters);
         server::install_middleware(http, opts.http);
         routes();
@@ -203,7 +208,7 @@ struct Router::Impl {
                     prefix, r.revision + 1,
                     [&](const std::vector<WatchEvent>& events, int64_t) {
                         for (const WatchEvent& e : events) {
-                            if (e.type == WatchEvent::Type::Delete) workers.remove(e.kv.key.substr(prefix.size()));
+                            if (e.type == WatchEvent::Type::Delete) workers.record_gone(e.kv.key.substr(prefix.size()));
                             else if (auto rec = NodeRecord::from_json(e.kv.value)) workers.upsert(*rec, true);
                         }
                     },
@@ -222,10 +227,15 @@ struct Router::Impl {
     }
 
     // A watch on a stopped (not closed) etcd hangs rather than failing: a cheap read every
-    // 2 s says whether etcd answers, and a failed one restarts the watch.
+    // 2 s says whether etcd answers, and a failed one restarts the watch. Every 500 ms,
+    // workers whose record left etcd while they still answered are dropped once their grace
+    // ran out.
     void health_loop() {
         const std::string key = nodes_prefix(opts.cluster_name) + ".router-health";
-        while (sleep_for(std::chrono::milliseconds(2000))) {
+        unsigned ticks = 0;
+        while (sleep_for(std::chrono::milliseconds(500))) {
+            workers.sweep();
+            if (++ticks % 4) continue;  // etcd itself every 2 s
             try {
                 etcd->get(key);
             } catch (const std::exception&) {

@@ -30,6 +30,7 @@ struct RouterOptions {
     std::chrono::milliseconds first_byte_timeout{10'000};   // streamed replies: to the first body byte
     std::chrono::milliseconds inter_token_timeout{15'000};  // streamed replies: between body bytes
     std::chrono::milliseconds request_timeout{600'000};     // whole replies: to the reply
+    std::chrono::milliseconds load_allowance{120'000};      // added to the first-byte timeout when the model is not loaded there
     std::chrono::milliseconds probe_interval{2'000};        // GET /api/version on each worker
     std::chrono::milliseconds load_interval{250};           // GET /metrics on each worker
     int max_retries = 2;                                    // each on another worker
@@ -43,6 +44,7 @@ struct RouterOptions {
     double balance_rel = 1.5;
     size_t prefix_entries = 1u << 18;                       // per model, LRU beyond
     std::chrono::seconds prefix_ttl{1800};
+    std::chrono::milliseconds lease_grace{7'000};           // a record gone while its worker still answers: kept this long
     std::string session_header = "X-Hearth-Session";        // session affinity (also OpenAI `user`)
     std::string version;
 };

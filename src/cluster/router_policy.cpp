@@ -44,6 +44,7 @@ std::map<std::string, size_t> PrefixIndex::match(const std::string& model, const
     const auto now = Clock::now();
     std::lock_guard lk(mu_);
     std::unordered_map<uint32_t, size_t> depth;  // workers still matching, and how far
+    std::unordered_map<uint32_t, size_t> ended;  // the deepest whole earlier text per worker
     for (size_t i = 0; i < chain.size(); ++i) {
         auto it = entries_.find(key(model, chain[i]));
         if (it == entries_.end()) break;
@@ -53,12 +54,13 @@ std::map<std::string, size_t> PrefixIndex::match(const std::string& model, const
             auto d = depth.find(s.worker);
             if (i == 0 ? d == depth.end() : (d != depth.end() && d->second == i)) {
                 depth[s.worker] = i + 1;
+                if (s.end) ended[s.worker] = i + 1;
                 any = true;
             }
         }
         if (!any) break;
     }
-    for (const auto& [w, d] : depth) out[names_[w]] = d;
+    for (const auto& [w, d] : ended) out[names_[w]] = d;
     return out;
 }
 
@@ -67,11 +69,12 @@ void PrefixIndex::insert(const std::string& model, const std::vector<uint64_t>& 
     const auto now = Clock::now();
     std::lock_guard lk(mu_);
     const uint32_t w = intern(worker);
-    for (uint64_t h : chain) {
-        auto& seen = entries_[key(model, h)];
+    for (size_t i = 0; i < chain.size(); ++i) {
+        auto& seen = entries_[key(model, chain[i])];
         auto it = std::find_if(seen.begin(), seen.end(), [&](const Seen& s) { return s.worker == w; });
-        if (it != seen.end()) it->used = now;
-        else seen.push_back({w, now});
+        if (it == seen.end()) it = seen.insert(seen.end(), Seen{w, now});
+        it->used = now;
+        if (i + 1 == chain.size()) it->end = true;
     }
     if (entries_.size() > max_entries_) evict_locked(now);
 }
@@ -129,7 +132,7 @@ std::shared_ptr<Worker> Balancer::least_loaded(const std::vector<std::shared_ptr
     std::vector<std::shared_ptr<Worker>> ties;
     for (const auto& w : c)
         if (cost(*w) <= best) ties.push_back(w);
-    return ties[rr_++ % ties.size()];
+    return ties[tie_++ % ties.size()];
 }
 
 Choice Balancer::choose(const RouteInput& in, const std::vector<uint64_t>& chain, const std::vector<std::shared_ptr<Worker>>& workers,
@@ -153,7 +156,9 @@ Choice Balancer::choose(const RouteInput& in, const std::vector<uint64_t>& chain
                     if (w->id() == it->second) c = {w, "session"};
         }
         if (!c.worker) switch (opts_.policy) {
-            case Policy::RoundRobin: c = {cand[rr_++ % cand.size()], "round_robin"}; break;
+            case Policy::RoundRobin:
+                c = {exclude.empty() ? cand[rr_++ % cand.size()] : least_loaded(cand, in.model_key), "round_robin"};
+                break;
             case Policy::LeastLoad: c = {least_loaded(cand, in.model_key), "least_load"}; break;
             case Policy::CacheAware: {
                 double lo = cand[0]->load(), hi = lo;
@@ -165,8 +170,8 @@ Choice Balancer::choose(const RouteInput& in, const std::vector<uint64_t>& chain
                     c = {least_loaded(cand, in.model_key), "balance"};
                     break;
                 }
-                // The deepest match; among equally deep ones (a system prompt every worker
-                // has seen) the least loaded, in turn.
+                // The worker holding the longest earlier text this one continues; among equally
+                // deep ones the least loaded, in turn.
                 const auto seen = index_.match(in.model_key, chain);
                 size_t depth = 0;
                 for (const auto& w : cand)

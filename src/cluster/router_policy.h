@@ -1,11 +1,13 @@
 // How the router picks a worker. cache_aware (the default): among the workers that can serve
 // the model, go to the least loaded one when the load is out of balance (the busiest and the
 // idlest differ by more than an absolute and a relative gap: SGLang's two-mode rule); else to
-// the worker whose prefix cache most likely holds the longest prefix of this request's text
-// (an approximate per-model index of hash-chained fixed-size windows of the texts routed
-// before), when that prefix covers at least the threshold share of the text; else to the
-// least loaded. round_robin and least_load ignore prefixes. A session (X-Hearth-Session or
-// OpenAI's `user`) sticks to its worker while that worker can take it.
+// the worker holding the conversation this request continues — the longest text routed
+// before that is a prefix of this one, found in an approximate per-model index of hash-chained
+// fixed-size windows — when it covers at least the threshold share of the text and that
+// worker's slots are not full while another's are; else to the least loaded (ties in turn).
+// A prefix shared by different conversations (a common system prompt) does not pull new
+// conversations to one worker. round_robin and least_load ignore prefixes. A session
+// (X-Hearth-Session or OpenAI's `user`) sticks to its worker while that worker can take it.
 #pragma once
 
 #include <atomic>
@@ -33,7 +35,10 @@ class PrefixIndex {
 public:
     using Clock = std::chrono::steady_clock;
     PrefixIndex(size_t max_entries, std::chrono::seconds ttl) : max_entries_(max_entries), ttl_(ttl) {}
-    // For each worker, how many leading windows of `chain` it has seen (only workers with > 0).
+    // For each worker, the length (in windows) of the longest text routed to it before that
+    // is a prefix of `chain`: the conversation this request continues (only workers with > 0).
+    // A prefix shared with other texts but not a whole earlier text (a common system prompt)
+    // does not count: it says nothing about where the conversation lives.
     std::map<std::string, size_t> match(const std::string& model, const std::vector<uint64_t>& chain);
     void insert(const std::string& model, const std::vector<uint64_t>& chain, const std::string& worker);
     void forget(const std::string& worker);
@@ -43,6 +48,7 @@ private:
     struct Seen {
         uint32_t worker;
         Clock::time_point used;
+        bool end = false;  // the last full window of a text routed to this worker
     };
     uint64_t key(const std::string& model, uint64_t h) const;
     uint32_t intern(const std::string& worker);  // mu_ held
@@ -86,7 +92,8 @@ private:
 
     const RouterOptions& opts_;
     PrefixIndex index_;
-    std::atomic<uint64_t> rr_{0};
+    std::atomic<uint64_t> rr_{0};   // round_robin's turn (first attempts only)
+    std::atomic<uint64_t> tie_{0};  // least-load ties, retries
     std::mutex session_mu_;
     std::unordered_map<std::string, std::string> sessions_;  // session -> worker id
     std::list<std::string> session_order_;                   // oldest first (bounded)

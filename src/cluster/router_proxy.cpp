@@ -68,7 +68,10 @@ public:
 
     void start() {
         px_->counters.requests++;
-        req_->client->on_abort([self = shared_from_this()] { asio::post(self->strand_, [self] { self->client_gone(); }); });
+        // Weak: the exchange keeps its abort callbacks until the reply is out.
+        req_->client->on_abort([w = weak_from_this()] {
+            if (auto self = w.lock()) asio::post(self->strand_, [self] { self->client_gone(); });
+        });
         asio::post(strand_, [self = shared_from_this()] { self->attempt(); });
     }
 
@@ -83,7 +86,6 @@ private:
         tried_.push_back(worker_->id());
         if (tried_.size() == 1) {
             px_->counters.decided(c.reason);
-            px_->balancer.routed(req_->route, req_->chain, worker_->id());
         } else {
             px_->counters.decided("retry");
             worker_->retries++;
@@ -97,14 +99,18 @@ private:
         // Before the first relayed byte: streams get the first-byte timeout, longer by the
         // worker's queue and the prompt's size; whole replies the request timeout.
         auto budget = px_->opts.request_timeout;
-        if (req_->streaming)
+        if (req_->streaming) {
             budget = px_->opts.first_byte_timeout + std::chrono::milliseconds(1000 * worker_->waiting.load()) +
                      std::chrono::milliseconds(req_->body.size() / 2);
+            // A worker that has the model only in its store loads it first.
+            if (!req_->route.model_key.empty() && !worker_->loaded(req_->route.model_key)) budget += px_->opts.load_allowance;
+        }
         deadline_ = Clock::now() + budget;
         stream_.emplace(strand_);
         parser_.emplace();
         parser_->body_limit(boost::none);
         parser_->header_limit(1u << 20);
+        if (req_->method == "HEAD") parser_->skip(true);  // a Content-Length and no body
         buf_.clear();
         watch_health();
 
@@ -131,7 +137,8 @@ private:
     }
 
     void send_request() {
-        stream_->socket().set_option(tcp::no_delay(true));
+        error_code nodelay_ec;
+        stream_->socket().set_option(tcp::no_delay(true), nodelay_ec);
         auto r = std::make_shared<bhttp::request<bhttp::string_body>>();
         r->method_string(req_->method);
         r->target(req_->target);
@@ -139,8 +146,10 @@ private:
         for (const auto& [k, v] : req_->headers)
             if (!hop_by_hop(k) && !(iequal(k, "authorization") && !px_->opts.worker_key.empty())) r->insert(k, v);
         if (!px_->opts.worker_key.empty()) r->set(bhttp::field::authorization, "Bearer " + px_->opts.worker_key);
-        r->set(bhttp::field::host, worker_->host() + ":" + std::to_string(worker_->port()));
-        r->set("X-Forwarded-For", req_->remote_addr);
+        const std::string& h = worker_->host();
+        r->set(bhttp::field::host, (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(worker_->port()));
+        const std::string xff = http::header_value(req_->headers, "X-Forwarded-For");
+        r->set("X-Forwarded-For", xff.empty() ? req_->remote_addr : xff + ", " + req_->remote_addr);
         r->keep_alive(false);
         r->body() = req_->body;
         r->prepare_payload();
@@ -169,6 +178,8 @@ private:
             return retry("worker " + worker_->id() + " answered " + std::to_string(status), false);
         }
         got_head_ = true;
+        // This worker serves it: its cache now (likely) holds the request's text.
+        if (status < 400) px_->balancer.routed(req_->route, req_->chain, worker_->id());
         head_ = http::Response{};
         head_.status = status;
         for (const auto& f : parser_->get())
@@ -205,6 +216,7 @@ private:
             health_.cancel();
             req_->client->begin(head_);
         }
+        last_byte_ = bytes.back();
         if (!req_->client->write(std::string(bytes))) client_gone();
     }
 
@@ -219,14 +231,26 @@ private:
                                               std::to_string(px_->opts.inter_token_timeout.count()) + " ms: the stream was ended"
                                         : "worker " + worker_->id() + " went away mid-stream (" + e.message() + ")";
         std::fprintf(stderr, "hearth: router: %s %s: %s\n", req_->method.c_str(), req_->path.c_str(), msg.c_str());
-        req_->client->write(stream_error_event(req_->path, head_.get_header_value("Content-Type"), msg));
-        req_->client->end();
         close();
         end_attempt();
+        end_with_error(msg);
+    }
+
+    // After relayed bytes: the API's error event (on a line of its own), then the end.
+    void end_with_error(const std::string& msg) {
+        finished_ = true;
+        const std::string type = head_.get_header_value("Content-Type");
+        std::string ev = stream_error_event(req_->path, type, msg);
+        if (last_byte_ != '\n') ev.insert(0, type.find("text/event-stream") != std::string::npos ? "\n\n" : "\n");
+        req_->client->write(std::move(ev));
+        req_->client->end();
     }
 
     void done() {
         worker_->on_success();
+        close();
+        end_attempt();  // before the reply: a client's next request must see the load gone
+        finished_ = true;
         if (!chunked_) {
             http::Response res = std::move(head_);
             res.body = std::move(body_);
@@ -235,9 +259,6 @@ private:
             if (!relayed_) req_->client->begin(head_);  // an empty chunked body
             req_->client->end();
         }
-        finished_ = true;
-        close();
-        end_attempt();
     }
 
     // A failed attempt before anything reached the client: another worker, or the error.
@@ -261,6 +282,7 @@ private:
 
     void give_up() {
         if (gone_ || finished_) return;
+        if (relayed_) return end_with_error("the worker failed mid-stream: " + last_error_);
         finished_ = true;
         const bool none = tried_.empty();
         if (none) px_->counters.no_worker++;
@@ -296,12 +318,12 @@ private:
 
     // True when the handler must do nothing more: the client left, or the health watch
     // aborted the attempt (then it retries).
-    bool stale(error_code e) {
+    bool stale(error_code) {
         if (gone_) {
             end_attempt();
             return true;
         }
-        if (health_abort_ && e) {
+        if (health_abort_ && !relayed_) {
             retry("worker " + worker_->id() + " stopped answering its probe", false);
             return true;
         }
@@ -318,6 +340,7 @@ private:
         if (gone_) return;
         gone_ = true;
         backoff_.cancel();
+        resolver_.cancel();
         close();
     }
 
@@ -351,6 +374,7 @@ private:
     Clock::time_point deadline_;
     http::Response head_;
     std::string body_;
+    char last_byte_ = '\n';
     bool chunked_ = false, got_head_ = false, relayed_ = false, in_attempt_ = false, health_abort_ = false;
     bool gone_ = false, finished_ = false;
 };

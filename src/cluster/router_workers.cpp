@@ -80,7 +80,8 @@ bool split_url(const std::string& url, std::string& host, int& port) {
     return true;
 }
 
-Worker::Worker(NodeRecord rec, bool from_etcd, const RouterOptions& opts) : opts_(opts), from_etcd_(from_etcd) {
+Worker::Worker(NodeRecord rec, bool from_etcd, std::shared_ptr<const RouterOptions> opts)
+    : opts_holder_(std::move(opts)), opts_(*opts_holder_), from_etcd_(from_etcd) {
     id_ = rec.id;
     url_ = rec.url;
     if (!split_url(url_, host_, port_)) throw std::invalid_argument("not an http://host:port URL: " + url_);
@@ -255,6 +256,7 @@ void Worker::poll_models() {
     http::Client c(host_, port_);
     c.set_connection_timeout(opts_.connect_timeout);
     c.set_read_timeout(opts_.connect_timeout);
+    c.set_write_timeout(opts_.connect_timeout);
     const auto names = [&](const char* path) -> std::optional<std::vector<std::string>> {
         auto r = c.Get(path, worker_headers(opts_));
         if (!r || r->status != 200) return std::nullopt;
@@ -284,14 +286,20 @@ void Worker::probe_loop() {
             if (stopping_) return;
         }
         const auto now = Clock::now();
+        const auto stopped = [&] {
+            std::lock_guard lk(stop_mu_);
+            return stopping_;
+        };
         if (now >= next_probe) {
             const bool ok = probe_version();
+            if (stopped()) return;
             probe_result(ok);
             next_probe = Clock::now() + (ok ? opts_.probe_interval : milliseconds(500));
         }
         if (!from_etcd_ && Clock::now() >= next_models && probe_up_.load()) {
             poll_models();
             next_models = Clock::now() + seconds(2);
+            if (stopped()) return;
         }
         // The load poll is a probe too: a worker that stops answering it is probed at once.
         if (probe_up_.load() && Clock::now() < next_probe && !poll_metrics()) {
@@ -322,6 +330,7 @@ void WorkerSet::upsert(const NodeRecord& rec, bool from_etcd) {
     std::shared_ptr<Worker> old, fresh;
     {
         std::lock_guard lk(mu_);
+        gone_since_.erase(rec.id);
         auto it = workers_.find(rec.id);
         if (it != workers_.end() && it->second->url() == rec.url) {
             it->second->set_record(rec);
@@ -345,6 +354,7 @@ void WorkerSet::remove(const std::string& id) {
     std::shared_ptr<Worker> old;
     {
         std::lock_guard lk(mu_);
+        gone_since_.erase(id);
         auto it = workers_.find(id);
         if (it == workers_.end()) return;
         old = it->second;
@@ -361,10 +371,36 @@ void WorkerSet::replace_all(const std::vector<NodeRecord>& recs) {
     {
         std::lock_guard lk(mu_);
         for (const auto& [id, w] : workers_)
-            if (!keep.count(id)) gone.push_back(id);
+            if (!keep.count(id) && w->from_etcd()) gone.push_back(id);
     }
-    for (const auto& id : gone) remove(id);
+    for (const auto& id : gone) record_gone(id);
     for (const auto& r : recs) upsert(r, true);
+}
+
+void WorkerSet::record_gone(const std::string& id) {
+    {
+        std::lock_guard lk(mu_);
+        auto it = workers_.find(id);
+        if (it == workers_.end()) return;
+        if (it->second->probe_up() && !it->second->draining()) {
+            gone_since_.try_emplace(id, std::chrono::steady_clock::now());
+            return;
+        }
+    }
+    remove(id);
+}
+
+void WorkerSet::sweep() {
+    std::vector<std::string> out;
+    {
+        std::lock_guard lk(mu_);
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto& [id, since] : gone_since_) {
+            auto it = workers_.find(id);
+            if (it == workers_.end() || now - since >= opts_->lease_grace || !it->second->probe_up()) out.push_back(id);
+        }
+    }
+    for (const auto& id : out) remove(id);
 }
 
 size_t WorkerSet::size() const {

@@ -28,7 +28,8 @@ const char* to_string(Breaker b);
 class Worker : public std::enable_shared_from_this<Worker> {
 public:
     using Clock = std::chrono::steady_clock;
-    Worker(NodeRecord rec, bool from_etcd, const RouterOptions& opts);
+    // Shares the options: its prober thread may outlive the router by a probe's timeout.
+    Worker(NodeRecord rec, bool from_etcd, std::shared_ptr<const RouterOptions> opts);
     // The prober thread (detached; it holds the worker until it ends), and its end. A probe in
     // flight finishes first (at most a probe timeout).
     void start();
@@ -81,6 +82,7 @@ private:
     void poll_models();  // static workers: /api/tags and /api/ps
     void probe_result(bool ok);
 
+    std::shared_ptr<const RouterOptions> opts_holder_;
     const RouterOptions& opts_;
     std::string id_, url_, host_;
     int port_ = 0;
@@ -105,18 +107,24 @@ private:
 // The set of workers, replaced and updated by the membership source.
 class WorkerSet {
 public:
-    explicit WorkerSet(const RouterOptions& opts) : opts_(opts) {}
+    explicit WorkerSet(std::shared_ptr<const RouterOptions> opts) : opts_(std::move(opts)) {}
     std::vector<std::shared_ptr<Worker>> snapshot() const;
     std::shared_ptr<Worker> find(const std::string& id) const;
     // Adds or updates (a record with a new URL replaces the worker).
     void upsert(const NodeRecord& rec, bool from_etcd);
     void remove(const std::string& id);
-    // Keeps exactly these (etcd's view after a range read).
+    // Keeps exactly these etcd workers (etcd's view after a range read); static ones stay.
     void replace_all(const std::vector<NodeRecord>& recs);
+    // The worker's record left etcd (lease expired or revoked). One that fails its probe goes
+    // at once; one that still answers (etcd revoking leases as it comes back from a stall)
+    // stays until lease_grace has passed without its record returning.
+    void record_gone(const std::string& id);
+    void sweep();  // removes the workers whose grace ran out
     size_t size() const;
 
 private:
-    const RouterOptions& opts_;
+    std::shared_ptr<const RouterOptions> opts_;
+    std::map<std::string, std::chrono::steady_clock::time_point> gone_since_;  // mu_
     mutable std::mutex mu_;
     std::map<std::string, std::shared_ptr<Worker>> workers_;
 };

@@ -160,12 +160,24 @@ void Exchange::end() {
 void Exchange::on_abort(std::function<void()> fn) {
     {
         std::lock_guard<std::mutex> lk(mu_);
+        if (completed_) return;  // never aborted now
         if (!aborted_) {
             abort_fns_.push_back(std::move(fn));
             return;
         }
     }
     fn();
+}
+
+// The callbacks often hold what holds this exchange (a proxy call keeping its Stream): drop
+// them when the reply is complete, so those cycles end.
+void Exchange::completed() {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        completed_ = true;
+        fns.swap(abort_fns_);
+    }
 }
 
 void Exchange::post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }

@@ -111,6 +111,7 @@ public:
 
     // Loop side.
     void abort();                // fires the abort callbacks once
+    void completed();            // the reply is out: the abort callbacks are dropped (never run)
     void written(size_t bytes);  // payload bytes left the queue
 
     std::shared_ptr<Request> request;
@@ -130,6 +131,7 @@ private:
     std::condition_variable cv_;
     size_t queued_ = 0;
     bool aborted_ = false;
+    bool completed_ = false;
     std::vector<std::function<void()>> abort_fns_;
 };
 

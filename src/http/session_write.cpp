@@ -177,6 +177,7 @@ void Session::on_write(error_code ec) {
 
 void Session::exchange_complete() {
     // The reply is out. The handler's request is done with: read the next one, or close.
+    if (ex_) ex_->completed();
     ex_.reset();
     auto hold = std::move(awaiting_reply_);
     end_queued_ = false;
