@@ -8,8 +8,10 @@ library only). Each scenario is bounded in time, prints what it measured and one
 Scenarios (default: all, in this order):
   join       a new worker (`add-worker`) gets traffic from the router within 2 s of its
              registration (without a router: it registers within 2 s of answering HTTP)
-  drain      `hearth drain` (or SIGTERM) of a worker under streaming load: no request lost,
-             its record goes `draining` then away, it exits 0
+  drain      `hearth drain` of a worker under streaming load (a worker of its own, d<N>, slowed
+             by HEARTH_DEBUG_TOKEN_DELAY so that its streams last ~2 s): no request lost, no
+             new request to it once draining, its record goes away, it exits 0
+  term       the same with SIGTERM
   stop       SIGSTOP of a worker for 8 s under load: the router sends it no new request later
              than 6 s after the stop; every request sent meanwhile is answered completely
              within 20 s; a stream already on it ends with an error event within the
@@ -45,6 +47,7 @@ import time
 from urllib.parse import urlparse
 
 LEASE_TTL = 5.0
+DRAIN_TOKEN_DELAY_MS = 20  # the drained worker's HEARTH_DEBUG_TOKEN_DELAY: 96 tokens take ~2 s
 NODE_HEADER = "X-Hearth-Node"
 WORDS = ("apple bird cat dog egg fish girl hat ice jam kite lion moon nest owl pig queen rain sun tree "
          "umbrella van wind box yard zoo ball cake duck frog goat horse milk park ring ship star toy").split()
@@ -113,8 +116,9 @@ class Bed:
     def live(self):
         return [w for w in self.workers() if self.alive(w)]
 
-    def ctl(self, *args, timeout=60):
-        r = subprocess.run([self.testbed, "--dir", self.dir, *args], capture_output=True, text=True, timeout=timeout)
+    def ctl(self, *args, timeout=60, env=None):
+        r = subprocess.run([self.testbed, "--dir", self.dir, *args], capture_output=True, text=True, timeout=timeout,
+                           env=dict(os.environ, **(env or {})))
         if r.returncode != 0:
             raise RuntimeError(f"cluster-testbed.sh {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()[-800:]}")
         return r.stdout.strip()
@@ -578,6 +582,14 @@ class Scenarios:
                 problems.append(f"its record's state is {rec.get('state')}")
             if not any(str(m).split(":")[0].lower() == self.model.lower() for m in rec.get("models", [])):
                 problems.append(f"its record's models {rec.get('models')} do not list {self.model}")
+            st = subprocess.run([self.bed.hearth, "cluster", "status", "--cluster", self.bed.state["ETCD"],
+                                 "--cluster-name", self.bed.cluster], capture_output=True, text=True, timeout=20)
+            row = [ln.split() for ln in st.stdout.splitlines() if ln.split()[:1] == [wid]]
+            if st.returncode != 0 or not row or self.bed.url(wid) not in row[0]:
+                problems.append(f"`hearth cluster status` does not list {wid} at {self.bed.url(wid)} "
+                                f"(exit {st.returncode}): {(st.stdout + st.stderr).strip()[:300]}")
+            else:
+                log(f"  hearth cluster status: {' '.join(row[0])}")
             if not self.router:
                 ok = t_reg - t_ready <= 2.0 and not problems
                 return self.verdict("join", ok, f"(no router) registered {t_reg - t_ready:.2f} s after answering HTTP "
@@ -603,35 +615,49 @@ class Scenarios:
     # -- drain
 
     def drain(self):
-        self.ensure_live(3 if self.router else 1)
-        wid = self.bed.live()[0]
+        self._drain("drain", use_signal=False)
+
+    def term(self):
+        self._drain("term", use_signal=True)
+
+    def _drain(self, name, use_signal):
+        """A slow worker of its own (HEARTH_DEBUG_TOKEN_DELAY: each stream on it lasts about
+        2 s) drained under streaming load: `hearth drain` or SIGTERM."""
+        self.ensure_live(2 if self.router else 0)
+        n = 1
+        while os.path.exists(os.path.join(self.bed.dir, "workers", f"d{n}")):
+            n += 1
+        wid = f"d{n}"
+        self.bed.ctl("add-worker", wid, env={f"TB_WORKER_ENV_{wid}": f"HEARTH_DEBUG_TOKEN_DELAY={DRAIN_TOKEN_DELAY_MS}"})
+        if self.wait_registered(wid, 10) is None:
+            raise RuntimeError(f"{wid} did not register\n{self.bed.log_tail(wid)}")
         self.warm(wid)
         base = self.router or self.bed.url(wid)
-        load = Load(base, self.model, concurrency=4, num_predict=96, stream=True).start()
+        load = Load(base, self.model, concurrency=6, num_predict=96, stream=True).start()
         try:
+            # Until streams are running on it.
+            deadline = now() + 10
+            while now() < deadline:
+                if sum(1 for r in load.snapshot() if r.node == wid) >= 1 or not self.router:
+                    break
+                time.sleep(0.1)
             time.sleep(1.0)
-            have_drain = subprocess.run([self.bed.hearth, "drain", "--help"], capture_output=True).returncode == 0
             t0 = now()
-            if have_drain:
-                how = "hearth drain"
-                try:
-                    self.bed.ctl("drain", wid, timeout=60)
-                except RuntimeError as e:
-                    log(f"  `hearth drain` failed ({e}); SIGTERM instead")
-                    how = "SIGTERM"
-                    self.bed.ctl("term", wid)
-            else:
+            if use_signal:
                 how = "SIGTERM"
-                self.bed.ctl("term", wid)
+                os.kill(self.bed.pid(wid), signal.SIGTERM)
+            else:
+                how = "hearth drain"
+                self.bed.ctl("drain", wid, timeout=60)
             t_draining = None
             t_gone = None
             deadline = now() + 30
             while now() < deadline:
-                n = self.bed.nodes()
-                if n is not None:
-                    if t_draining is None and n.get(wid, {}).get("state") == "draining":
+                nodes = self.bed.nodes()
+                if nodes is not None:
+                    if t_draining is None and nodes.get(wid, {}).get("state") == "draining":
                         t_draining = now()
-                    if wid not in n:
+                    if wid not in nodes:
                         t_gone = now()
                         break
                 time.sleep(0.02)
@@ -643,29 +669,36 @@ class Scenarios:
         finally:
             results = load.stop()
         inflight = [r for r in results if r.t_send < t0 and r.t_end > t0]
-        lost_inflight = [r for r in inflight if not r.ok]
+        on_it = [r for r in inflight if (r.node or wid) == wid]
         during = [r for r in results if r.t_send >= t0]
         if self.router:
             lost = [r for r in results if not r.ok]
+            late = [r for r in during if r.node == wid and r.t_send > (t_draining or t0) + 1.0]
         else:  # straight to the draining worker: refusing new requests is its right
-            lost = lost_inflight
-        on_it = sum(1 for r in inflight if (r.node or wid) == wid)
-        log(f"  {how} of {wid} at t0; record draining at "
+            lost = [r for r in inflight if not r.ok]
+            late = []
+        log(f"  {how} of {wid} (a token every {DRAIN_TOKEN_DELAY_MS} ms) at t0; record draining at "
             f"{'+%.2f s' % (t_draining - t0) if t_draining else 'never seen'}, gone at "
             f"{'+%.2f s' % (t_gone - t0) if t_gone else 'not within 30 s'}, exit status {rc} at +{t_exit - t0:.2f} s")
         log(f"  {len(results)} streamed requests ({'through the router' if self.router else 'straight to it'}): "
-            f"{len(inflight)} in flight at the drain ({on_it} on {wid}), {len(during)} sent after it, "
+            f"{len(inflight)} in flight at the drain ({len(on_it)} on {wid}), {len(during)} sent after it, "
             f"{len([r for r in results if not r.ok])} not complete")
         problems = []
         if lost:
             problems.append(f"{len(lost)} requests lost: {describe_failures(lost)}")
+        if not on_it:
+            problems.append(f"no stream was on {wid} when it was drained (nothing checked)")
+        if late:
+            problems.append(f"{len(late)} requests sent more than 1 s after it was draining went to it")
         if rc != 0:
             problems.append(f"exit status {rc}\n{self.bed.log_tail(wid)}")
         if t_gone is None:
             problems.append("its record is still in etcd")
-        self.verdict("drain", not problems,
-                     f"{wid} drained in {t_exit - t0:.2f} s, {len(inflight)} requests in flight at the drain, "
-                     f"{len(lost)} lost{'; ' + '; '.join(problems) if problems else ''}")
+        elif t_draining is None:
+            log("  (the record went without a `draining` state seen in between: polled every 20 ms)")
+        self.verdict(name, not problems,
+                     f"{how}: {wid} drained in {t_exit - t0:.2f} s with {len(on_it)} streams on it, "
+                     f"{len(lost)} requests lost of {len(results)}{'; ' + '; '.join(problems) if problems else ''}")
 
     # -- stop / partition / linkdown: a worker unreachable for a while, then back
 
@@ -934,7 +967,7 @@ class Scenarios:
                                            f"{'; ' + '; '.join(problems) if problems else ''}")
 
 
-ALL = ["join", "drain", "stop", "kill9", "partition", "linkdown", "etcd"]
+ALL = ["join", "drain", "term", "stop", "kill9", "partition", "linkdown", "etcd"]
 
 
 def main():

@@ -25,7 +25,8 @@
 # --hearth PATH (default $HEARTH, else build/hearth beside this script), --no-router.
 # Environment: TB_MODELS_DIR (a folder of .gguf files every worker serves with --models-dir;
 # default: one holding a link to ../shared/models/stories260K.gguf), TB_CLUSTER_NAME (default
-# testbed), TB_WORKER_ENV (extra VAR=VALUE settings of every worker, space-separated),
+# testbed), TB_WORKER_ENV (extra VAR=VALUE settings of every worker, space-separated;
+# TB_WORKER_ENV_<ID> adds some for one worker, e.g. TB_WORKER_ENV_d1=HEARTH_DEBUG_TOKEN_DELAY=20),
 # TB_WORKER_PREFIX (a command that must exec the worker, e.g. "taskset -c 1"; TB_WORKER_PREFIX_<ID>
 # for one worker), TB_STORE_TEMPLATE (a model store copied into each new worker's store,
 # e.g. with models made by `hearth create`), TB_ROUTER_ARGS
@@ -144,6 +145,7 @@ tb_sweep() {
       [ "$dir" = "$TB_DIR" ] && continue
       tb_log "sweeping the abandoned bed $dir (owner ${owner:-unknown} is gone)"
       ( TB_DIR=$dir; TB_NO_TRAP=1; tb_down_dir ) || true
+      [ -f "$dir/state" ] && rm -rf "$dir"
       rm -f "$link"
     fi
   done
@@ -305,9 +307,11 @@ tb_add_worker() {
   echo "$port" >"$wdir/port"
   echo "$url" >"$wdir/url"
   rm -f "$wdir/pid" "$wdir/rc"
-  local extra=()
+  local extra=() evar="TB_WORKER_ENV_$wid"
   # shellcheck disable=SC2206
   [ -n "${TB_WORKER_ENV:-}" ] && extra=($TB_WORKER_ENV)
+  # shellcheck disable=SC2206
+  [ -n "${!evar:-}" ] && extra+=(${!evar})
   local prefix=() pvar="TB_WORKER_PREFIX_$wid"
   # shellcheck disable=SC2206
   [ -n "${!pvar:-${TB_WORKER_PREFIX:-}}" ] && prefix=(${!pvar:-$TB_WORKER_PREFIX})
@@ -484,6 +488,10 @@ tb_status() {
   done
   echo "etcd records (/hearth/v1/$(tb_get CLUSTER)/nodes/):"
   tb_nodes | sed 's/^/  /'
+  if [ "$(tb_get STATIC 0)" != 1 ] && tb_alive "$(tb_get ETCD_PID)"; then
+    echo "hearth cluster status:"
+    "$(tb_get HEARTH)" cluster status --cluster "$(tb_get ETCD)" --cluster-name "$(tb_get CLUSTER)" 2>&1 | sed 's/^/  /'
+  fi
 }
 
 tb_env() {
