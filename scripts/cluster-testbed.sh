@@ -281,7 +281,7 @@ tb_etcd_resume() { kill -CONT "$(tb_get ETCD_PID)"; }
 # tb_add_worker [ID]: starts a worker (a new one, or again with the same store and address);
 # prints its ID once it answers GET /api/version (not waiting for its registration).
 tb_add_worker() {
-  local wid=${1:-} n host port url etcd_url wdir i
+  local wid=${1:-} n host bind port url etcd_url wdir i
   if [ -z "$wid" ]; then
     n=$(( $(tb_workers | wc -l) + 1 ))
     while [ -d "$TB_DIR/workers/w$n" ]; do n=$((n + 1)); done
@@ -296,10 +296,14 @@ tb_add_worker() {
     tb_worker_net "$wid" || return 1
     host=$(tb_wget "$wid" ip)
     port=11434
+    # Every address of its namespace: loopback too, so that `hearth drain` (loopback
+    # clients only, without an API key) can be run inside the namespace.
+    bind=0.0.0.0
     ns=(ip netns exec "$(tb_wget "$wid" ns)")
     etcd_url="etcd://$(tb_get SUBNET).1:$(tb_get ETCD_PORT)"
   else
     host=127.0.0.1
+    bind=127.0.0.1
     port=$(tb_wget "$wid" port)
     [ -n "$port" ] || port=$(tb_free_port)
   fi
@@ -326,7 +330,7 @@ tb_add_worker() {
   # daemon's own PID (ip netns exec, env and the prefix exec it).
   (
     tb_close_fds
-    "${ns[@]}" env HEARTH_HOST="$host:$port" HEARTH_MODELS="$wdir/store" HEARTH_ALLOW_INSECURE=1 HEARTH_API_KEYS= \
+    "${ns[@]}" env HEARTH_HOST="$bind:$port" HEARTH_MODELS="$wdir/store" HEARTH_ALLOW_INSECURE=1 HEARTH_API_KEYS= \
       HEARTH_NOPRUNE=1 "${extra[@]}" "${prefix[@]}" "$(tb_get HEARTH)" serve --models-dir "$(tb_get MODELS_DIR)" \
       "${cluster[@]}" </dev/null >>"$wdir/log" 2>&1 &
     echo $! >"$wdir/pid"
@@ -445,7 +449,13 @@ tb_kill() {
   for i in $(seq 1 100); do [ -f "$TB_DIR/workers/$1/rc" ] && return 0; sleep 0.02; done
 }
 tb_term() { tb_signal TERM "$1"; }
-tb_drain() { "$(tb_get HEARTH)" drain --host "$(tb_wget "$1" url)"; }
+tb_drain() {  # `hearth drain` as a loopback client (inside the worker's namespace with --netns)
+  if [ -n "$(tb_wget "$1" ns)" ]; then
+    ip netns exec "$(tb_wget "$1" ns)" "$(tb_get HEARTH)" drain --host "127.0.0.1:$(tb_wget "$1" port)"
+  else
+    "$(tb_get HEARTH)" drain --host "$(tb_wget "$1" url)"
+  fi
+}
 tb_restart() {  # the worker again (after a kill, a drain, a stop)
   tb_stop_pid "$(tb_wget "$1" pid)" 10
   tb_add_worker "$1"
