@@ -99,6 +99,17 @@ TEST_F(Fields, ChatFieldsOutOfRangeAre400sNamingTheField) {
     expect_oai_400(path, chat(), "logit_bias", {{"99999999999999999999999", 1}}, "logit_bias");
     expect_oai_400(path, chat(), "logit_bias", {{"4294967296", 1}}, "logit_bias");
     expect_oai_400(path, chat(), "logit_bias", json::array({1, 2}), "logit_bias");
+    // A tool's arguments are an object: other parameter schemas are refused, as OpenAI does.
+    const json string_tool = json::array(
+        {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"type", "string"}}}}}}});
+    expect_oai_400(path, chat(), "tools", string_tool, "tools[0].function.parameters");
+    expect_oai_400(path, chat(), "tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", 5}}}}}),
+                   "tools[0].function.parameters");
+    json object_tool = chat();
+    object_tool["tools"] = json::array(
+        {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"type", "object"}, {"properties", json::object()}}}}}}});
+    object_tool["tool_choice"] = "required";
+    EXPECT_EQ(status_of(path, object_tool), 200);
 }
 
 TEST_F(Fields, CompletionFieldsOutOfRangeAre400sNamingTheField) {
@@ -187,6 +198,8 @@ TEST_F(Fields, ResponsesFieldsOutOfRangeAre400sNamingTheField) {
 
 TEST_F(Fields, AnthropicFieldsOutOfRangeAre400sNamingTheField) {
     start();
+    expect_anthropic_400(message(), "tools", json::array({{{"name", "f"}, {"input_schema", {{"type", "array"}}}}}),
+                         "tools[0].input_schema");
     expect_anthropic_400(message(), "temperature", 1.01, "temperature");
     expect_anthropic_400(message(), "temperature", 1e9, "temperature");
     expect_anthropic_400(message(), "top_p", -0.5, "top_p");

@@ -13,6 +13,9 @@ std::shared_ptr<const Grammar> forced_tool_grammar(ToolCallFormat format, const 
         const nlohmann::json& fn = t.contains("function") ? t["function"] : t;
         const std::string name = fn.value("name", "");
         if (name.empty() || (!only.empty() && name != only)) continue;
+        if (auto p = fn.find("parameters"); p != fn.end())
+            if (std::string err = check_parameters_schema(*p, "the parameters of tool \"" + name + "\""); !err.empty())
+                throw SchemaError(err);
         nlohmann::json params = fn.contains("parameters") && fn["parameters"].is_object()
                                     ? fn["parameters"]
                                     : nlohmann::json{{"type", "object"}};
@@ -33,6 +36,14 @@ std::shared_ptr<const Grammar> forced_tool_grammar(ToolCallFormat format, const 
     else
         gbnf += "\nforced-call ::= root\n";
     return Grammar::parse(gbnf, "forced-call");
+}
+
+std::string check_parameters_schema(const nlohmann::json& schema, const std::string& where) {
+    if (schema.is_null()) return "";
+    if (!schema.is_object()) return where + " must be a JSON schema object";
+    if (auto t = schema.find("type"); t != schema.end() && *t != "object")
+        return where + " must be a JSON schema of type \"object\" (a call's arguments are an object), got type " + t->dump();
+    return "";
 }
 
 }  // namespace hearth::server

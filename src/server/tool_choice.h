@@ -20,4 +20,9 @@ namespace hearth::server {
 std::shared_ptr<const Grammar> forced_tool_grammar(ToolCallFormat format, const nlohmann::json& tools,
                                                    const std::string& only);
 
+// "" when a tool's parameter schema is acceptable: absent, or an object whose "type" (if
+// any) is "object" — a call's arguments are always a JSON object (OpenAI and Anthropic refuse
+// other schemas). Else the message, naming `where` ("tools[0].function.parameters").
+std::string check_parameters_schema(const nlohmann::json& schema, const std::string& where);
+
 }  // namespace hearth::server

@@ -8,6 +8,7 @@
 #include "server/output_parts.h"
 #include "server/prompt.h"
 #include "server/request_parse.h"
+#include "server/tool_choice.h"
 
 namespace hearth::server {
 
@@ -159,8 +160,9 @@ Parsed parse_chat(ApiEnv& env, const json& body) {
             json fn = {{"name", *name}};
             if (auto d = get_string(t, "description", tname + ".description")) fn["description"] = *d;
             auto schema = t.find("input_schema");
-            if (schema != t.end() && !schema->is_null() && !schema->is_object())
-                throw ApiError(400, tname + ".input_schema must be a JSON schema object");
+            if (schema != t.end())
+                if (std::string err = check_parameters_schema(*schema, tname + ".input_schema"); !err.empty())
+                    throw ApiError(400, err);
             fn["parameters"] = schema != t.end() && schema->is_object() ? *schema : json{{"type", "object"}};
             found |= *name == forced;
             tools.push_back({{"type", "function"}, {"function", std::move(fn)}});

@@ -12,6 +12,7 @@
 #include "server/openai/openai.h"
 #include "server/prompt.h"
 #include "server/request_parse.h"
+#include "server/tool_choice.h"
 
 namespace hearth::server::openai {
 
@@ -431,6 +432,16 @@ void handle(ApiEnv& env, const http::Request& hreq, http::Response& res, bool ch
         }
         if (auto it = body.find("tools"); it != body.end() && !it->is_null()) {
             if (!it->is_array()) throw OaiError(400, "tools must be an array", "tools");
+            for (size_t i = 0; i < it->size(); ++i) {
+                const json& t = (*it)[i];
+                const std::string where = "tools[" + std::to_string(i) + "]";
+                if (!t.is_object()) throw OaiError(400, where + " must be an object", where);
+                const json& fn = t.contains("function") ? t["function"] : t;
+                if (!fn.is_object()) throw OaiError(400, where + ".function must be an object", where + ".function");
+                if (auto p = fn.find("parameters"); p != fn.end())
+                    if (std::string err = check_parameters_schema(*p, where + ".function.parameters"); !err.empty())
+                        throw OaiError(400, err, where + ".function.parameters");
+            }
             if (choice != "none" && !it->empty()) {
                 job.prompt.tools = ojson::parse(it->dump());
                 tools = *it;
