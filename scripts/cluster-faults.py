@@ -649,6 +649,11 @@ class Scenarios:
             else:
                 how = "hearth drain"
                 self.bed.ctl("drain", wid, timeout=60)
+            if not self.router:
+                # Straight to the worker: no new requests once it drains (a draining daemon
+                # still serves what it is sent, so direct clients would keep it alive until
+                # HEARTH_DRAIN_TIMEOUT); those in flight run to their end.
+                load.stopping.set()
             t_draining = None
             t_gone = None
             deadline = now() + 30
