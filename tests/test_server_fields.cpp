@@ -108,7 +108,7 @@ TEST_F(Fields, ChatFieldsOutOfRangeAre400sNamingTheField) {
     json object_tool = chat();
     object_tool["tools"] = json::array(
         {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"type", "object"}, {"properties", json::object()}}}}}}});
-    object_tool["tool_choice"] = "required";
+    object_tool["tool_choice"] = "none";  // (stories has no tool template: the schema check alone)
     EXPECT_EQ(status_of(path, object_tool), 200);
 }
 
