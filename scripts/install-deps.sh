@@ -14,6 +14,7 @@ PACKAGES=(
   docker-registry                     # the reference OCI registry the registry tests push to / pull from
   chromium                            # the browser the chat page's tests drive (tests/ui)
   etcd-server etcd-client             # cluster membership: the tests start their own etcd (the system service is not needed)
+  openmpi-bin libopenmpi-dev          # pipeline stages across machines (hearth ... --pipeline under mpirun)
 )
 
 missing=()

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_common.h"
+#include "cluster/pipeline_stage.h"
 #include "model/encoder.h"
 #include "model/model.h"
 #include "runtime/embedding.h"
@@ -23,7 +24,12 @@ struct GenerateArgs {
     bool ids = false, no_bos = false;
     SamplingParams sp;
     std::vector<std::string> stop;
+    bool pipeline = false;  // one stage of a model split across `mpirun` ranks (cluster/pipeline_*)
+    std::string split = "auto";
 };
+
+void run_generate(const GenerateArgs& args, const Model& model, Context& ctx);
+void generate_pipeline(const GenerateArgs& a);
 
 }  // namespace
 
@@ -54,40 +60,81 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
     cmd->add_flag("--ids", a->ids, "Print the generated token ids instead of text");
     cmd->add_flag("--no-bos", a->no_bos, "Do not add BOS to a text prompt");
+    cmd->add_flag("--pipeline", a->pipeline,
+                  "Under mpirun: split the model's layers between the ranks (rank 0 prints; needs an MPI build)");
+    cmd->add_option("--split", a->split, "With --pipeline: 'auto' (by weight bytes) or layers per rank, e.g. 11,11")
+        ->capture_default_str();
     cmd->callback([a] {
         const std::string err = a->sp.validate();
         if (!err.empty()) throw CLI::ValidationError("sampling", err);
+        if (a->pipeline) return generate_pipeline(*a);
         auto model = Model::load(a->engine.model);
         Context ctx(*model, a->engine.context_params());
-        std::vector<int32_t> prompt = a->prompt_ids.empty()
-                                          ? model->tokenizer().encode(a->prompt, !a->no_bos, /*parse_special=*/true)
-                                          : parse_ids(a->prompt_ids);
-        if (prompt.empty()) {
-            if (model->tokenizer().bos() < 0) throw CLI::ValidationError("--prompt", "the prompt is empty and the model has no BOS token");
-            prompt.push_back(model->tokenizer().bos());
-        }
-        GenerateOptions opts;
-        opts.n_predict = a->n_predict;
-        opts.sampling = a->sp;
-        opts.stop = a->stop;
-        const bool ids = a->ids;
-        GenerateResult r = generate(ctx, prompt, opts, [ids](int32_t, const std::string& text) {
-            if (!ids) {
-                std::fwrite(text.data(), 1, text.size(), stdout);
-                std::fflush(stdout);
-            }
-            return true;
-        });
-        if (ids) std::printf("%s\n", join_ids(r.tokens).c_str());
-        else std::printf("\n");
-        std::fflush(stdout);
-        const double pp = r.prompt_seconds > 0 ? r.n_prompt / r.prompt_seconds : 0;
-        const double tg = r.gen_seconds > 0 && r.tokens.size() > 1 ? double(r.tokens.size() - 1) / r.gen_seconds : 0;
-        std::fprintf(stderr, "prompt: %d tokens in %.1f ms (%.2f tok/s)\n", r.n_prompt, r.prompt_seconds * 1e3, pp);
-        std::fprintf(stderr, "generation: %zu tokens in %.1f ms (%.2f tok/s), stop: %s, threads %d\n", r.tokens.size(),
-                     r.gen_seconds * 1e3, tg, r.stop_reason.c_str(), ctx.n_threads());
+        run_generate(*a, *model, ctx);
     });
 }
+
+namespace {
+
+void run_generate(const GenerateArgs& args, const Model& model_ref, Context& ctx) {
+    const GenerateArgs* a = &args;
+    const Model* model = &model_ref;
+    std::vector<int32_t> prompt = a->prompt_ids.empty()
+                                      ? model->tokenizer().encode(a->prompt, !a->no_bos, /*parse_special=*/true)
+                                      : parse_ids(a->prompt_ids);
+    if (prompt.empty()) {
+        if (model->tokenizer().bos() < 0) throw CLI::ValidationError("--prompt", "the prompt is empty and the model has no BOS token");
+        prompt.push_back(model->tokenizer().bos());
+    }
+    GenerateOptions opts;
+    opts.n_predict = a->n_predict;
+    opts.sampling = a->sp;
+    opts.stop = a->stop;
+    const bool ids = a->ids;
+    GenerateResult r = generate(ctx, prompt, opts, [ids](int32_t, const std::string& text) {
+        if (!ids) {
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            std::fflush(stdout);
+        }
+        return true;
+    });
+    if (ids) std::printf("%s\n", join_ids(r.tokens).c_str());
+    else std::printf("\n");
+    std::fflush(stdout);
+    const double pp = r.prompt_seconds > 0 ? r.n_prompt / r.prompt_seconds : 0;
+    const double tg = r.gen_seconds > 0 && r.tokens.size() > 1 ? double(r.tokens.size() - 1) / r.gen_seconds : 0;
+    std::fprintf(stderr, "prompt: %d tokens in %.1f ms (%.2f tok/s)\n", r.n_prompt, r.prompt_seconds * 1e3, pp);
+    std::fprintf(stderr, "generation: %zu tokens in %.1f ms (%.2f tok/s), stop: %s, threads %d\n", r.tokens.size(),
+                 r.gen_seconds * 1e3, tg, r.stop_reason.c_str(), ctx.n_threads());
+}
+
+// `mpirun -np N hearth generate --pipeline ...`: every rank loads its layers; rank 0 runs the
+// generation loop and prints, the others serve their stage until rank 0 is done. An error on
+// any rank ends the whole group (MPI_Abort), since the others would wait forever.
+void generate_pipeline(const GenerateArgs& a) {
+    std::unique_ptr<pipeline::Comm> comm = pipeline::make_mpi_comm();
+    const bool group = comm->size() > 1;
+    try {
+        pipeline::Member m = pipeline::join(*comm, a.engine.model, a.split);
+        Context ctx(*m.model, a.engine.context_params());
+        if (m.rank() > 0) {
+            pipeline::run_stage(ctx, *m.comm);
+            return;
+        }
+        if (group) std::fprintf(stderr, "pipeline: %d stages, layers %s\n", m.size(), pipeline::describe(m.ranges).c_str());
+        pipeline::CommDownstream down(*m.comm, *m.model);
+        if (group) ctx.set_downstream(&down);
+        run_generate(a, *m.model, ctx);
+        down.finish();
+    } catch (const std::exception& e) {
+        if (!group) throw;
+        std::fprintf(stderr, "hearth: error: %s\n", e.what());
+        std::fflush(stderr);
+        comm->abort(1);
+    }
+}
+
+}  // namespace
 
 void add_logits_command(CLI::App& dev) {
     auto engine = std::make_shared<EngineArgs>();

@@ -35,11 +35,22 @@ struct ForwardScratch {
     MatmulScratch mm;
 };
 
+// One pipeline stage's ends (cluster/pipeline_*), for a model loaded with a layer range
+// (Model::layer_begin/layer_end): `in` holds the hidden states entering the stage's first layer
+// (n tokens x n_embd, from the previous stage; null: embed the tokens, the first stage), and
+// `out` receives the hidden states after its last layer (n x n_embd, for the next stage; null:
+// output norm and head, the last stage).
+struct StageIO {
+    const float* in = nullptr;
+    float* out = nullptr;
+};
+
 // The forward pass over tokens [begin, end) of `batch` (at most the scratch's size), whose
-// K/V rows are reserved in `kv`. For each token whose logits flag is set, in order, writes
-// one row to `out`: its logits (n_vocab floats), or with `hidden` its final hidden state
-// after the output norm (n_embd floats).
+// K/V rows are reserved in `kv`, through the model's layers [layer_begin, layer_end). For each
+// token whose logits flag is set, in order, writes one row to `out`: its logits (n_vocab
+// floats), or with `hidden` its final hidden state after the output norm (n_embd floats).
+// With stage.out set, writes every token's hidden state to stage.out instead (and not `out`).
 void forward(const Model& model, const Batch& batch, size_t begin, size_t end, const KvView& kv, ThreadPool& pool,
-             ForwardScratch& scratch, float* out, bool hidden);
+             ForwardScratch& scratch, float* out, bool hidden, StageIO stage = {});
 
 }  // namespace hearth

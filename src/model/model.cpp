@@ -34,7 +34,7 @@ std::string supported_architectures() {
     return s;
 }
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, LoadOptions opts) {
     std::unique_ptr<Model> m(new Model(gguf::File::open(path)));
     const std::string arch = m->file_.architecture();
     if (arch.empty()) throw std::runtime_error(path + ": missing general.architecture");
@@ -45,6 +45,19 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     it->second(*m);
     if (!m->encoder_ && m->hp_.head_dim_v != m->hp_.head_dim && !(m->w_.layers.size() && m->w_.layers[0].mla.present()))
         throw std::runtime_error("model metadata: key_length and value_length must be equal for '" + arch + "'");
+    const int32_t n_layer = m->hp_.n_layer;
+    m->layer_begin_ = opts.layer_begin;
+    m->layer_end_ = opts.layer_end < 0 ? n_layer : opts.layer_end;
+    if (m->layer_begin_ < 0 || m->layer_begin_ >= m->layer_end_ || m->layer_end_ > n_layer)
+        throw std::runtime_error("layer range [" + std::to_string(m->layer_begin_) + ", " + std::to_string(m->layer_end_) +
+                                 ") does not fit the model's " + std::to_string(n_layer) + " layers");
+    if (!m->whole()) {
+        if (m->encoder_) throw std::runtime_error("an embedding model cannot be split into pipeline stages");
+        // Only this stage's layers stay bound, so pack_weights copies only those.
+        for (int32_t l = 0; l < n_layer; ++l)
+            if (l < m->layer_begin_ || l >= m->layer_end_) m->w_.layers[static_cast<size_t>(l)] = LayerWeights{};
+        if (m->layer_end_ < n_layer) m->w_.output = MatrixView{};
+    }
     m->pack_weights();
     if (!m->encoder_) {
         // Decoder models used for embeddings (e.g. Qwen3-Embedding) name their pooling; the
@@ -54,7 +67,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
         m->pooling_ = pooling == 0 ? Pooling::Last : static_cast<Pooling>(pooling);
     }
     if (m->hp_.n_vocab == 0) m->hp_.n_vocab = static_cast<int32_t>(m->w_.tok_embd.rows);
-    if (m->w_.tok_embd.rows != m->hp_.n_vocab || (!m->encoder_ && m->w_.output.rows != m->hp_.n_vocab))
+    if (m->w_.tok_embd.rows != m->hp_.n_vocab || (!m->encoder_ && m->layer_end_ == n_layer && m->w_.output.rows != m->hp_.n_vocab))
         throw std::runtime_error("token_embd/output rows do not match the vocabulary size " + std::to_string(m->hp_.n_vocab));
     if (m->tok_->n_vocab() > m->hp_.n_vocab)
         throw std::runtime_error("the tokenizer has more tokens than the model's embedding rows");

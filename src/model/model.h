@@ -103,11 +103,20 @@ struct PackedUnmap {
     void operator()(uint8_t* p) const;
 };
 
+// What part of a model to load. A pipeline stage (cluster/pipeline_*) holds layers
+// [layer_begin, layer_end): the other layers' matrices are dropped before the weights are
+// copied or repacked (their pages of the mapping are never touched), the output head is kept
+// only by the last stage, and the token embedding is read (by rows) only by the first.
+struct LoadOptions {
+    int32_t layer_begin = 0;
+    int32_t layer_end = -1;  // -1: the last layer
+};
+
 class Model {
 public:
     // Maps and validates the file, reads hyperparameters, builds the tokenizer and binds
     // the weights for its architecture. Throws std::runtime_error (or gguf::GgufError).
-    static std::unique_ptr<Model> load(const std::string& path);
+    static std::unique_ptr<Model> load(const std::string& path, LoadOptions opts = {});
 
     const HParams& hparams() const { return hp_; }
     const ModelWeights& weights() const { return w_; }
@@ -118,6 +127,10 @@ public:
     Pooling pooling() const { return pooling_; }
     const std::string& path() const { return file_.path(); }
     uint64_t weight_bytes() const;  // bytes of all tensors
+    // The layers this model runs: all of them, or a pipeline stage's range (LoadOptions).
+    int32_t layer_begin() const { return layer_begin_; }
+    int32_t layer_end() const { return layer_end_; }
+    bool whole() const { return layer_begin_ == 0 && layer_end_ == hp_.n_layer; }
 
     // Binding helpers for the architecture files. Each throws naming the tensor when it is
     // missing (unless optional) or has an unexpected shape.
@@ -145,6 +158,7 @@ private:
     void pack_weights();
     std::unique_ptr<uint8_t, PackedUnmap> packed_;
     size_t packed_size_ = 0;
+    int32_t layer_begin_ = 0, layer_end_ = 0;
     gguf::File file_;
     std::unique_ptr<Tokenizer> tok_;
     std::vector<std::vector<float>> owned_;  // converted 1-D tensors

@@ -4,6 +4,7 @@
 // which blocks and optional pieces each layer has.
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "model/blocks.h"
 #include "model/model.h"
@@ -56,19 +57,26 @@ void residual(const Pass& P, float* x, float* y, const float* post_norm, float s
 }  // namespace
 
 void forward(const Model& model, const Batch& batch, size_t begin, size_t end, const KvView& kv, ThreadPool& pool,
-             ForwardScratch& S, float* out, bool hidden) {
+             ForwardScratch& S, float* out, bool hidden, StageIO stage) {
     const HParams& hp = model.hparams();
     const ModelWeights& w = model.weights();
     const size_t n = end - begin, d = static_cast<size_t>(hp.n_embd);
     float *x = S.x.data(), *h = S.h.data(), *ffn = S.ffn.data();
     prof::Lap lap;  // per-op timing for `hearth bench --profile` (off: no clock reads)
 
-    // Token embeddings.
-    const auto embd_to_float = kernels(w.tok_embd.type).to_float;
-    for (size_t i = 0; i < n; ++i) {
-        embd_to_float(w.tok_embd.row(batch.token[begin + i]), x + i * d, hp.n_embd);
-        if (hp.embd_scale != 1.0f)
-            for (size_t j = 0; j < d; ++j) x[i * d + j] *= hp.embd_scale;
+    // Token embeddings (a later pipeline stage starts from the previous stage's output).
+    const int32_t l0 = model.layer_begin(), l1 = model.layer_end();
+    if ((l0 > 0) != (stage.in != nullptr) || (l1 < hp.n_layer) != (stage.out != nullptr))
+        throw std::logic_error("forward: the stage's inputs/outputs do not match the model's layer range");
+    if (stage.in) {
+        std::memcpy(x, stage.in, n * d * sizeof(float));
+    } else {
+        const auto embd_to_float = kernels(w.tok_embd.type).to_float;
+        for (size_t i = 0; i < n; ++i) {
+            embd_to_float(w.tok_embd.row(batch.token[begin + i]), x + i * d, hp.n_embd);
+            if (hp.embd_scale != 1.0f)
+                for (size_t j = 0; j < d; ++j) x[i * d + j] *= hp.embd_scale;
+        }
     }
     lap(prof::Op::Embed);
 
@@ -85,7 +93,7 @@ void forward(const Model& model, const Batch& batch, size_t begin, size_t end, c
     lap(prof::Op::Rope);
 
     Pass P{model, hp, batch, begin, end, n, kv, pool, S, lap, cs.data(), cs_swa};
-    for (int32_t l = 0; l < hp.n_layer; ++l) {
+    for (int32_t l = l0; l < l1; ++l) {
         const LayerWeights& L = w.layers[static_cast<size_t>(l)];
 
         // Attention block: pre-norm (absent in olmo2), attention, post-norm (gemma, olmo2), add.
@@ -115,6 +123,11 @@ void forward(const Model& model, const Batch& batch, size_t begin, size_t end, c
         }
         residual(P, x, ffn, L.post_ffn_norm, hp.residual_scale);
         lap(prof::Op::Residual);
+    }
+
+    if (stage.out) {  // not the last stage: the residual stream goes on to the next one
+        std::memcpy(stage.out, x, n * d * sizeof(float));
+        return;
     }
 
     // Output head, only for the rows whose logits were asked for.

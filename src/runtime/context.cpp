@@ -33,11 +33,11 @@ Context::Context(const Model& model, ContextParams params)
       }()),
       n_vocab_(model.hparams().n_vocab),
       pool_(params_.n_threads > 0 ? params_.n_threads : physical_core_count()),
-      kv_(model.hparams().n_layer, model.hparams().n_head_kv, model.hparams().head_dim, params_.kv_type,
+      kv_(model.layer_end() - model.layer_begin(), model.hparams().n_head_kv, model.hparams().head_dim, params_.kv_type,
           params_.n_kv_blocks > 0 ? params_.n_kv_blocks : blocks_for(params_.n_ctx, params_.n_seq, 16), 16) {
 }
 
-int32_t Context::decode(const Batch& batch) {
+int32_t Context::check_and_reserve(const Batch& batch, bool truncate_first) {
     const size_t n = batch.size();
     if (n == 0) throw std::invalid_argument("empty batch");
     if (batch.pos.size() != n || batch.seq.size() != n || batch.logits.size() != n)
@@ -64,10 +64,23 @@ int32_t Context::decode(const Batch& batch) {
     for (int32_t s = 0; s < params_.n_seq; ++s) {
         const int32_t hi = max_pos[static_cast<size_t>(s)];
         if (hi < 0) continue;
+        if (truncate_first) kv_.truncate(s, min_pos[static_cast<size_t>(s)]);
         if (!kv_.reserve(s, hi + 1)) throw std::runtime_error("the KV cache is full");
         if (kv_.shared(s, min_pos[static_cast<size_t>(s)], hi + 1))
             throw std::logic_error("sequence " + std::to_string(s) + " would write into a shared KV block");
     }
+    return n_out;
+}
+
+int32_t Context::decode(const Batch& batch) {
+    const size_t n = batch.size();
+    const int32_t n_out = check_and_reserve(batch, false);
+    const bool split = model_.layer_end() < model_.hparams().n_layer;
+    if (model_.layer_begin() > 0) throw std::logic_error("decode: this model is a later pipeline stage (decode_stage)");
+    if (split && (!downstream_ || embeddings_mode_))
+        throw std::logic_error("decode: a pipeline's first stage needs its later stages (and gives no embeddings)");
+    KvView view = kv_.view();
+    view.layer0 = model_.layer_begin();
     if (embeddings_mode_) {
         n_embd_ = model_.hparams().n_embd;
         embd_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_embd_));
@@ -80,10 +93,38 @@ int32_t Context::decode(const Batch& batch) {
         const size_t e = std::min(n, b + static_cast<size_t>(params_.n_batch));
         float* out = embeddings_mode_ ? embd_.data() + static_cast<size_t>(out_row) * static_cast<size_t>(n_embd_)
                                       : logits_.data() + static_cast<size_t>(out_row) * static_cast<size_t>(n_vocab_);
-        forward(model_, batch, b, e, kv_.view(), pool_, scratch_, out, embeddings_mode_);
-        for (size_t i = b; i < e; ++i) out_row += batch.logits[i] ? 1 : 0;
+        int32_t chunk_out = 0;
+        for (size_t i = b; i < e; ++i) chunk_out += batch.logits[i] ? 1 : 0;
+        if (split) {
+            stage_out_.resize((e - b) * static_cast<size_t>(model_.hparams().n_embd));
+            forward(model_, batch, b, e, view, pool_, scratch_, nullptr, false, StageIO{nullptr, stage_out_.data()});
+            downstream_->run(batch, b, e, stage_out_.data(), out, chunk_out);
+        } else {
+            forward(model_, batch, b, e, view, pool_, scratch_, out, embeddings_mode_);
+        }
+        out_row += chunk_out;
     }
     return n_out;
+}
+
+const std::vector<float>& Context::decode_stage(const Batch& batch, const float* in) {
+    const size_t n = batch.size();
+    if (model_.layer_begin() == 0) throw std::logic_error("decode_stage: this model is a pipeline's first stage (decode)");
+    if (n > static_cast<size_t>(params_.n_batch))
+        throw std::invalid_argument("a pipeline chunk of " + std::to_string(n) + " tokens is larger than num_batch");
+    const int32_t n_out = check_and_reserve(batch, true);
+    KvView view = kv_.view();
+    view.layer0 = model_.layer_begin();
+    scratch_.ensure(model_.hparams(), n);
+    const bool last = model_.layer_end() == model_.hparams().n_layer;
+    if (last) {
+        stage_out_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_));
+        forward(model_, batch, 0, n, view, pool_, scratch_, stage_out_.data(), false, StageIO{in, nullptr});
+    } else {
+        stage_out_.resize(n * static_cast<size_t>(model_.hparams().n_embd));
+        forward(model_, batch, 0, n, view, pool_, scratch_, nullptr, false, StageIO{in, stage_out_.data()});
+    }
+    return stage_out_;
 }
 
 void Context::clear(int32_t seq) { kv_.release(seq); }

@@ -21,6 +21,18 @@ namespace hearth {
 
 class Model;
 
+// The stages after this process's part of a model split into a pipeline (cluster/pipeline_*):
+// the first stage's Context hands them each chunk's hidden states and gets the logits back,
+// so runtime/ knows nothing of the transport.
+class Downstream {
+public:
+    virtual ~Downstream() = default;
+    // Runs tokens [begin, end) of `batch` through the later stages, from `hidden` ((end -
+    // begin) x n_embd floats: this stage's output), and writes the n_out flagged rows' logits
+    // (n_out x n_vocab) to `logits`. Throws when a stage fails or does not answer.
+    virtual void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out) = 0;
+};
+
 struct ContextParams {
     int32_t n_ctx = 0;      // positions per sequence; 0 = min(model's training context, 4096)
     int32_t n_batch = 512;  // tokens per forward pass (longer batches are split)
@@ -40,6 +52,15 @@ public:
     // would write into a KV block shared with another sequence or the prefix cache.
     // Returns the number of logit rows.
     int32_t decode(const Batch& batch);
+    // A pipeline's first stage (a model loaded with a layer range that ends early): decode()
+    // runs this process's layers and passes each chunk on to `d` for the rest.
+    void set_downstream(Downstream* d) { downstream_ = d; }
+    // A later pipeline stage: runs this model's layers over `batch` (one chunk, at most
+    // n_batch tokens) from the previous stage's hidden states `in` (batch.size() x n_embd).
+    // Each sequence's cached positions from its first position in the batch on are dropped
+    // first (the first stage decides what is cached). Returns the output: hidden states
+    // (batch.size() x n_embd) or, in the last stage, the flagged rows' logits (n_out x n_vocab).
+    const std::vector<float>& decode_stage(const Batch& batch, const float* in);
     // Embeddings mode: decode() writes each flagged row's final hidden state (after the output
     // norm, n_embd floats) to embeddings(row) instead of computing logits.
     void set_embeddings_mode(bool on) { embeddings_mode_ = on; }
@@ -75,6 +96,10 @@ private:
     int32_t n_embd_ = 0;
     bool embeddings_mode_ = false;
     std::vector<int32_t> min_pos_, max_pos_;  // per sequence, reused by decode
+    Downstream* downstream_ = nullptr;
+    std::vector<float> stage_out_;  // a pipeline stage's hidden states
+    // Checks ids/positions/sequences and reserves each sequence's KV rows; returns n_out.
+    int32_t check_and_reserve(const Batch& batch, bool truncate_first);
 };
 
 }  // namespace hearth

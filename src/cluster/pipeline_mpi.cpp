@@ -1,0 +1,101 @@
+// The MPI Comm: point-to-point messages on MPI_COMM_WORLD (one tag), sized by MPI_Probe's
+// count, so a message is always received whole. A receive polls MPI_Iprobe (which also drives
+// OpenMPI's progress engine): it spins for a short while, then sleeps in short steps, so a
+// stage waiting for the previous one leaves the CPU to the others (ranks may share cores)
+// and a timeout can be kept. Built only with HEARTH_MPI; otherwise make_mpi_comm throws.
+#include "cluster/pipeline_comm.h"
+
+#include <chrono>
+#include <climits>
+#include <string>
+#include <thread>
+
+#if HEARTH_MPI
+#include <mpi.h>
+#endif
+
+namespace hearth::pipeline {
+
+#if HEARTH_MPI
+
+namespace {
+
+constexpr int kTag = 15;
+
+void check(int rc, const char* what) {
+    if (rc == MPI_SUCCESS) return;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    throw CommError(std::string(what) + ": " + std::string(msg, static_cast<size_t>(len)));
+}
+
+class MpiComm final : public Comm {
+public:
+    MpiComm() {
+        int inited = 0;
+        MPI_Initialized(&inited);
+        if (!inited) {
+            int provided = 0;
+            check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
+            owns_ = true;
+        }
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+        MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    }
+    ~MpiComm() override {
+        int finalized = 0;
+        MPI_Finalized(&finalized);
+        if (owns_ && !finalized) MPI_Finalize();
+    }
+    int rank() const override { return rank_; }
+    int size() const override { return size_; }
+
+    void send(int to, const void* data, size_t bytes) override {
+        if (bytes > static_cast<size_t>(INT_MAX)) throw CommError("a pipeline message of " + std::to_string(bytes) + " bytes is too large");
+        check(MPI_Send(data, static_cast<int>(bytes), MPI_BYTE, to, kTag, MPI_COMM_WORLD), "MPI_Send");
+    }
+
+    bool recv(int from, std::vector<uint8_t>& out, int timeout_ms) override {
+        using clock = std::chrono::steady_clock;
+        const auto t0 = clock::now();
+        MPI_Status st;
+        for (int polls = 0;; ++polls) {
+            int flag = 0;
+            check(MPI_Iprobe(from, kTag, MPI_COMM_WORLD, &flag, &st), "MPI_Iprobe");
+            if (flag) break;
+            const auto waited = clock::now() - t0;
+            if (timeout_ms >= 0 && waited >= std::chrono::milliseconds(timeout_ms)) return false;
+            // Spin ~50 us (a decode step's hand-over), then sleep in 20 us steps.
+            if (waited > std::chrono::microseconds(50)) std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+        int count = 0;
+        check(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count");
+        out.resize(static_cast<size_t>(count));
+        check(MPI_Recv(out.data(), count, MPI_BYTE, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+        return true;
+    }
+
+    void abort(int code) override { MPI_Abort(MPI_COMM_WORLD, code); }
+
+private:
+    int rank_ = 0, size_ = 1;
+    bool owns_ = false;
+};
+
+}  // namespace
+
+bool mpi_built() { return true; }
+std::unique_ptr<Comm> make_mpi_comm() { return std::make_unique<MpiComm>(); }
+
+#else
+
+bool mpi_built() { return false; }
+std::unique_ptr<Comm> make_mpi_comm() {
+    throw std::runtime_error("this hearth was built without MPI: install libopenmpi-dev (scripts/install-deps.sh) and rebuild");
+}
+
+#endif
+
+}  // namespace hearth::pipeline

@@ -1,0 +1,233 @@
+// The split of layers between stages, the stage messages and loops (pipeline_stage.h).
+#include "cluster/pipeline_stage.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+#include "gguf/gguf.h"
+#include "model/model.h"
+
+namespace hearth::pipeline {
+
+namespace {
+
+enum class Kind : uint32_t { Batch = 1, Logits = 2, Quit = 3 };
+
+struct Header {
+    uint32_t kind = 0;
+    uint32_t n = 0;      // tokens
+    uint32_t n_out = 0;  // flagged rows
+    uint32_t n_embd = 0;
+};
+
+size_t pad4(size_t n) { return (n + 3) / 4 * 4; }
+
+// The layer index of a "blk.N.*" tensor name, or -1.
+int32_t layer_of(const std::string& name) {
+    if (name.rfind("blk.", 0) != 0) return -1;
+    int32_t l = 0;
+    size_t i = 4;
+    if (i >= name.size() || name[i] < '0' || name[i] > '9') return -1;
+    for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) l = l * 10 + (name[i] - '0');
+    return i < name.size() && name[i] == '.' ? l : -1;
+}
+
+}  // namespace
+
+std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n_stages, const std::string& spec) {
+    if (n_stages < 1) throw std::invalid_argument("a pipeline needs at least one stage");
+    if (n_stages > n_layer)
+        throw std::invalid_argument("the model has " + std::to_string(n_layer) + " layers: it cannot be split into " +
+                                    std::to_string(n_stages) + " stages");
+    std::vector<StageRange> out;
+    if (spec != "auto" && !spec.empty()) {
+        std::vector<int32_t> counts;
+        size_t i = 0;
+        while (i <= spec.size()) {
+            const size_t j = std::min(spec.find(',', i), spec.size());
+            const std::string part = spec.substr(i, j - i);
+            if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos || part.size() > 6)
+                throw std::invalid_argument("--split: '" + spec + "' is not 'auto' or layer counts like 11,11");
+            counts.push_back(std::stoi(part));
+            i = j + 1;
+        }
+        if (static_cast<int>(counts.size()) != n_stages)
+            throw std::invalid_argument("--split: " + std::to_string(counts.size()) + " counts for " + std::to_string(n_stages) + " stages");
+        int32_t at = 0;
+        for (int32_t c : counts) {
+            if (c <= 0) throw std::invalid_argument("--split: every stage needs at least one layer");
+            out.push_back({at, at + c});
+            at += c;
+        }
+        if (at != n_layer)
+            throw std::invalid_argument("--split: the counts add up to " + std::to_string(at) + ", the model has " +
+                                        std::to_string(n_layer) + " layers");
+        return out;
+    }
+    // By weight bytes: cost[l] = layer l's tensors; the output matrix (or the tied embedding)
+    // is streamed by the last stage every token, so it counts after the last layer.
+    std::vector<double> cost(static_cast<size_t>(n_layer), 0.0);
+    double head = 0;
+    const gguf::TensorInfo* output = nullptr;
+    for (const auto& t : f.tensors()) {
+        const int32_t l = layer_of(t.name);
+        if (l >= 0 && l < n_layer) cost[static_cast<size_t>(l)] += static_cast<double>(t.nbytes);
+        if (t.name == "output.weight") output = &t;
+    }
+    if (!output) output = f.tensor("token_embd.weight");
+    if (output) head = static_cast<double>(output->nbytes);
+    double total = head;
+    for (double c : cost) total += c;
+    // Boundary k ends where the prefix sum comes closest to k/n of the total, leaving every
+    // later stage at least one layer.
+    int32_t begin = 0;
+    double prefix = 0;
+    for (int k = 1; k < n_stages; ++k) {
+        const double target = total * k / n_stages;
+        int32_t end = begin + 1;
+        double at = prefix + cost[static_cast<size_t>(begin)];
+        const int32_t max_end = n_layer - (n_stages - k);
+        while (end < max_end && std::fabs(at + cost[static_cast<size_t>(end)] - target) < std::fabs(at - target)) {
+            at += cost[static_cast<size_t>(end)];
+            ++end;
+        }
+        out.push_back({begin, end});
+        begin = end;
+        prefix = at;
+    }
+    out.push_back({begin, n_layer});
+    return out;
+}
+
+std::vector<StageRange> split_layers(const std::string& path, int n_stages, const std::string& spec) {
+    const gguf::File f = gguf::File::open(path);
+    const std::string arch = f.architecture();
+    const auto n_layer = f.get_u64(arch + ".block_count");
+    if (!n_layer || *n_layer == 0 || *n_layer > 100000) throw std::invalid_argument(path + ": no " + arch + ".block_count");
+    return split_layers(f, static_cast<int32_t>(*n_layer), n_stages, spec);
+}
+
+std::string describe(const std::vector<StageRange>& ranges) {
+    std::string s;
+    for (const StageRange& r : ranges) s += (s.empty() ? "" : " | ") + std::to_string(r.begin) + "-" + std::to_string(r.end);
+    return s;
+}
+
+Member join(Comm& comm, const std::string& path, const std::string& split) {
+    Member m;
+    m.comm = &comm;
+    m.ranges = split_layers(path, m.comm->size(), split);
+    const StageRange& r = m.ranges[static_cast<size_t>(m.comm->rank())];
+    m.model = Model::load(path, LoadOptions{r.begin, r.end});
+    return m;
+}
+
+CommDownstream::CommDownstream(Comm& comm, const Model& model, int timeout_ms)
+    : comm_(comm), n_embd_(model.hparams().n_embd), n_vocab_(model.hparams().n_vocab), timeout_ms_(timeout_ms) {}
+
+namespace {
+
+// Packs tokens [begin, end) of `batch` and their hidden states into a Batch message.
+void pack_batch(std::vector<uint8_t>& msg, const Batch& batch, size_t begin, size_t end, const float* hidden, int32_t n_embd) {
+    const size_t n = end - begin;
+    Header h{static_cast<uint32_t>(Kind::Batch), static_cast<uint32_t>(n), 0, static_cast<uint32_t>(n_embd)};
+    for (size_t i = begin; i < end; ++i) h.n_out += batch.logits[i] ? 1 : 0;
+    const size_t ints = 3 * n * sizeof(int32_t), flags = pad4(n), floats = n * static_cast<size_t>(n_embd) * sizeof(float);
+    msg.resize(sizeof(Header) + ints + flags + floats);
+    uint8_t* p = msg.data();
+    std::memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    for (const std::vector<int32_t>* v : {&batch.token, &batch.pos, &batch.seq}) {
+        std::memcpy(p, v->data() + begin, n * sizeof(int32_t));
+        p += n * sizeof(int32_t);
+    }
+    std::memset(p, 0, flags);
+    std::memcpy(p, batch.logits.data() + begin, n);
+    p += flags;
+    std::memcpy(p, hidden, floats);
+}
+
+Header read_header(const std::vector<uint8_t>& msg) {
+    if (msg.size() < sizeof(Header)) throw std::runtime_error("pipeline: a message of " + std::to_string(msg.size()) + " bytes");
+    Header h;
+    std::memcpy(&h, msg.data(), sizeof h);
+    return h;
+}
+
+}  // namespace
+
+void CommDownstream::run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out) {
+    if (finished_) throw std::logic_error("pipeline: the stages were already told to quit");
+    pack_batch(msg_, batch, begin, end, hidden, n_embd_);
+    comm_.send(1, msg_.data(), msg_.size());
+    const int last = comm_.size() - 1;
+    if (!comm_.recv(last, reply_, timeout_ms_))
+        throw CommError("pipeline: stage " + std::to_string(last) + " did not answer within " + std::to_string(timeout_ms_) + " ms");
+    const Header h = read_header(reply_);
+    const size_t floats = static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_);
+    if (h.kind != static_cast<uint32_t>(Kind::Logits) || h.n_out != static_cast<uint32_t>(n_out) ||
+        reply_.size() != sizeof(Header) + floats * sizeof(float))
+        throw std::runtime_error("pipeline: the last stage answered with an unexpected message");
+    std::memcpy(logits, reply_.data() + sizeof(Header), floats * sizeof(float));
+}
+
+void CommDownstream::finish() {
+    if (finished_ || comm_.size() < 2) return;
+    finished_ = true;
+    const Header h{static_cast<uint32_t>(Kind::Quit), 0, 0, 0};
+    comm_.send(1, &h, sizeof h);
+}
+
+void run_stage(Context& ctx, Comm& comm) {
+    const int rank = comm.rank(), size = comm.size();
+    const bool last = rank == size - 1;
+    const int32_t n_embd = ctx.model().hparams().n_embd;
+    std::vector<uint8_t> msg, out;
+    Batch batch;
+    try {
+        for (;;) {
+            comm.recv(rank - 1, msg);
+            const Header h = read_header(msg);
+            if (h.kind == static_cast<uint32_t>(Kind::Quit)) {
+                if (!last) comm.send(rank + 1, msg.data(), msg.size());
+                return;
+            }
+            const size_t n = h.n, floats = n * static_cast<size_t>(n_embd);
+            if (h.kind != static_cast<uint32_t>(Kind::Batch) || h.n_embd != static_cast<uint32_t>(n_embd) || n == 0 ||
+                msg.size() != sizeof(Header) + 3 * n * sizeof(int32_t) + pad4(n) + floats * sizeof(float))
+                throw std::runtime_error("pipeline: stage " + std::to_string(rank) + " got a malformed message");
+            const uint8_t* p = msg.data() + sizeof(Header);
+            batch.clear();
+            for (std::vector<int32_t>* v : {&batch.token, &batch.pos, &batch.seq}) {
+                v->resize(n);
+                std::memcpy(v->data(), p, n * sizeof(int32_t));
+                p += n * sizeof(int32_t);
+            }
+            batch.logits.assign(p, p + n);
+            p += pad4(n);
+            const std::vector<float>& result = ctx.decode_stage(batch, reinterpret_cast<const float*>(p));
+            if (last) {
+                const Header r{static_cast<uint32_t>(Kind::Logits), 0, h.n_out, 0};
+                out.resize(sizeof r + result.size() * sizeof(float));
+                std::memcpy(out.data(), &r, sizeof r);
+                std::memcpy(out.data() + sizeof r, result.data(), result.size() * sizeof(float));
+                comm.send(0, out.data(), out.size());
+            } else {
+                // The header and batch arrays stay; the hidden states are replaced in place.
+                std::memcpy(msg.data() + (p - msg.data()), result.data(), floats * sizeof(float));
+                comm.send(rank + 1, msg.data(), msg.size());
+            }
+        }
+    } catch (const CommError&) {
+        throw;  // the group is already gone
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "hearth: pipeline stage %d: %s\n", rank, e.what());
+        comm.abort(2);
+        throw;
+    }
+}
+
+}  // namespace hearth::pipeline

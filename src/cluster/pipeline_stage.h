@@ -1,0 +1,82 @@
+// pipeline_stage.*: the pipeline's stages over a Comm (pipeline_comm.h): how the layers are
+// split between ranks, the messages between stages, the first stage's Downstream (runtime/
+// context.h: rank 0's Context hands each chunk on and waits for its logits) and the loop
+// every later rank runs.
+//
+// Messages (one Comm message each, little-endian host layout: the ranks run one binary):
+//   Batch  rank r -> r+1: header, then n token ids, positions, sequence ids (int32), n logits
+//          flags (bytes, padded to 4), then n x n_embd floats: the hidden states after rank
+//          r's layers.
+//   Logits last rank -> 0: header, then n_out x n_vocab floats (only the flagged rows).
+//   Quit   rank r -> r+1: the group is done; each rank passes it on and returns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/pipeline_comm.h"
+#include "runtime/context.h"
+
+namespace hearth {
+class Model;
+namespace gguf {
+class File;
+}
+}  // namespace hearth
+
+namespace hearth::pipeline {
+
+// Layers [begin, end) of one stage.
+struct StageRange {
+    int32_t begin = 0, end = 0;
+};
+
+// The layer ranges of n_stages stages of the model in `f` (n_layer layers). spec "auto":
+// contiguous ranges of about equal weight bytes (blk.N.* tensors; the last stage also counts
+// the output matrix, which it streams every token); "11,11": layer counts per stage (must
+// add up to n_layer). Every stage gets at least one layer. Throws std::invalid_argument.
+std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n_stages, const std::string& spec);
+// The same from a model file path (reads only the header and tensor table).
+std::vector<StageRange> split_layers(const std::string& path, int n_stages, const std::string& spec);
+
+// "0-11 | 11-22" for logs.
+std::string describe(const std::vector<StageRange>& ranges);
+
+// Rank 0's side: the later stages behind a Comm. run() sends the chunk to rank 1 and waits
+// for the last rank's logits (a CommError when none come within timeout_ms, if >= 0).
+class CommDownstream final : public Downstream {
+public:
+    CommDownstream(Comm& comm, const Model& model, int timeout_ms = -1);
+    void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out) override;
+    // Sends Quit down the pipeline (once; the later ranks then return from run_stage).
+    void finish();
+
+private:
+    Comm& comm_;
+    int32_t n_embd_, n_vocab_;
+    int timeout_ms_;
+    bool finished_ = false;
+    std::vector<uint8_t> msg_, reply_;
+};
+
+// This process's part of a pipeline group: its Comm, every stage's layers, and its model
+// (loaded with only its own layers).
+struct Member {
+    Comm* comm = nullptr;
+    std::vector<StageRange> ranges;
+    std::unique_ptr<Model> model;
+    int rank() const { return comm->rank(); }
+    int size() const { return comm->size(); }
+};
+// Splits the model in `path` between comm's ranks (split_layers) and loads this rank's part.
+Member join(Comm& comm, const std::string& path, const std::string& split);
+
+// A later rank's loop: receives chunks from rank - 1, runs its layers (Context::decode_stage)
+// and passes the hidden states on, or (the last rank) sends the logits to rank 0; returns at
+// Quit. An error here (a bad message, the KV cache full) is fatal to the group: it is
+// written to stderr and the group aborted (Comm::abort).
+void run_stage(Context& ctx, Comm& comm);
+
+}  // namespace hearth::pipeline

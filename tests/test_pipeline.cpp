@@ -1,0 +1,213 @@
+// Pipeline stages (cluster/pipeline_*) in one process: every rank on its own thread with the
+// in-process Comm, each loading only its layers; greedy output and logits must be bit-identical
+// to the whole model in one Context. The same stages under mpirun are scripts/test-pipeline.sh.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "cluster/pipeline_comm.h"
+#include "cluster/pipeline_stage.h"
+#include "gguf/gguf.h"
+#include "model/model.h"
+#include "runtime/context.h"
+#include "runtime/generate.h"
+#include "support/model_checks.h"
+#include "support/paths.h"
+
+namespace hearth {
+namespace {
+
+using pipeline::StageRange;
+
+ContextParams small_params(int32_t n_batch = 512, int32_t n_seq = 1) {
+    ContextParams p;
+    p.n_ctx = 256;
+    p.n_batch = n_batch;
+    p.n_threads = 1;
+    p.n_seq = n_seq;
+    return p;
+}
+
+// Runs `body` with rank 0's Context of a pipeline of n stages over `path` (split `split`),
+// the other ranks serving their stages on threads; then ends the group.
+void with_pipeline(const std::string& path, int n, const std::string& split, const ContextParams& params,
+                   const std::function<void(Context&)>& body) {
+    auto comms = pipeline::make_local_comms(n);
+    const auto ranges = pipeline::split_layers(path, n, split);
+    std::vector<std::thread> stages;
+    std::vector<std::string> errors(static_cast<size_t>(n));
+    for (int r = 1; r < n; ++r)
+        stages.emplace_back([&, r] {
+            try {
+                pipeline::Member m = pipeline::join(*comms[static_cast<size_t>(r)], path, split);
+                Context ctx(*m.model, params);
+                pipeline::run_stage(ctx, *m.comm);
+            } catch (const std::exception& e) {
+                errors[static_cast<size_t>(r)] = e.what();
+            }
+        });
+    try {
+        pipeline::Member m = pipeline::join(*comms[0], path, split);
+        EXPECT_EQ(m.model->layer_begin(), 0);
+        EXPECT_EQ(m.model->layer_end(), ranges[0].end);
+        Context ctx(*m.model, params);
+        pipeline::CommDownstream down(*m.comm, *m.model, /*timeout_ms=*/60000);
+        ctx.set_downstream(&down);
+        body(ctx);
+        down.finish();
+    } catch (const std::exception& e) {
+        comms[0]->abort(1);
+        ADD_FAILURE() << "rank 0: " << e.what();
+    }
+    for (auto& t : stages) t.join();
+    for (int r = 1; r < n; ++r) EXPECT_EQ(errors[static_cast<size_t>(r)], "") << "rank " << r;
+}
+
+std::vector<int32_t> greedy_ids(Context& ctx, const std::vector<int32_t>& prompt, int n) {
+    return generate(ctx, prompt, test::greedy(n)).tokens;
+}
+
+const std::vector<int32_t> kPrompt = {1, 403, 407, 261, 378, 300, 290, 274, 313};
+
+TEST(Pipeline, SplitLayers) {
+    const std::string path = test::shared_path("models/stories260K.gguf");
+    const gguf::File f = gguf::File::open(path);
+    const auto n_layer = static_cast<int32_t>(*f.get_u64("llama.block_count"));
+    for (int n = 1; n <= n_layer; ++n) {
+        const auto r = pipeline::split_layers(f, n_layer, n, "auto");
+        ASSERT_EQ(static_cast<int>(r.size()), n);
+        EXPECT_EQ(r.front().begin, 0);
+        EXPECT_EQ(r.back().end, n_layer);
+        for (size_t i = 0; i < r.size(); ++i) {
+            EXPECT_LT(r[i].begin, r[i].end);
+            if (i) {
+                EXPECT_EQ(r[i].begin, r[i - 1].end);
+            }
+        }
+    }
+    const auto two = pipeline::split_layers(f, n_layer, 2, "2," + std::to_string(n_layer - 2));
+    EXPECT_EQ(two[0].end, 2);
+    EXPECT_EQ(pipeline::describe(two), "0-2 | 2-" + std::to_string(n_layer));
+    EXPECT_THROW(pipeline::split_layers(f, n_layer, 2, "1,1"), std::invalid_argument);        // not all layers
+    EXPECT_THROW(pipeline::split_layers(f, n_layer, 2, "0," + std::to_string(n_layer)), std::invalid_argument);
+    EXPECT_THROW(pipeline::split_layers(f, n_layer, 3, "2,3"), std::invalid_argument);        // wrong count
+    EXPECT_THROW(pipeline::split_layers(f, n_layer, 2, "two"), std::invalid_argument);
+    EXPECT_THROW(pipeline::split_layers(f, n_layer, n_layer + 1, "auto"), std::invalid_argument);
+}
+
+TEST(Pipeline, AutoSplitBalancesBytes) {
+    // Two layers of equal bytes, the head on the last stage: 2 stages split 1 | 1.
+    const std::string path = test::shared_path("models/synthetic/llama-f32.gguf");
+    const gguf::File f = gguf::File::open(path);
+    const auto r = pipeline::split_layers(f, 2, 2, "auto");
+    EXPECT_EQ(pipeline::describe(r), "0-1 | 1-2");
+}
+
+TEST(Pipeline, StageLoadsOnlyItsLayers) {
+    const std::string path = test::shared_path("models/synthetic/llama-q8_0.gguf");
+    auto whole = Model::load(path);
+    auto first = Model::load(path, LoadOptions{0, 1});
+    auto second = Model::load(path, LoadOptions{1, 2});
+    EXPECT_TRUE(whole->whole());
+    EXPECT_FALSE(first->whole());
+    EXPECT_TRUE(first->weights().layers[0].wo.rows > 0);
+    EXPECT_EQ(first->weights().layers[1].wo.rows, 0);  // dropped before the weight copy
+    EXPECT_EQ(first->weights().output.rows, 0);        // the head is the last stage's
+    EXPECT_EQ(second->weights().layers[0].wo.rows, 0);
+    EXPECT_EQ(second->weights().output.rows, whole->weights().output.rows);
+    if (whole->packed_bytes() > 0) {
+        EXPECT_LT(first->packed_bytes(), whole->packed_bytes());
+    }
+    EXPECT_THROW(Model::load(path, LoadOptions{1, 1}), std::runtime_error);
+    EXPECT_THROW(Model::load(path, LoadOptions{0, 3}), std::runtime_error);
+    // A stage's context holds the KV cache of its layers only.
+    Context c1(*first, small_params()), cw(*whole, small_params());
+    EXPECT_EQ(c1.kv().bytes() * 2, cw.kv().bytes());
+    // Its first stage cannot decode without the later ones.
+    Batch b;
+    b.add(1, 0, 0, true);
+    EXPECT_THROW(c1.decode(b), std::logic_error);
+}
+
+// Greedy ids through n stages equal one process's, with prompts split in chunks of 4 tokens
+// (each chunk crosses the stages on its own) and a second generation on the same contexts.
+void expect_same_ids(const std::string& path, int n, const std::string& split = "auto") {
+    SCOPED_TRACE(path + " over " + std::to_string(n) + " stages");
+    auto whole = Model::load(path);
+    std::vector<int32_t> prompt;
+    for (int32_t t : kPrompt) prompt.push_back(t % whole->hparams().n_vocab);
+    Context ref(*whole, small_params(4));
+    const auto want = greedy_ids(ref, prompt, 24);
+    const auto want2 = greedy_ids(ref, {prompt[0], prompt[2]}, 8);
+    EXPECT_FALSE(want.empty());
+    with_pipeline(path, n, split, small_params(4), [&](Context& ctx) {
+        EXPECT_EQ(greedy_ids(ctx, prompt, 24), want);
+        EXPECT_EQ(greedy_ids(ctx, {prompt[0], prompt[2]}, 8), want2);
+    });
+}
+
+TEST(Pipeline, Stories260kTwoAndThreeStages) {
+    const std::string path = test::shared_path("models/stories260K.gguf");
+    expect_same_ids(path, 2);
+    expect_same_ids(path, 3);
+    expect_same_ids(path, 2, "1,4");
+}
+
+TEST(Pipeline, EverySyntheticDecoderTwoStages) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(test::shared_path("models/synthetic"))) {
+        const std::string name = e.path().filename().string();
+        if (e.path().extension() != ".gguf" || name.find("bert") != std::string::npos) continue;
+        expect_same_ids(e.path().string(), 2);
+        ++n;
+    }
+    EXPECT_GE(n, 20);
+}
+
+// A batch that mixes two sequences (as the scheduler's steps do), prompt rows and decode rows:
+// every logits row is bit-identical to the whole model's.
+TEST(Pipeline, MixedBatchLogitsBitIdentical) {
+    const std::string path = test::shared_path("models/synthetic/qwen3-q4_k_m.gguf");
+    auto whole = Model::load(path);
+    auto run = [&](Context& ctx, std::vector<std::vector<float>>& rows) {
+        Batch a;
+        for (int32_t i = 0; i < 5; ++i) a.add(kPrompt[static_cast<size_t>(i)], i, 0, i == 4);
+        for (int32_t i = 0; i < 3; ++i) a.add(kPrompt[static_cast<size_t>(i + 3)], i, 1, true);
+        const int32_t n_out = ctx.decode(a);
+        Batch b;
+        b.add(7, 5, 0, true);
+        b.add(9, 3, 1, true);
+        const int32_t n2 = ctx.decode(b);
+        (void)n_out;
+        for (int32_t r = 0; r < n2; ++r) rows.emplace_back(ctx.logits(r), ctx.logits(r) + ctx.n_vocab());
+    };
+    std::vector<std::vector<float>> want, got;
+    Context ref(*whole, small_params(512, 2));
+    run(ref, want);
+    with_pipeline(path, 2, "auto", small_params(512, 2), [&](Context& ctx) { run(ctx, got); });
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t r = 0; r < want.size(); ++r)
+        EXPECT_EQ(std::memcmp(got[r].data(), want[r].data(), want[r].size() * sizeof(float)), 0) << "row " << r;
+}
+
+// A stage that does not answer: rank 0's Downstream gives up after its timeout.
+TEST(Pipeline, SilentStageTimesOut) {
+    const std::string path = test::shared_path("models/stories260K.gguf");
+    auto comms = pipeline::make_local_comms(2);
+    pipeline::Member m = pipeline::join(*comms[0], path, "auto");
+    Context ctx(*m.model, small_params());
+    pipeline::CommDownstream down(*m.comm, *m.model, /*timeout_ms=*/100);
+    ctx.set_downstream(&down);
+    Batch b;
+    b.add(1, 0, 0, true);
+    EXPECT_THROW(ctx.decode(b), pipeline::CommError);
+    comms[0]->abort(1);
+    std::vector<uint8_t> msg;
+    EXPECT_THROW(comms[1]->recv(0, msg), pipeline::CommError);
+}
+
+}  // namespace
+}  // namespace hearth
