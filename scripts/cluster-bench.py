@@ -90,6 +90,16 @@ def wait_quiet(max_wait):
         time.sleep(10)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def compiler_running():
     return subprocess.run(["pgrep", "-f", "cc1plus"], capture_output=True).returncode == 0
 
@@ -303,24 +313,37 @@ def bench_overhead(args, beds, work, out):
         wait_quiet(args.max_wait)
     ttft = {"direct": [], "router": []}
     tps = {"direct": [], "router": []}
+    cpu = {"direct": [], "router": []}  # CPU seconds per 1000 output tokens at c8: worker, router
+    router_pid = int(open(os.path.join(bed.dir, "router.pid")).read())
+    worker_pid = bed.pid(bed.workers()[0])
     seed = 1000
     for rnd in range(args.rounds):
         for name, u in (("direct", direct), ("router", router)) if rnd % 2 == 0 else (("router", router), ("direct", direct)):
             seed += 2
-            j1, j8 = quiet_run(args, f"overhead {name}", lambda: (
-                bench_serve(args.hearth, u, model, 1, args.c1_requests, 64, 16, seed),
-                bench_serve(args.hearth, u, model, 8, args.c8_requests, 64, 64, seed + 1)))
+
+            def run():
+                j1 = bench_serve(args.hearth, u, model, 1, args.c1_requests, 64, 16, seed)
+                c0 = (cpu_seconds(worker_pid), cpu_seconds(router_pid))
+                j8 = bench_serve(args.hearth, u, model, 8, args.c8_requests, 64, 64, seed + 1)
+                c1 = (cpu_seconds(worker_pid), cpu_seconds(router_pid))
+                k = max(1, j8["total_output_tokens"]) / 1000
+                return j1, j8, ((c1[0] - c0[0]) / k, (c1[1] - c0[1]) / k)
+
+            j1, j8, per_k = quiet_run(args, f"overhead {name}", run)
             ttft[name].append(j1["p50_ttft_ms"])
             tps[name].append(j8["output_tokens_per_s"])
+            cpu[name].append([round(per_k[0], 4), round(per_k[1], 4)])
             log(f"  overhead round {rnd + 1} {name:6}: c1 TTFT p50 {j1['p50_ttft_ms']:.2f} ms; "
-                f"c8 {j8['output_tokens_per_s']:.0f} output tok/s")
+                f"c8 {j8['output_tokens_per_s']:.0f} output tok/s; CPU s per 1000 tokens: worker {per_k[0]:.3f}"
+                f"{', router %.3f' % per_k[1] if name == 'router' else ''}")
     beds.down()
     med = {k: statistics.median(v) for k, v in ttft.items()}
     medt = {k: statistics.median(v) for k, v in tps.items()}
     diff = med["router"] - med["direct"]
     ratio = medt["router"] / medt["direct"] if medt["direct"] else 0.0
     out["overhead"] = {"ttft_p50_ms": med, "ttft_p50_ms_rounds": ttft, "ttft_diff_ms": round(diff, 3),
-                       "c8_output_tok_s": medt, "c8_output_tok_s_rounds": tps, "c8_ratio": round(ratio, 4)}
+                       "c8_output_tok_s": medt, "c8_output_tok_s_rounds": tps, "c8_ratio": round(ratio, 4),
+                       "c8_cpu_s_per_1000_tokens_worker_router": cpu}
     log(f"overhead: TTFT p50 c1 direct {med['direct']:.2f} ms, router {med['router']:.2f} ms (+{diff:.2f} ms, "
         f"limit 2 ms) {'PASS' if diff <= 2.0 else 'FAIL'}; c8 output tok/s direct {medt['direct']:.0f}, router "
         f"{medt['router']:.0f} ({ratio * 100:.1f}%, limit >= 95%) {'PASS' if ratio >= 0.95 else 'FAIL'}")
