@@ -51,9 +51,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/hearth-cluster.XXXXXX")
 TB_DIR="$WORK/bed"
 T_START=$(date +%s)
 RC=1
+FAULTS_PID=""
 cleanup() {
   local rc=$?
   [ "$RC" = 0 ] || rc=$RC
+  if [ -n "$FAULTS_PID" ]; then kill -TERM "$FAULTS_PID" 2>/dev/null; wait "$FAULTS_PID" 2>/dev/null; fi
   if [ "$RC" != 0 ] && [ -d "$TB_DIR/workers" ]; then
     for f in "$TB_DIR"/router.log "$TB_DIR"/workers/*/log; do
       [ -f "$f" ] || continue
@@ -79,7 +81,11 @@ echo "test-cluster: hearth $HEARTH, bed in $TB_DIR ${NETNS[*]:-(loopback)}, rout
 TB_OWNER=$$ TB_ROUTER_ARGS="$ROUTER_ARGS" "$TESTBED" --dir "$TB_DIR" --hearth "$HEARTH" "${NETNS[@]}" up 3 ||
   { echo "test-cluster: FAILED: the test bed did not come up" >&2; exit 1; }
 
-python3 "$REPO/scripts/cluster-faults.py" --dir "$TB_DIR" --itt "$ITT" --etcd-down "${CLUSTER_ETCD_DOWN:-30}" "$@"
+# In the background, so that a signal to this script runs the cleanup at once.
+python3 "$REPO/scripts/cluster-faults.py" --dir "$TB_DIR" --itt "$ITT" --etcd-down "${CLUSTER_ETCD_DOWN:-30}" "$@" &
+FAULTS_PID=$!
+wait "$FAULTS_PID"
 RC=$?
+FAULTS_PID=""
 echo "test-cluster: $([ "$RC" = 0 ] && echo 'all scenarios passed' || echo FAILED) in $(( $(date +%s) - T_START )) s"
 exit "$RC"
