@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CTest pipeline_mpi: a model split into pipeline stages under mpirun (src/cluster/pipeline_*).
 # Greedy ids through 2 ranks (stories260K and every shared synthetic decoder model) and 3 ranks
-# (stories260K) must equal one process's, token for token; only rank 0 may print. Ranks talk
+# (stories260K) must equal one process's, token for token; only rank 0 may print. Then
+# `hearth serve --pipeline` against one daemon, and its watchdog (scripts/pipeline-serve-check.py). Ranks talk
 # over TCP (--mca btl tcp,self), as between machines. Exits 77 (skipped) without mpirun or
 # without an MPI build of hearth.
 #   scripts/test-pipeline.sh path/to/hearth
@@ -67,6 +68,18 @@ if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then
 else
   echo "ok   a bad --split ends the group (exit $rc: $(grep -m1 -o 'error: .*' "$tmp/err3"))"
 fi
+
+# The daemon: `hearth serve --pipeline` answers as one `hearth serve` does (2 and 3 ranks, one
+# request at a time and 4 at once), and its watchdog fails a request whose stage stopped.
+ln -s "$SHARED/models/stories260K.gguf" "$tmp/stories260K.gguf"
+for ranks in 2 3; do
+  if timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K $ranks; then
+    checked=$((checked + 1))
+  else
+    fail=1
+  fi
+done
+timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --watchdog || fail=1
 
 echo "test-pipeline: $checked runs compared, $([ $fail -eq 0 ] && echo all identical || echo FAILURES)"
 exit $fail

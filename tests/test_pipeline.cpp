@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cluster/pipeline_comm.h"
+#include "cluster/pipeline_group.h"
 #include "cluster/pipeline_stage.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
@@ -191,6 +192,65 @@ TEST(Pipeline, MixedBatchLogitsBitIdentical) {
     ASSERT_EQ(got.size(), want.size());
     for (size_t r = 0; r < want.size(); ++r)
         EXPECT_EQ(std::memcmp(got[r].data(), want[r].data(), want[r].size() * sizeof(float)), 0) << "row " << r;
+}
+
+// The daemon's group (pipeline_group.h): rank 0 opens a model and a context through the
+// StageGroup as the runner does; the later ranks load on demand; a model that a stage cannot
+// load is an error on rank 0, and the group keeps serving.
+TEST(Pipeline, DaemonGroupOpensModelsOnDemand) {
+    const std::string path = test::shared_path("models/stories260K.gguf");
+    auto comms = pipeline::make_local_comms(3);
+    std::vector<std::thread> stages;
+    for (int r = 1; r < 3; ++r)
+        stages.emplace_back([&, r] {
+            try {
+                pipeline::serve_stage(*comms[static_cast<size_t>(r)]);
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "rank " << r << ": " << e.what();
+            }
+        });
+    {
+        pipeline::CommGroup group(*comms[0], "auto", 60000);
+        EXPECT_THROW(group.open_model("/nonexistent.gguf"), std::exception);
+        const LoadOptions lo = group.open_model(path);
+        EXPECT_EQ(lo.layer_begin, 0);
+        auto model = Model::load(path, lo);
+        Context ctx(*model, small_params(4, 2));
+        ctx.set_downstream(group.open_context(small_params(4, 2)));
+        auto whole = Model::load(path);
+        Context ref(*whole, small_params(4, 2));
+        EXPECT_EQ(greedy_ids(ctx, kPrompt, 16), greedy_ids(ref, kPrompt, 16));
+        // Reopened (as after an unload): fresh contexts on every stage.
+        ctx.set_downstream(group.open_context(small_params(4, 2)));
+        ctx.clear_all();
+        EXPECT_EQ(greedy_ids(ctx, kPrompt, 16), greedy_ids(ref, kPrompt, 16));
+        group.finish();
+    }
+    for (auto& t : stages) t.join();
+}
+
+// The scheduler pins the matmul path per token kind (prompt: GEMM, generated: dot); the later
+// stages must compute with the same path: 20 prompt tokens forced through the dot kernels (the
+// size alone would pick the GEMM) give bit-identical logits.
+TEST(Pipeline, PinnedMatmulPathReachesEveryStage) {
+    // F32 weights: the dot kernels and the GEMM sum in different orders (the packed types'
+    // two kernels are bit-identical, so they would not show a wrong path).
+    const std::string path = test::shared_path("models/synthetic/llama-f32.gguf");
+    auto whole = Model::load(path);
+    auto run = [&](Context& ctx, std::vector<float>& out) {
+        Batch b;
+        for (int32_t i = 0; i < 20; ++i) b.add(kPrompt[static_cast<size_t>(i) % kPrompt.size()], i, 0, true);
+        ctx.scratch().mm.path = MatmulScratch::Path::Dot;
+        const int32_t n = ctx.decode(b);
+        ctx.scratch().mm.path = MatmulScratch::Path::BySize;
+        out.assign(ctx.logits(0), ctx.logits(0) + static_cast<size_t>(n) * static_cast<size_t>(ctx.n_vocab()));
+    };
+    std::vector<float> want, got;
+    Context ref(*whole, small_params());
+    run(ref, want);
+    with_pipeline(path, 2, "auto", small_params(), [&](Context& ctx) { run(ctx, got); });
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0);
 }
 
 // A stage that does not answer: rank 0's Downstream gives up after its timeout.

@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cluster/etcd.h"
+#include "cluster/pipeline_group.h"
 #include "cluster/registrar.h"
 #include "server/server.h"
 #include "server/store_resolver.h"
@@ -33,6 +34,8 @@ struct ServeArgs {
     std::string models_dir;
     std::string api_key_file;
     std::string cluster, cluster_name, advertise, node_id;  // flags; the HEARTH_* variables fill what is empty
+    bool pipeline = false;  // rank 0 of an mpirun group serving models split into stages (cluster/pipeline_group.h)
+    std::string split = "auto";
 };
 
 std::string flag_or_env(const std::string& flag, const char* var, const std::string& def = "") {
@@ -92,8 +95,12 @@ std::vector<std::string> read_key_file(const std::string& path) {
     return keys;
 }
 
-void serve(const ServeArgs& a) {
+void serve(const ServeArgs& a, std::shared_ptr<StageGroup> pipeline_group = nullptr) {
     server::ServerConfig cfg = server::ServerConfig::from_env();
+    if (pipeline_group) {
+        cfg.manager.pipeline = std::move(pipeline_group);
+        cfg.manager.max_loaded = 1;  // the later stages hold one model's layers
+    }
     cfg.version = HEARTH_VERSION;
     if (!a.api_key_file.empty()) {
         auto keys = read_key_file(a.api_key_file);
@@ -199,6 +206,33 @@ void serve(const ServeArgs& a) {
     if (!ok) throw std::runtime_error("the HTTP listener failed");
 }
 
+// `mpirun -np N hearth serve --pipeline`: rank 0 is the daemon, the other ranks serve their
+// stages of whatever model it loads until it stops. An error on rank 0 ends the group.
+void serve_pipeline(const ServeArgs& a) {
+    std::unique_ptr<pipeline::Comm> comm = pipeline::make_mpi_comm();
+    if (comm->rank() > 0) {
+        pipeline::serve_stage(*comm);
+        return;
+    }
+    int timeout_ms = 60'000;
+    if (const char* v = std::getenv("HEARTH_PIPELINE_TIMEOUT"); v != nullptr && *v != '\0') {
+        const auto d = server::parse_duration(v);
+        if (!d || *d <= std::chrono::nanoseconds(0)) throw std::runtime_error(std::string("HEARTH_PIPELINE_TIMEOUT: not a duration: ") + v);
+        timeout_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(*d).count());
+    }
+    auto group = std::make_shared<pipeline::CommGroup>(*comm, a.split, timeout_ms);
+    std::fprintf(stderr, "hearth: pipeline of %d stages (split %s, watchdog %d ms)\n", comm->size(), a.split.c_str(), timeout_ms);
+    try {
+        serve(a, group);
+    } catch (const std::exception& e) {
+        if (comm->size() < 2) throw;
+        std::fprintf(stderr, "hearth: error: %s\n", e.what());
+        std::fflush(stderr);
+        comm->abort(1);
+    }
+    group->finish();
+}
+
 }  // namespace
 
 void add_serve_command(CLI::App& app) {
@@ -216,8 +250,16 @@ void add_serve_command(CLI::App& app) {
         "Environment: HEARTH_MODELS (the model store, ~/.hearth/models), HEARTH_NOPRUNE, HEARTH_HOST, HEARTH_API_KEYS,\n"
         "HEARTH_ALLOW_INSECURE, HEARTH_ORIGINS, HEARTH_MAX_BODY,\n"
         "HEARTH_KEEP_ALIVE (5m), HEARTH_MAX_LOADED_MODELS (3), HEARTH_MAX_MEMORY (80% of RAM), HEARTH_MAX_QUEUE (512),\n"
-        "HEARTH_CLUSTER, HEARTH_CLUSTER_NAME, HEARTH_ADVERTISE, HEARTH_NODE_ID, HEARTH_DRAIN_TIMEOUT (60s).");
-    cmd->callback([a] { serve(*a); });
+        "HEARTH_CLUSTER, HEARTH_CLUSTER_NAME, HEARTH_ADVERTISE, HEARTH_NODE_ID, HEARTH_DRAIN_TIMEOUT (60s),\n"
+        "HEARTH_PIPELINE_TIMEOUT (60s: a --pipeline stage that does not answer a batch in time ends the group).");
+    cmd->add_flag("--pipeline", a->pipeline,
+                  "Under mpirun: split each model's layers between the ranks; rank 0 serves HTTP (one model at a time)");
+    cmd->add_option("--split", a->split, "With --pipeline: 'auto' (by weight bytes) or layers per rank, e.g. 11,11")
+        ->capture_default_str();
+    cmd->callback([a] {
+        if (a->pipeline) serve_pipeline(*a);
+        else serve(*a);
+    });
 }
 
 }  // namespace hearth::cli

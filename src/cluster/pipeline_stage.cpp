@@ -14,15 +14,6 @@ namespace hearth::pipeline {
 
 namespace {
 
-enum class Kind : uint32_t { Batch = 1, Logits = 2, Quit = 3 };
-
-struct Header {
-    uint32_t kind = 0;
-    uint32_t n = 0;      // tokens
-    uint32_t n_out = 0;  // flagged rows
-    uint32_t n_embd = 0;
-};
-
 size_t pad4(size_t n) { return (n + 3) / 4 * 4; }
 
 // The layer index of a "blk.N.*" tensor name, or -1.
@@ -131,9 +122,11 @@ CommDownstream::CommDownstream(Comm& comm, const Model& model, int timeout_ms)
 namespace {
 
 // Packs tokens [begin, end) of `batch` and their hidden states into a Batch message.
-void pack_batch(std::vector<uint8_t>& msg, const Batch& batch, size_t begin, size_t end, const float* hidden, int32_t n_embd) {
+void pack_batch(std::vector<uint8_t>& msg, const Batch& batch, size_t begin, size_t end, const float* hidden, int32_t n_embd,
+                MatmulScratch::Path path) {
     const size_t n = end - begin;
-    Header h{static_cast<uint32_t>(Kind::Batch), static_cast<uint32_t>(n), 0, static_cast<uint32_t>(n_embd)};
+    Header h{static_cast<uint32_t>(Kind::Batch), static_cast<uint32_t>(n), 0, static_cast<uint32_t>(n_embd),
+             static_cast<uint32_t>(path)};
     for (size_t i = begin; i < end; ++i) h.n_out += batch.logits[i] ? 1 : 0;
     const size_t ints = 3 * n * sizeof(int32_t), flags = pad4(n), floats = n * static_cast<size_t>(n_embd) * sizeof(float);
     msg.resize(sizeof(Header) + ints + flags + floats);
@@ -150,6 +143,8 @@ void pack_batch(std::vector<uint8_t>& msg, const Batch& batch, size_t begin, siz
     std::memcpy(p, hidden, floats);
 }
 
+}  // namespace
+
 Header read_header(const std::vector<uint8_t>& msg) {
     if (msg.size() < sizeof(Header)) throw std::runtime_error("pipeline: a message of " + std::to_string(msg.size()) + " bytes");
     Header h;
@@ -157,15 +152,16 @@ Header read_header(const std::vector<uint8_t>& msg) {
     return h;
 }
 
-}  // namespace
-
-void CommDownstream::run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out) {
+void CommDownstream::run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out,
+                         MatmulScratch::Path path) {
     if (finished_) throw std::logic_error("pipeline: the stages were already told to quit");
-    pack_batch(msg_, batch, begin, end, hidden, n_embd_);
+    pack_batch(msg_, batch, begin, end, hidden, n_embd_, path);
     comm_.send(1, msg_.data(), msg_.size());
     const int last = comm_.size() - 1;
-    if (!comm_.recv(last, reply_, timeout_ms_))
+    if (!comm_.recv(last, reply_, timeout_ms_)) {
+        if (on_timeout_) on_timeout_();
         throw CommError("pipeline: stage " + std::to_string(last) + " did not answer within " + std::to_string(timeout_ms_) + " ms");
+    }
     const Header h = read_header(reply_);
     const size_t floats = static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_);
     if (h.kind != static_cast<uint32_t>(Kind::Logits) || h.n_out != static_cast<uint32_t>(n_out) ||
@@ -177,49 +173,67 @@ void CommDownstream::run(const Batch& batch, size_t begin, size_t end, const flo
 void CommDownstream::finish() {
     if (finished_ || comm_.size() < 2) return;
     finished_ = true;
-    const Header h{static_cast<uint32_t>(Kind::Quit), 0, 0, 0};
+    const Header h{static_cast<uint32_t>(Kind::Quit), 0, 0, 0, 0};
     comm_.send(1, &h, sizeof h);
 }
 
-void run_stage(Context& ctx, Comm& comm) {
-    const int rank = comm.rank(), size = comm.size();
-    const bool last = rank == size - 1;
+void stage_batch(Context& ctx, Comm& comm, std::vector<uint8_t>& msg, std::vector<uint8_t>& out, Batch& batch) {
+    const int rank = comm.rank();
+    const bool last = rank == comm.size() - 1;
     const int32_t n_embd = ctx.model().hparams().n_embd;
+    const Header h = read_header(msg);
+    const size_t n = h.n, floats = n * static_cast<size_t>(n_embd);
+    if (h.kind != static_cast<uint32_t>(Kind::Batch) || h.n_embd != static_cast<uint32_t>(n_embd) || n == 0 || h.path > 2 ||
+        msg.size() != sizeof(Header) + 3 * n * sizeof(int32_t) + pad4(n) + floats * sizeof(float))
+        throw std::runtime_error("pipeline: stage " + std::to_string(rank) + " got a malformed message");
+    const uint8_t* p = msg.data() + sizeof(Header);
+    batch.clear();
+    for (std::vector<int32_t>* v : {&batch.token, &batch.pos, &batch.seq}) {
+        v->resize(n);
+        std::memcpy(v->data(), p, n * sizeof(int32_t));
+        p += n * sizeof(int32_t);
+    }
+    batch.logits.assign(p, p + n);
+    p += pad4(n);
+    // The same matmul path as rank 0's scheduler pinned for these tokens (prompt: GEMM,
+    // generated: dot), so the numbers do not depend on the batch here either.
+    auto& path = ctx.scratch().mm.path;
+    path = static_cast<MatmulScratch::Path>(h.path);
+    const std::vector<float>* res = nullptr;
+    try {
+        res = &ctx.decode_stage(batch, reinterpret_cast<const float*>(p));
+    } catch (...) {
+        path = MatmulScratch::Path::BySize;
+        throw;
+    }
+    path = MatmulScratch::Path::BySize;
+    const std::vector<float>& result = *res;
+    if (last) {
+        const Header r{static_cast<uint32_t>(Kind::Logits), 0, h.n_out, 0, 0};
+        out.resize(sizeof r + result.size() * sizeof(float));
+        std::memcpy(out.data(), &r, sizeof r);
+        std::memcpy(out.data() + sizeof r, result.data(), result.size() * sizeof(float));
+        comm.send(0, out.data(), out.size());
+    } else {
+        // The header and batch arrays stay; the hidden states are replaced in place.
+        std::memcpy(msg.data() + (p - msg.data()), result.data(), floats * sizeof(float));
+        comm.send(rank + 1, msg.data(), msg.size());
+    }
+}
+
+void run_stage(Context& ctx, Comm& comm) {
+    const int rank = comm.rank();
+    const bool last = rank == comm.size() - 1;
     std::vector<uint8_t> msg, out;
     Batch batch;
     try {
         for (;;) {
             comm.recv(rank - 1, msg);
-            const Header h = read_header(msg);
-            if (h.kind == static_cast<uint32_t>(Kind::Quit)) {
+            if (read_header(msg).kind == static_cast<uint32_t>(Kind::Quit)) {
                 if (!last) comm.send(rank + 1, msg.data(), msg.size());
                 return;
             }
-            const size_t n = h.n, floats = n * static_cast<size_t>(n_embd);
-            if (h.kind != static_cast<uint32_t>(Kind::Batch) || h.n_embd != static_cast<uint32_t>(n_embd) || n == 0 ||
-                msg.size() != sizeof(Header) + 3 * n * sizeof(int32_t) + pad4(n) + floats * sizeof(float))
-                throw std::runtime_error("pipeline: stage " + std::to_string(rank) + " got a malformed message");
-            const uint8_t* p = msg.data() + sizeof(Header);
-            batch.clear();
-            for (std::vector<int32_t>* v : {&batch.token, &batch.pos, &batch.seq}) {
-                v->resize(n);
-                std::memcpy(v->data(), p, n * sizeof(int32_t));
-                p += n * sizeof(int32_t);
-            }
-            batch.logits.assign(p, p + n);
-            p += pad4(n);
-            const std::vector<float>& result = ctx.decode_stage(batch, reinterpret_cast<const float*>(p));
-            if (last) {
-                const Header r{static_cast<uint32_t>(Kind::Logits), 0, h.n_out, 0};
-                out.resize(sizeof r + result.size() * sizeof(float));
-                std::memcpy(out.data(), &r, sizeof r);
-                std::memcpy(out.data() + sizeof r, result.data(), result.size() * sizeof(float));
-                comm.send(0, out.data(), out.size());
-            } else {
-                // The header and batch arrays stay; the hidden states are replaced in place.
-                std::memcpy(msg.data() + (p - msg.data()), result.data(), floats * sizeof(float));
-                comm.send(rank + 1, msg.data(), msg.size());
-            }
+            stage_batch(ctx, comm, msg, out, batch);
         }
     } catch (const CommError&) {
         throw;  // the group is already gone

@@ -4,7 +4,7 @@
 // every later rank runs.
 //
 // Messages (one Comm message each, little-endian host layout: the ranks run one binary):
-//   Batch  rank r -> r+1: header, then n token ids, positions, sequence ids (int32), n logits
+//   Batch  rank r -> r+1: header (with the matmul path rank 0's scheduler pinned), then n token ids, positions, sequence ids (int32), n logits
 //          flags (bytes, padded to 4), then n x n_embd floats: the hidden states after rank
 //          r's layers.
 //   Logits last rank -> 0: header, then n_out x n_vocab floats (only the flagged rows).
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,18 @@ class File;
 }  // namespace hearth
 
 namespace hearth::pipeline {
+
+// Every message starts with this header; the daemon's group (pipeline_group.*) adds its
+// control messages (Open, Configure, Ready, Error) to the kinds.
+enum class Kind : uint32_t { Batch = 1, Logits = 2, Quit = 3, Open = 4, Configure = 5, Ready = 6, Error = 7 };
+struct Header {
+    uint32_t kind = 0;
+    uint32_t n = 0;      // Batch: tokens; Open/Configure/Error: payload bytes
+    uint32_t n_out = 0;  // flagged rows
+    uint32_t n_embd = 0;
+    uint32_t path = 0;   // Batch: the pinned MatmulScratch::Path of its tokens
+};
+Header read_header(const std::vector<uint8_t>& msg);  // throws on a short message
 
 // Layers [begin, end) of one stage.
 struct StageRange {
@@ -49,9 +62,15 @@ std::string describe(const std::vector<StageRange>& ranges);
 class CommDownstream final : public Downstream {
 public:
     CommDownstream(Comm& comm, const Model& model, int timeout_ms = -1);
-    void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out) override;
+    CommDownstream(Comm& comm, int32_t n_embd, int32_t n_vocab, int timeout_ms = -1)
+        : comm_(comm), n_embd_(n_embd), n_vocab_(n_vocab), timeout_ms_(timeout_ms) {}
+    void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out,
+             MatmulScratch::Path path) override;
     // Sends Quit down the pipeline (once; the later ranks then return from run_stage).
     void finish();
+    // Called (before run() throws) when the last stage does not answer in time: the
+    // daemon's watchdog tears the group down there.
+    void on_timeout(std::function<void()> f) { on_timeout_ = std::move(f); }
 
 private:
     Comm& comm_;
@@ -59,6 +78,7 @@ private:
     int timeout_ms_;
     bool finished_ = false;
     std::vector<uint8_t> msg_, reply_;
+    std::function<void()> on_timeout_;
 };
 
 // This process's part of a pipeline group: its Comm, every stage's layers, and its model
@@ -78,5 +98,8 @@ Member join(Comm& comm, const std::string& path, const std::string& split);
 // Quit. An error here (a bad message, the KV cache full) is fatal to the group: it is
 // written to stderr and the group aborted (Comm::abort).
 void run_stage(Context& ctx, Comm& comm);
+// One Batch message `msg` (from rank - 1) through ctx, the result sent on (run_stage's step;
+// `out` and `batch` are reused buffers). Throws on a malformed message.
+void stage_batch(Context& ctx, Comm& comm, std::vector<uint8_t>& msg, std::vector<uint8_t>& out, Batch& batch);
 
 }  // namespace hearth::pipeline

@@ -98,7 +98,7 @@ int32_t Context::decode(const Batch& batch) {
         if (split) {
             stage_out_.resize((e - b) * static_cast<size_t>(model_.hparams().n_embd));
             forward(model_, batch, b, e, view, pool_, scratch_, nullptr, false, StageIO{nullptr, stage_out_.data()});
-            downstream_->run(batch, b, e, stage_out_.data(), out, chunk_out);
+            downstream_->run(batch, b, e, stage_out_.data(), out, chunk_out, scratch_.mm.path);
         } else {
             forward(model_, batch, b, e, view, pool_, scratch_, out, embeddings_mode_);
         }

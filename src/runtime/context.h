@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/batch.h"
 #include "model/forward.h"
 #include "model/hparams.h"
+#include "model/model.h"
 #include "runtime/kv_cache.h"
 #include "tensor/threadpool.h"
 #include "tensor/matmul.h"
@@ -29,8 +31,26 @@ public:
     virtual ~Downstream() = default;
     // Runs tokens [begin, end) of `batch` through the later stages, from `hidden` ((end -
     // begin) x n_embd floats: this stage's output), and writes the n_out flagged rows' logits
-    // (n_out x n_vocab) to `logits`. Throws when a stage fails or does not answer.
-    virtual void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out) = 0;
+    // (n_out x n_vocab) to `logits`. `path` is the matmul path the scheduler pinned for these
+    // tokens: every stage computes them the same way. Throws when a stage fails or does not answer.
+    virtual void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out,
+                     MatmulScratch::Path path) = 0;
+};
+
+struct ContextParams;
+
+// A model split into pipeline stages over several processes, as the daemon's runner uses it
+// (server/runner.cpp; implemented by cluster/pipeline_group.*): rank 0 loads its layers and
+// the group's other ranks load the rest.
+class StageGroup {
+public:
+    virtual ~StageGroup() = default;
+    // Tells the later stages to load their layers of the model at `path` (the same path on
+    // every machine) and returns rank 0's part. Throws when a stage cannot load it.
+    virtual LoadOptions open_model(const std::string& path) = 0;
+    // Tells them to make their contexts like `params` (fresh KV caches); returns the
+    // Downstream for rank 0's Context.
+    virtual Downstream* open_context(const ContextParams& params) = 0;
 };
 
 struct ContextParams {

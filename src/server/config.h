@@ -5,10 +5,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace hearth {
+class StageGroup;
+}
 
 namespace hearth::server {
 
@@ -22,6 +27,9 @@ struct ManagerOptions {
     int kv_blocks = 0;         // KV-cache blocks per model (HEARTH_KV_BLOCKS); 0: derived
     // Testing aid: a pause after each generated token so a test can act mid-generation.
     std::chrono::microseconds debug_token_delay{0};
+    // `hearth serve --pipeline` (rank 0 of an mpirun group): every model is split between the
+    // group's processes (one model at a time; no prefix cache). Null: models load whole.
+    std::shared_ptr<StageGroup> pipeline;
 };
 
 struct ServerConfig {

@@ -277,7 +277,8 @@ bool Runner::ensure_loaded(Request& job, Nanos& load_time) {
     const auto t0 = Clock::now();
     std::unique_ptr<Model> m;
     try {
-        m = Model::load(model_.path);
+        StageGroup* group = mgr_.options().pipeline.get();  // serve --pipeline: this process's layers only
+        m = Model::load(model_.path, group ? group->open_model(model_.path) : LoadOptions{});
     } catch (const std::exception& e) {
         job.state->events.push(Event::error(500, "failed to load model \"" + model_.name + "\": " + e.what()));
         mgr_.count_done("error");
@@ -349,6 +350,10 @@ void Runner::make_context(int32_t n_ctx, const GenerateJob& job) {
     ctx_ = std::make_unique<Context>(*engine_model_, cp);
     SchedulerParams sp;
     sp.max_running = parallel;
+    if (StageGroup* group = mgr_.options().pipeline.get(); group && !engine_model_->whole()) {
+        ctx_->set_downstream(group->open_context(cp));
+        sp.prefix_cache = false;  // the later stages hold no copies of cached blocks
+    }
     sched_ = std::make_unique<Scheduler>(*ctx_, sp);
     const uint64_t bytes = file_size_ + kv.bytes;
     mgr_.adjust_reservation(this, bytes);
