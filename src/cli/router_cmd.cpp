@@ -24,6 +24,7 @@ namespace {
 struct RouterArgs {
     std::string cluster, cluster_name, workers, policy, worker_key_file;
     std::string first_byte_timeout, inter_token_timeout;
+    int threads = 0;
 };
 
 std::string env_or(const char* name, const std::string& given) {
@@ -42,6 +43,11 @@ std::chrono::milliseconds duration_arg(const std::string& text, const char* what
 void run_router(const RouterArgs& a) {
     cluster::RouterOptions o;
     o.http = server::ServerConfig::from_env();
+    // One event-loop thread relays every stream (and runs the upstream connections): on small
+    // machines a second one mostly adds thread hand-offs the workers' compute threads pay for.
+    o.http.http_threads = a.threads > 0 ? a.threads : 1;
+    if (a.threads <= 0)
+        if (const char* t = std::getenv("HEARTH_ROUTER_THREADS"); t && std::atoi(t) > 0) o.http.http_threads = std::atoi(t);
     o.version = HEARTH_VERSION;
     const std::string cl = env_or("HEARTH_CLUSTER", a.cluster);
     if (!cl.empty()) o.etcd_endpoints = cluster::parse_etcd_endpoints(cl);
@@ -99,6 +105,7 @@ void add_router_command(CLI::App& app) {
     cmd->add_option("--policy", a->policy, "cache_aware (default), round_robin or least_load (also HEARTH_ROUTER_POLICY)");
     cmd->add_option("--worker-key-file", a->worker_key_file, "File whose first line is the API key sent to workers (also HEARTH_WORKER_KEY)");
     cmd->add_option("--first-byte-timeout", a->first_byte_timeout, "Streamed replies: time to the first byte before another worker is tried (10s)");
+    cmd->add_option("--threads", a->threads, "Event-loop threads (default 1; also HEARTH_ROUTER_THREADS)");
     cmd->add_option("--inter-token-timeout", a->inter_token_timeout, "Streamed replies: silence that ends a stream with an error (15s)");
     cmd->footer("Environment: HEARTH_HOST (127.0.0.1:11434), HEARTH_API_KEYS (keys clients must send), HEARTH_ORIGINS, HEARTH_MAX_BODY,\n"
                 "HEARTH_HEADER_TIMEOUT, HEARTH_IDLE_TIMEOUT, HEARTH_WRITE_TIMEOUT, HEARTH_MAX_CONNECTIONS.");

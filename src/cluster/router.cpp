@@ -121,7 +121,7 @@ struct Router::Impl {
     }
 
     explicit Impl(RouterOptions o) : shared_opts(finish(std::move(o))), opts(*shared_opts), http(server_options(opts.http)) {
-        proxy = std::make_unique<Proxy>(opts, workers, balancer, counters);
+        proxy = std::make_unique<Proxy>(opts, workers, balancer, counters, &http.io_context());
         server::install_middleware(http, opts.http);
         routes();
         for (const std::string& url : opts.static_workers) {

@@ -35,11 +35,14 @@ struct Proxy::Impl {
     WorkerSet& workers;
     Balancer& balancer;
     RouterCounters& counters;
-    asio::io_context ioc{2};
+    std::unique_ptr<asio::io_context> own;  // when no loop was given
+    asio::io_context& ioc;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::vector<std::thread> threads;
 
-    Impl(const RouterOptions& o, WorkerSet& w, Balancer& b, RouterCounters& c) : opts(o), workers(w), balancer(b), counters(c) {}
+    Impl(const RouterOptions& o, WorkerSet& w, Balancer& b, RouterCounters& c, asio::io_context* loop)
+        : opts(o), workers(w), balancer(b), counters(c), own(loop ? nullptr : std::make_unique<asio::io_context>(1)),
+          ioc(loop ? *loop : *own) {}
 };
 
 namespace {
@@ -193,13 +196,17 @@ private:
         if (parser_->is_done()) return done();
         parser_->get().body().data = chunk_;
         parser_->get().body().size = sizeof chunk_;
-        if (relayed_) stream_->expires_after(px_->opts.inter_token_timeout);
-        else stream_->expires_at(deadline_);
+        // Once bytes flow, the watch timer checks for silence (a timer re-armed per token
+        // would cost a system call per token).
+        if (!relayed_) stream_->expires_at(deadline_);
         bhttp::async_read_some(*stream_, buf_, *parser_, [self = shared_from_this()](error_code e, size_t) {
             if (self->stale(e)) return;
             if (e == bhttp::error::need_buffer) e = {};
             const size_t got = sizeof self->chunk_ - self->parser_->get().body().size;
-            if (got > 0) self->on_bytes(std::string_view(self->chunk_, got));
+            if (got > 0) {
+                self->last_activity_ = Clock::now();
+                self->on_bytes(std::string_view(self->chunk_, got));
+            }
             if (self->gone_) return self->end_attempt();
             if (e) return self->body_error(e);
             self->read_body();
@@ -213,7 +220,7 @@ private:
         }
         if (!relayed_) {
             relayed_ = true;
-            health_.cancel();
+            stream_->expires_never();
             req_->client->begin(head_);
         }
         last_byte_ = bytes.back();
@@ -223,7 +230,7 @@ private:
     void body_error(error_code e) {
         if (!relayed_) return retry(why(e, "mid-reply"), true);
         // Tokens were relayed: no retry. The client gets the API's error event.
-        const bool stalled = e == beast::error::timeout;
+        const bool stalled = stalled_ || e == beast::error::timeout;
         if (stalled) worker_->trip();
         else worker_->on_failure();
         px_->counters.stream_errors++;
@@ -301,13 +308,22 @@ private:
         req_->client->send(std::move(res));
     }
 
-    // Every 500 ms before the first relayed byte: a worker whose probe failed meanwhile (a
-    // stopped or wedged process) loses the request to another worker.
+    // A few times a second while the attempt lasts. Before the first relayed byte: a worker
+    // whose probe failed meanwhile (a stopped or wedged process) loses the request to another
+    // worker. After it: a worker silent for the inter-token timeout has stalled.
     void watch_health() {
-        health_.expires_after(std::chrono::milliseconds(500));
+        const auto period = std::clamp(px_->opts.inter_token_timeout / 4, std::chrono::milliseconds(50),
+                                       std::chrono::milliseconds(500));
+        health_.expires_after(period);
         health_.async_wait([self = shared_from_this()](error_code e) {
-            if (e || !self->in_attempt_ || self->relayed_ || self->gone_) return;
-            if (!self->worker_->probe_up()) {
+            if (e || !self->in_attempt_ || self->gone_) return;
+            if (self->relayed_) {
+                if (Clock::now() - self->last_activity_ >= self->px_->opts.inter_token_timeout) {
+                    self->stalled_ = true;
+                    self->close();  // the pending read ends; body_error reports the stall
+                    return;
+                }
+            } else if (!self->worker_->probe_up()) {
                 self->health_abort_ = true;
                 self->close();  // the pending operation ends with operation_aborted
                 return;
@@ -375,16 +391,18 @@ private:
     http::Response head_;
     std::string body_;
     char last_byte_ = '\n';
-    bool chunked_ = false, got_head_ = false, relayed_ = false, in_attempt_ = false, health_abort_ = false;
+    Clock::time_point last_activity_{};
+    bool chunked_ = false, got_head_ = false, relayed_ = false, in_attempt_ = false, health_abort_ = false, stalled_ = false;
     bool gone_ = false, finished_ = false;
 };
 
 }  // namespace
 
-Proxy::Proxy(const RouterOptions& opts, WorkerSet& workers, Balancer& balancer, RouterCounters& counters)
-    : impl_(std::make_shared<Impl>(opts, workers, balancer, counters)) {
+Proxy::Proxy(const RouterOptions& opts, WorkerSet& workers, Balancer& balancer, RouterCounters& counters, asio::io_context* loop)
+    : impl_(std::make_shared<Impl>(opts, workers, balancer, counters, loop)) {
+    if (loop) return;
     impl_->guard.emplace(asio::make_work_guard(impl_->ioc));
-    for (int i = 0; i < 2; ++i) impl_->threads.emplace_back([px = impl_.get()] { px->ioc.run(); });
+    impl_->threads.emplace_back([px = impl_.get()] { px->ioc.run(); });
 }
 
 Proxy::~Proxy() { stop(); }

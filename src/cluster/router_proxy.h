@@ -21,6 +21,10 @@
 #include "cluster/router_workers.h"
 #include "http/message.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace hearth::cluster {
 
 // Router-wide counters for /metrics (per-worker ones live on Worker).
@@ -48,8 +52,10 @@ struct ProxyRequest {
 
 class Proxy {
 public:
-    Proxy(const RouterOptions& opts, WorkerSet& workers, Balancer& balancer, RouterCounters& counters);
-    ~Proxy();  // stops the loop
+    // `loop`: the HTTP server's loop, shared (the router's case); null: a loop of its own.
+    Proxy(const RouterOptions& opts, WorkerSet& workers, Balancer& balancer, RouterCounters& counters,
+          boost::asio::io_context* loop = nullptr);
+    ~Proxy();  // stops its own loop
     void forward(std::shared_ptr<ProxyRequest> req);
     void stop();
 

@@ -229,4 +229,6 @@ const ServerStats& Server::stats() const {
     return impl_->stats;
 }
 
+boost::asio::io_context& Server::io_context() { return impl_->ioc; }
+
 }  // namespace hearth::http

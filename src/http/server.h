@@ -14,6 +14,10 @@
 
 #include "http/message.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace hearth::http {
 
 struct ServerOptions {
@@ -76,6 +80,10 @@ public:
 
     const ServerOptions& options() const;
     const ServerStats& stats() const;
+    // The loop the connections run on: a proxy (the router) runs its upstream connections
+    // here too, so relaying a token to a client is a post within one loop, not a hop between
+    // two sets of threads. Valid while the Server lives.
+    boost::asio::io_context& io_context();
 
     struct Impl;
 
