@@ -3,6 +3,7 @@
 // to the whole model in one Context. The same stages under mpirun are scripts/test-pipeline.sh.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -15,6 +16,7 @@
 #include "model/model.h"
 #include "runtime/context.h"
 #include "runtime/generate.h"
+#include "runtime/scheduler.h"
 #include "support/model_checks.h"
 #include "support/paths.h"
 
@@ -44,7 +46,7 @@ void with_pipeline(const std::string& path, int n, const std::string& split, con
         stages.emplace_back([&, r] {
             try {
                 pipeline::Member m = pipeline::join(*comms[static_cast<size_t>(r)], path, split);
-                Context ctx(*m.model, params);
+                Context ctx(*m.model, pipeline::later_stage_params(params));
                 pipeline::run_stage(ctx, *m.comm);
             } catch (const std::exception& e) {
                 errors[static_cast<size_t>(r)] = e.what();
@@ -251,6 +253,95 @@ TEST(Pipeline, PinnedMatmulPathReachesEveryStage) {
     with_pipeline(path, 2, "auto", small_params(), [&](Context& ctx) { run(ctx, got); });
     ASSERT_EQ(got.size(), want.size());
     EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0);
+}
+
+// The serving engine over a pipeline: micro-batches in flight (Scheduler::step_pipelined), with
+// prompts prefilled in chunks beside decodes, a KV pool small enough for preemption, and a
+// cancellation while the sequence is in flight; every answer equals the sequence alone in one
+// process.
+struct Outcome {
+    std::vector<int32_t> tokens;
+    SeqResult result;
+    bool done = false;
+};
+
+SeqRequest greedy_request(const std::vector<int32_t>& prompt, int32_t n, Outcome& out,
+                          std::shared_ptr<std::atomic<bool>> cancel = nullptr) {
+    SeqRequest r;
+    r.prompt = prompt;
+    r.n_predict = n;
+    r.sampling = test::greedy(n).sampling;
+    r.cancel = std::move(cancel);
+    r.on_token = [&out](int32_t id, std::string, const SampleResult*) {
+        if (id >= 0) out.tokens.push_back(id);
+    };
+    r.on_done = [&out](const SeqResult& res) {
+        out.result = res;
+        out.done = true;
+    };
+    return r;
+}
+
+void expect_engine_matches(const std::string& path, int n_stages, int32_t kv_blocks) {
+    SCOPED_TRACE(path + " over " + std::to_string(n_stages) + " stages, " + std::to_string(kv_blocks) + " KV blocks");
+    auto whole = Model::load(path);
+    const int32_t nv = whole->hparams().n_vocab, n_gen = 24;
+    std::vector<std::vector<int32_t>> prompts;
+    const int32_t lens[6] = {3, 17, 30, 9, 21, 5};
+    for (int k = 0; k < 6; ++k) {
+        std::vector<int32_t> p;
+        for (int32_t i = 0; i < lens[k]; ++i) p.push_back(1 + (i * 13 + k * 101) % (nv - 1));
+        prompts.push_back(p);
+    }
+    std::vector<std::vector<int32_t>> want;
+    {
+        Context ctx(*whole, small_params(512, 1));
+        for (const auto& p : prompts) {
+            Scheduler sched(ctx, SchedulerParams{1, 0, false});
+            Outcome o;
+            sched.submit(greedy_request(p, n_gen, o));
+            while (sched.step()) {
+            }
+            want.push_back(o.tokens);
+        }
+    }
+    ContextParams cp = small_params(512, 4);
+    cp.n_ctx = 64;
+    cp.n_kv_blocks = kv_blocks;
+    with_pipeline(path, n_stages, "auto", cp, [&](Context& ctx) {
+        EXPECT_EQ(ctx.pipeline_depth(), n_stages);
+        SchedulerParams sp{4, 16, false};  // 16 tokens a step: prompts in chunks beside decodes
+        Scheduler sched(ctx, sp);
+        std::vector<Outcome> outs(prompts.size() + 1);
+        for (size_t k = 0; k < prompts.size(); ++k) sched.submit(greedy_request(prompts[k], n_gen, outs[k]));
+        auto cancel = std::make_shared<std::atomic<bool>>(false);
+        sched.submit(greedy_request(prompts[2], 40, outs.back(), cancel));
+        size_t max_flight = 0;
+        for (int i = 0; i < 100000 && sched.step(); ++i) {
+            max_flight = std::max(max_flight, ctx.in_flight());
+            if (!outs.back().tokens.empty() && outs.back().tokens.size() >= 3) *cancel = true;
+        }
+        for (size_t k = 0; k < prompts.size(); ++k) {
+            ASSERT_TRUE(outs[k].done) << k;
+            EXPECT_NE(outs[k].result.reason, "error") << outs[k].result.error;
+            EXPECT_EQ(outs[k].tokens, want[k]) << "prompt " << k;
+        }
+        EXPECT_TRUE(outs.back().done);
+        EXPECT_EQ(outs.back().result.reason, "cancelled");
+        EXPECT_EQ(max_flight, static_cast<size_t>(n_stages)) << "micro-batches kept every stage busy";
+        if (kv_blocks > 0) {
+            EXPECT_GT(sched.preemptions(), 0);
+        }
+        EXPECT_EQ(ctx.in_flight(), 0u);
+    });
+}
+
+TEST(Pipeline, ServingEngineWithMicroBatches) {
+    expect_engine_matches(test::shared_path("models/stories260K.gguf"), 2, 0);
+    expect_engine_matches(test::shared_path("models/stories260K.gguf"), 3, 0);
+    expect_engine_matches(test::shared_path("models/stories260K.gguf"), 2, 6);  // preemption
+    expect_engine_matches(test::shared_path("models/synthetic/qwen3moe-q4_k_m.gguf"), 2, 0);
+    expect_engine_matches(test::shared_path("models/synthetic/llama-f32.gguf"), 2, 0);
 }
 
 // A stage that does not answer: rank 0's Downstream gives up after its timeout.

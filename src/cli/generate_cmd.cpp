@@ -116,7 +116,7 @@ void generate_pipeline(const GenerateArgs& a) {
     const bool group = comm->size() > 1;
     try {
         pipeline::Member m = pipeline::join(*comm, a.engine.model, a.split);
-        Context ctx(*m.model, a.engine.context_params());
+        Context ctx(*m.model, m.rank() > 0 ? pipeline::later_stage_params(a.engine.context_params()) : a.engine.context_params());
         if (m.rank() > 0) {
             pipeline::run_stage(ctx, *m.comm);
             return;

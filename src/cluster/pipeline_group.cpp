@@ -47,10 +47,8 @@ ContextParams decode_params(const std::string& s) {
     p.n_threads = v[2];
     p.kv_type = static_cast<GgmlType>(v[3]);
     p.n_seq = v[4];
-    // Rank 0's scheduler decides what is cached; a later stage never frees a finished
-    // sequence's blocks until its slot is reused, so it holds every slot's full context.
-    p.n_kv_blocks = 0;
-    return p;
+    p.n_kv_blocks = v[5];
+    return later_stage_params(p);
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 // The MPI Comm: point-to-point messages on MPI_COMM_WORLD (one tag), sized by MPI_Probe's
-// count, so a message is always received whole. A receive polls MPI_Iprobe (which also drives
+// count, so a message is always received whole. Sends are nonblocking (MPI_Isend of a copy
+// the Comm keeps until it is delivered): with micro-batches in flight rank 0 sends a large
+// batch to rank 1 while the last rank sends it logits, and two blocking sends of messages
+// past the eager limit would wait for each other forever. A receive polls MPI_Iprobe (which also drives
 // OpenMPI's progress engine): it spins for a short while, then sleeps in short steps, so a
 // stage waiting for the previous one leaves the CPU to the others (ranks may share cores)
 // and a timeout can be kept. Built only with HEARTH_MPI; otherwise make_mpi_comm throws.
@@ -7,6 +10,7 @@
 
 #include <chrono>
 #include <climits>
+#include <list>
 #include <string>
 #include <thread>
 
@@ -47,14 +51,21 @@ public:
     ~MpiComm() override {
         int finalized = 0;
         MPI_Finalized(&finalized);
-        if (owns_ && !finalized) MPI_Finalize();
+        if (finalized) return;
+        for (Pending& p : pending_) MPI_Wait(&p.req, MPI_STATUS_IGNORE);
+        pending_.clear();
+        if (owns_) MPI_Finalize();
     }
     int rank() const override { return rank_; }
     int size() const override { return size_; }
 
     void send(int to, const void* data, size_t bytes) override {
         if (bytes > static_cast<size_t>(INT_MAX)) throw CommError("a pipeline message of " + std::to_string(bytes) + " bytes is too large");
-        check(MPI_Send(data, static_cast<int>(bytes), MPI_BYTE, to, kTag, MPI_COMM_WORLD), "MPI_Send");
+        reap();
+        const auto* p = static_cast<const uint8_t*>(data);
+        pending_.push_back(Pending{std::vector<uint8_t>(p, p + bytes), MPI_REQUEST_NULL});
+        Pending& q = pending_.back();
+        check(MPI_Isend(q.buf.data(), static_cast<int>(bytes), MPI_BYTE, to, kTag, MPI_COMM_WORLD, &q.req), "MPI_Isend");
     }
 
     bool recv(int from, std::vector<uint8_t>& out, int timeout_ms) override {
@@ -65,6 +76,7 @@ public:
             int flag = 0;
             check(MPI_Iprobe(from, kTag, MPI_COMM_WORLD, &flag, &st), "MPI_Iprobe");
             if (flag) break;
+            reap();
             const auto waited = clock::now() - t0;
             if (timeout_ms >= 0 && waited >= std::chrono::milliseconds(timeout_ms)) return false;
             // Spin ~50 us (a decode step's hand-over), then sleep in 20 us steps.
@@ -80,8 +92,23 @@ public:
     void abort(int code) override { MPI_Abort(MPI_COMM_WORLD, code); }
 
 private:
+    struct Pending {
+        std::vector<uint8_t> buf;
+        MPI_Request req;
+    };
+    // Frees the copies of delivered sends (in order: MPI delivers one pair's messages in order).
+    void reap() {
+        while (!pending_.empty()) {
+            int done = 0;
+            check(MPI_Test(&pending_.front().req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+            if (!done) break;
+            pending_.pop_front();
+        }
+    }
+
     int rank_ = 0, size_ = 1;
     bool owns_ = false;
+    std::list<Pending> pending_;
 };
 
 }  // namespace

@@ -116,6 +116,11 @@ Member join(Comm& comm, const std::string& path, const std::string& split) {
     return m;
 }
 
+ContextParams later_stage_params(ContextParams p) {
+    p.n_kv_blocks = 0;
+    return p;
+}
+
 CommDownstream::CommDownstream(Comm& comm, const Model& model, int timeout_ms)
     : comm_(comm), n_embd_(model.hparams().n_embd), n_vocab_(model.hparams().n_vocab), timeout_ms_(timeout_ms) {}
 
@@ -152,11 +157,15 @@ Header read_header(const std::vector<uint8_t>& msg) {
     return h;
 }
 
-void CommDownstream::run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out,
-                         MatmulScratch::Path path) {
+void CommDownstream::submit(const Batch& batch, size_t begin, size_t end, const float* hidden, int32_t n_out,
+                            MatmulScratch::Path path) {
     if (finished_) throw std::logic_error("pipeline: the stages were already told to quit");
+    (void)n_out;
     pack_batch(msg_, batch, begin, end, hidden, n_embd_, path);
     comm_.send(1, msg_.data(), msg_.size());
+}
+
+void CommDownstream::collect(float* logits, int32_t n_out) {
     const int last = comm_.size() - 1;
     if (!comm_.recv(last, reply_, timeout_ms_)) {
         if (on_timeout_) on_timeout_();

@@ -57,15 +57,18 @@ std::vector<StageRange> split_layers(const std::string& path, int n_stages, cons
 // "0-11 | 11-22" for logs.
 std::string describe(const std::vector<StageRange>& ranges);
 
-// Rank 0's side: the later stages behind a Comm. run() sends the chunk to rank 1 and waits
-// for the last rank's logits (a CommError when none come within timeout_ms, if >= 0).
+// Rank 0's side: the later stages behind a Comm. submit() sends a chunk to rank 1; collect()
+// waits for the last rank's logits of the oldest one (a CommError when none come within
+// timeout_ms, if >= 0).
 class CommDownstream final : public Downstream {
 public:
     CommDownstream(Comm& comm, const Model& model, int timeout_ms = -1);
     CommDownstream(Comm& comm, int32_t n_embd, int32_t n_vocab, int timeout_ms = -1)
         : comm_(comm), n_embd_(n_embd), n_vocab_(n_vocab), timeout_ms_(timeout_ms) {}
-    void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out,
-             MatmulScratch::Path path) override;
+    void submit(const Batch& batch, size_t begin, size_t end, const float* hidden, int32_t n_out,
+                MatmulScratch::Path path) override;
+    void collect(float* logits, int32_t n_out) override;
+    int32_t stages() const override { return comm_.size() - 1; }
     // Sends Quit down the pipeline (once; the later ranks then return from run_stage).
     void finish();
     // Called (before run() throws) when the last stage does not answer in time: the
@@ -92,6 +95,11 @@ struct Member {
 };
 // Splits the model in `path` between comm's ranks (split_layers) and loads this rank's part.
 Member join(Comm& comm, const std::string& path, const std::string& split);
+
+// The Context a later stage makes for rank 0's `p`: a full context for every sequence slot,
+// since rank 0's scheduler decides what is cached and a later stage frees a finished
+// sequence's blocks only when its slot is used again (Context::decode_stage).
+ContextParams later_stage_params(ContextParams p);
 
 // A later rank's loop: receives chunks from rank - 1, runs its layers (Context::decode_stage)
 // and passes the hidden states on, or (the last rank) sends the logits to rank 0; returns at

@@ -74,6 +74,7 @@ int32_t Context::check_and_reserve(const Batch& batch, bool truncate_first) {
 
 int32_t Context::decode(const Batch& batch) {
     const size_t n = batch.size();
+    if (!in_flight_.empty()) throw std::logic_error("decode: micro-batches are in flight (collect them first)");
     const int32_t n_out = check_and_reserve(batch, false);
     const bool split = model_.layer_end() < model_.hparams().n_layer;
     if (model_.layer_begin() > 0) throw std::logic_error("decode: this model is a later pipeline stage (decode_stage)");
@@ -103,6 +104,46 @@ int32_t Context::decode(const Batch& batch) {
             forward(model_, batch, b, e, view, pool_, scratch_, out, embeddings_mode_);
         }
         out_row += chunk_out;
+    }
+    return n_out;
+}
+
+void Context::submit(const Batch& batch) {
+    if (!downstream_) {
+        in_flight_.push_back({decode(batch)});
+        return;
+    }
+    if (embeddings_mode_) throw std::logic_error("submit: a pipeline's first stage gives no embeddings");
+    const size_t n = batch.size();
+    check_and_reserve(batch, false);
+    KvView view = kv_.view();
+    view.layer0 = model_.layer_begin();
+    scratch_.ensure(model_.hparams(), std::min(n, static_cast<size_t>(params_.n_batch)));
+    std::vector<int32_t> chunks;
+    for (size_t b = 0; b < n; b += static_cast<size_t>(params_.n_batch)) {
+        const size_t e = std::min(n, b + static_cast<size_t>(params_.n_batch));
+        int32_t chunk_out = 0;
+        for (size_t i = b; i < e; ++i) chunk_out += batch.logits[i] ? 1 : 0;
+        stage_out_.resize((e - b) * static_cast<size_t>(model_.hparams().n_embd));
+        forward(model_, batch, b, e, view, pool_, scratch_, nullptr, false, StageIO{nullptr, stage_out_.data()});
+        downstream_->submit(batch, b, e, stage_out_.data(), chunk_out, scratch_.mm.path);
+        chunks.push_back(chunk_out);
+    }
+    in_flight_.push_back(std::move(chunks));
+}
+
+int32_t Context::collect() {
+    if (in_flight_.empty()) throw std::logic_error("collect: no batch in flight");
+    const std::vector<int32_t> chunks = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    if (!downstream_) return chunks.front();  // submit() decoded it
+    int32_t n_out = 0;
+    for (int32_t c : chunks) n_out += c;
+    logits_.resize(static_cast<size_t>(n_out) * static_cast<size_t>(n_vocab_));
+    int32_t row = 0;
+    for (int32_t c : chunks) {
+        downstream_->collect(logits_.data() + static_cast<size_t>(row) * static_cast<size_t>(n_vocab_), c);
+        row += c;
     }
     return n_out;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,12 +30,22 @@ class Model;
 class Downstream {
 public:
     virtual ~Downstream() = default;
-    // Runs tokens [begin, end) of `batch` through the later stages, from `hidden` ((end -
-    // begin) x n_embd floats: this stage's output), and writes the n_out flagged rows' logits
-    // (n_out x n_vocab) to `logits`. `path` is the matmul path the scheduler pinned for these
-    // tokens: every stage computes them the same way. Throws when a stage fails or does not answer.
-    virtual void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out,
-                     MatmulScratch::Path path) = 0;
+    // Hands tokens [begin, end) of `batch` on to the later stages, from `hidden` ((end - begin)
+    // x n_embd floats: this stage's output), without waiting for them. `path` is the matmul
+    // path the scheduler pinned for these tokens: every stage computes them the same way.
+    virtual void submit(const Batch& batch, size_t begin, size_t end, const float* hidden, int32_t n_out,
+                        MatmulScratch::Path path) = 0;
+    // Waits for the oldest submitted chunk's n_out flagged rows' logits (n_out x n_vocab) and
+    // writes them to `logits`; chunks come back in submission order. Throws when a stage
+    // fails or does not answer.
+    virtual void collect(float* logits, int32_t n_out) = 0;
+    // The stages after this process.
+    virtual int32_t stages() const = 0;
+    void run(const Batch& batch, size_t begin, size_t end, const float* hidden, float* logits, int32_t n_out,
+             MatmulScratch::Path path) {
+        submit(batch, begin, end, hidden, n_out, path);
+        collect(logits, n_out);
+    }
 };
 
 struct ContextParams;
@@ -74,7 +85,20 @@ public:
     int32_t decode(const Batch& batch);
     // A pipeline's first stage (a model loaded with a layer range that ends early): decode()
     // runs this process's layers and passes each chunk on to `d` for the rest.
-    void set_downstream(Downstream* d) { downstream_ = d; }
+    void set_downstream(Downstream* d) {
+        downstream_ = d;
+        in_flight_.clear();
+    }
+    // Micro-batches (runtime/scheduler.cpp): with a Downstream, submit() runs this process's
+    // layers over `batch` and hands it on without waiting, so this stage can start the next
+    // batch while the later ones work on it; collect() waits for the oldest submitted batch
+    // and makes its logits rows logits(0..n_out). Without one, submit() decodes and collect()
+    // returns that batch's rows. pipeline_depth(): the stages, i.e. the micro-batches worth
+    // keeping in flight (1 without a pipeline).
+    int32_t pipeline_depth() const { return downstream_ ? 1 + downstream_->stages() : 1; }
+    void submit(const Batch& batch);
+    int32_t collect();
+    size_t in_flight() const { return in_flight_.size(); }
     // A later pipeline stage: runs this model's layers over `batch` (one chunk, at most
     // n_batch tokens) from the previous stage's hidden states `in` (batch.size() x n_embd).
     // Each sequence's cached positions from its first position in the batch on are dropped
@@ -117,6 +141,7 @@ private:
     bool embeddings_mode_ = false;
     std::vector<int32_t> min_pos_, max_pos_;  // per sequence, reused by decode
     Downstream* downstream_ = nullptr;
+    std::deque<std::vector<int32_t>> in_flight_;  // per submitted batch: its chunks' n_out
     std::vector<float> stage_out_;  // a pipeline stage's hidden states
     // Checks ids/positions/sequences and reserves each sequence's KV rows; returns n_out.
     int32_t check_and_reserve(const Batch& batch, bool truncate_first);

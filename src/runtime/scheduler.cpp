@@ -35,6 +35,8 @@ struct Scheduler::Seq {
     int32_t n_registered = 0;     // leading full blocks handed to the prefix cache
     uint64_t chain_key = 0;       // prefix-cache key of block n_registered - 1 (0: unknown)
     int32_t step_n = 0;           // tokens scheduled in the current step
+    int32_t in_flight = 0;        // micro-batches holding this sequence's tokens (step_pipelined)
+    uint64_t epoch = 0;           // bumped whenever the slot is released
     Sampler sampler;
     StopMatcher stops;
     StreamDecoder detok;
@@ -65,6 +67,12 @@ Scheduler::Scheduler(Context& ctx, SchedulerParams params)
 }
 
 Scheduler::~Scheduler() {
+    // Micro-batches still in flight are collected (and dropped), so the pipeline's later
+    // stages hold no answers for the next scheduler over this context.
+    try {
+        while (ctx_.in_flight() > 0) ctx_.collect();
+    } catch (const std::exception&) {
+    }
     for (auto& s : running_) ctx_.kv().release(s->slot);
     cache_.clear();
 }
@@ -117,6 +125,7 @@ void Scheduler::release(Seq& s) {
     kv.release(s.slot);
     free_slots_.push_back(s.slot);
     s.slot = -1;
+    s.epoch++;
     s.n_computed = 0;
     s.n_registered = 0;
     s.chain_key = 0;
@@ -145,8 +154,9 @@ void Scheduler::finish(Seq& s, const std::string& reason) {
 
 void Scheduler::remove_cancelled() {
     for (auto& s : running_)
-        if (s->cancelled()) finish(*s, "cancelled");
-    std::erase_if(running_, [](const SeqPtr& s) { return s->done; });
+        if (s->cancelled() && !s->done) finish(*s, "cancelled");
+    // A sequence in a micro-batch in flight stays until that batch is collected.
+    std::erase_if(running_, [](const SeqPtr& s) { return s->done && s->in_flight == 0; });
     for (auto& s : waiting_)
         if (s->cancelled()) finish(*s, "cancelled");
     std::erase_if(waiting_, [](const SeqPtr& s) { return s->done; });
@@ -164,7 +174,7 @@ void Scheduler::preempt(SeqPtr& sp) {
 // Preempts the newest running sequence (other than `except`); false when there is none.
 bool Scheduler::preempt_newest(const Seq* except) {
     for (size_t i = running_.size(); i-- > 0;) {
-        if (running_[i].get() == except) continue;
+        if (running_[i].get() == except || running_[i]->in_flight > 0 || running_[i]->done) continue;
         preempt(running_[i]);
         running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
         return true;
@@ -252,6 +262,7 @@ void Scheduler::sample(Seq& s, int32_t row) {
 }
 
 bool Scheduler::step() {
+    if (ctx_.pipeline_depth() > 1 || !flight_.empty()) return step_pipelined();
     remove_cancelled();
     admit();
     if (running_.empty()) {
@@ -343,6 +354,122 @@ bool Scheduler::run_pass(bool prompt) {
         if (row_of_[i] >= 0) sample(s, row_of_[i]);
     }
     return true;
+}
+
+bool Scheduler::step_pipelined() {
+    remove_cancelled();
+    admit();
+    const size_t depth = static_cast<size_t>(std::max(1, ctx_.pipeline_depth()));
+    if (running_.empty() && flight_.empty()) {
+        if (waiting_.empty()) return false;
+        auto& s = waiting_.front();  // as in step(): never spin on a prompt that cannot fit
+        s->result.error = "the KV cache has no room for the prompt";
+        finish(*s, "error");
+        waiting_.pop_front();
+        return true;
+    }
+    bool submitted = false;
+    if (flight_.size() < depth) {
+        // The next group: the oldest sequences not in flight, about running / depth of them.
+        const size_t k = (running_.size() + depth - 1) / depth;
+        std::vector<Seq*> pick;
+        for (auto& sp : running_)
+            if (!sp->done && sp->in_flight == 0 && pick.size() < k) pick.push_back(sp.get());
+        // Decode tokens first (each may need a block; only sequences not in flight are
+        // preempted for it), then prompt chunks within the token budget.
+        for (Seq* s : pick) {
+            s->step_n = 0;
+            if (s->slot < 0 || s->pending() != 1) continue;
+            bool ok = ensure_blocks(s->slot, s->n_computed + 1);
+            while (!ok && preempt_newest(s)) ok = ensure_blocks(s->slot, s->n_computed + 1);
+            if (ok) s->step_n = 1;
+        }
+        int32_t budget = params_.step_tokens;
+        for (Seq* s : pick) budget -= s->step_n;
+        for (Seq* s : pick) {
+            if (s->slot < 0 || s->pending() <= 1 || s->step_n > 0) continue;
+            s->step_n = std::min(s->pending(), std::max(0, budget));
+            budget -= s->step_n;
+        }
+        std::erase_if(pick, [](Seq* s) { return s->slot < 0 || s->step_n == 0; });
+        if (!pick.empty()) {
+            const size_t before = flight_.size();
+            if (!submit_pass(pick, true) || !submit_pass(pick, false)) return true;
+            submitted = flight_.size() > before;
+        }
+    }
+    if (!flight_.empty() && (flight_.size() >= depth || !submitted)) collect_oldest();
+    std::erase_if(running_, [](const SeqPtr& s) { return s->done && s->in_flight == 0; });
+    return true;
+}
+
+// Submits one pass (prompt or generated tokens, the matmul path pinned as in run_pass) over
+// the picked sequences as a micro-batch. False when it failed (everything was ended).
+bool Scheduler::submit_pass(const std::vector<Seq*>& pick, bool prompt) {
+    batch_.clear();
+    MicroBatch mb;
+    int32_t rows = 0;
+    for (Seq* sp : pick) {
+        Seq& s = *sp;
+        const int32_t end = s.n_computed + s.step_n;
+        const int32_t p0 = prompt ? s.n_computed : std::max(s.n_computed, s.n_prompt);
+        const int32_t p1 = prompt ? std::min(end, s.n_prompt) : end;
+        if (p1 <= p0) continue;
+        int32_t row = -1;
+        for (int32_t p = p0; p < p1; ++p) {
+            const bool last = p + 1 == static_cast<int32_t>(s.tokens.size());
+            batch_.add(s.tokens[static_cast<size_t>(p)], p, s.slot, last);
+            if (last) row = rows++;
+        }
+        mb.seqs.push_back(sp);
+        mb.epochs.push_back(s.epoch);
+        mb.n.push_back(p1 - p0);
+        mb.row.push_back(row);
+    }
+    if (batch_.size() == 0) return true;
+    auto& path = ctx_.scratch().mm.path;
+    path = prompt ? MatmulScratch::Path::Gemm : MatmulScratch::Path::Dot;
+    try {
+        ctx_.submit(batch_);
+    } catch (const std::exception& e) {
+        path = MatmulScratch::Path::BySize;
+        drop_in_flight(e.what());
+        return false;
+    }
+    path = MatmulScratch::Path::BySize;
+    for (Seq* s : mb.seqs) s->in_flight++;
+    // The scheduled tokens are accounted for at once (the sequence is not scheduled again
+    // until the batch is back); n_computed moves when the batch is collected.
+    for (size_t i = 0; i < mb.seqs.size(); ++i) mb.seqs[i]->step_n -= mb.n[i];
+    flight_.push_back(std::move(mb));
+    return true;
+}
+
+bool Scheduler::collect_oldest() {
+    MicroBatch mb = std::move(flight_.front());
+    flight_.pop_front();
+    for (Seq* s : mb.seqs) s->in_flight--;
+    try {
+        ctx_.collect();
+    } catch (const std::exception& e) {
+        drop_in_flight(e.what());
+        return false;
+    }
+    for (size_t i = 0; i < mb.seqs.size(); ++i) {
+        Seq& s = *mb.seqs[i];
+        if (s.done || s.epoch != mb.epochs[i]) continue;  // ended or preempted meanwhile
+        s.n_computed += mb.n[i];
+        register_full_blocks(s);
+        if (mb.row[i] >= 0) sample(s, mb.row[i]);
+    }
+    return true;
+}
+
+// A pass that failed (a stage gone or silent): every sequence ends with the error.
+void Scheduler::drop_in_flight(const std::string& message) {
+    flight_.clear();
+    for (auto& s : running_) s->in_flight = 0;
+    fail_all(message);
 }
 
 }  // namespace hearth

@@ -103,6 +103,20 @@ private:
     void release(Seq& s);
     void fail_all(const std::string& message);
     bool run_pass(bool prompt);
+    // Micro-batches (a model split into pipeline stages, Context::pipeline_depth() > 1): each
+    // step submits the next group of sequences that are not in flight (about running / depth
+    // of them) and collects the oldest group once depth groups are in flight, so every stage
+    // has work; each sequence's tokens are computed exactly as in step()'s passes.
+    struct MicroBatch {
+        std::vector<Seq*> seqs;
+        std::vector<uint64_t> epochs;  // a sequence released meanwhile (preempted, ended) is skipped
+        std::vector<int32_t> n, row;
+    };
+    bool step_pipelined();
+    bool submit_pass(const std::vector<Seq*>& pick, bool prompt);
+    bool collect_oldest();
+    void drop_in_flight(const std::string& message);
+    std::deque<MicroBatch> flight_;
     void sample(Seq& s, int32_t row);
     void emit_tail(Seq& s);
 
