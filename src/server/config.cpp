@@ -216,6 +216,8 @@ ServerConfig ServerConfig::from_env() {
     if (auto v = env("HEARTH_MAX_QUEUE")) c.manager.max_queue = static_cast<size_t>(parse_int_env("HEARTH_MAX_QUEUE", *v, 1, 1 << 20));
     if (auto v = env("HEARTH_NUM_PARALLEL")) c.manager.num_parallel = parse_int_env("HEARTH_NUM_PARALLEL", *v, 1, 256);
     if (auto v = env("HEARTH_KV_BLOCKS")) c.manager.kv_blocks = parse_int_env("HEARTH_KV_BLOCKS", *v, 1, 1 << 24);
+    // Compute threads per model (each rank's, with serve --pipeline); default: physical cores.
+    if (auto v = env("HEARTH_NUM_THREADS")) c.manager.n_threads = parse_int_env("HEARTH_NUM_THREADS", *v, 1, 1024);
     // Testing aid (the cluster fault tests): a pause after each engine step, so a stream is
     // slow enough to be caught mid-flight. Milliseconds.
     if (auto v = env("HEARTH_DEBUG_TOKEN_DELAY"))
