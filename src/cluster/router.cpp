@@ -120,7 +120,7 @@ struct Router::Impl {
         return std::make_shared<const RouterOptions>(std::move(o));
     }
 
-    explicit Impl(RouterOptions o) : shared_opts(finish(std::move(o))), opts(*shared_opts), http(server_options(opts.http)) {
+    explicit Impl(RouterOptions o) : shared_opts(finish(std::move(o))), opts(*shared_opts), http(server::http_options(opts.http)) {
         proxy = std::make_unique<Proxy>(opts, workers, balancer, counters, &http.io_context());
         server::install_middleware(http, opts.http);
         routes();
@@ -155,17 +155,6 @@ struct Router::Impl {
         proxy->stop();
         for (const auto& w : workers.snapshot()) w->stop();
         Worker::join_all(std::chrono::milliseconds(3000));
-    }
-
-    static http::ServerOptions server_options(const server::ServerConfig& c) {
-        http::ServerOptions o;
-        o.loop_threads = std::max(c.http_threads, 1);
-        o.max_body = c.max_body;
-        o.header_timeout = c.header_timeout;
-        o.idle_timeout = c.idle_timeout;
-        o.write_timeout = c.write_timeout;
-        o.max_connections = c.max_connections;
-        return o;
     }
 
     bool sleep_for(std::chrono::milliseconds d) {  // false when stopping

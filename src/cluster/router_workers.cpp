@@ -229,21 +229,22 @@ void Worker::probe_result(bool ok) {
         std::fprintf(stderr, "hearth: router: worker %s does not answer its probe: out of rotation\n", id_.c_str());
 }
 
-bool Worker::probe_version() {
+// A client for one probe or poll: every phase bounded by the connect timeout.
+http::Client Worker::client() const {
     http::Client c(host_, port_);
     c.set_connection_timeout(opts_.connect_timeout);
     c.set_read_timeout(opts_.connect_timeout);
     c.set_write_timeout(opts_.connect_timeout);
-    auto r = c.Get("/api/version", worker_headers(opts_));
+    return c;
+}
+
+bool Worker::probe_version() {
+    auto r = client().Get("/api/version", worker_headers(opts_));
     return r && r->status == 200;
 }
 
 bool Worker::poll_metrics() {
-    http::Client c(host_, port_);
-    c.set_connection_timeout(opts_.connect_timeout);
-    c.set_read_timeout(opts_.connect_timeout);
-    c.set_write_timeout(opts_.connect_timeout);
-    auto r = c.Get("/metrics", worker_headers(opts_));
+    auto r = client().Get("/metrics", worker_headers(opts_));
     if (!r) return false;
     if (r->status == 200) {
         waiting = int64_t(sum_series(r->body, "hearth_requests_waiting"));
@@ -253,10 +254,7 @@ bool Worker::poll_metrics() {
 }
 
 void Worker::poll_models() {
-    http::Client c(host_, port_);
-    c.set_connection_timeout(opts_.connect_timeout);
-    c.set_read_timeout(opts_.connect_timeout);
-    c.set_write_timeout(opts_.connect_timeout);
+    http::Client c = client();
     const auto names = [&](const char* path) -> std::optional<std::vector<std::string>> {
         auto r = c.Get(path, worker_headers(opts_));
         if (!r || r->status != 200) return std::nullopt;

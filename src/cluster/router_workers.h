@@ -19,6 +19,7 @@
 
 #include "cluster/node.h"
 #include "cluster/router.h"
+#include "http/client.h"
 
 namespace hearth::cluster {
 
@@ -77,6 +78,7 @@ public:
 
 private:
     void probe_loop();
+    http::Client client() const;
     bool probe_version();
     bool poll_metrics();  // false: no answer
     void poll_models();  // static workers: /api/tags and /api/ps

@@ -1,5 +1,6 @@
 #include "server/middleware.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -60,6 +61,17 @@ bool bearer_authorized(std::string_view authorization, const std::vector<std::st
 bool public_route(std::string_view method, std::string_view path) {
     return (method == "GET" || method == "HEAD") &&
            (path == "/" || path == "/api/version" || starts_with(path, "/ui/"));  // /ui/: the chat page's files
+}
+
+http::ServerOptions http_options(const ServerConfig& cfg) {
+    http::ServerOptions opts;
+    opts.loop_threads = std::max(cfg.http_threads, 1);
+    opts.max_body = cfg.max_body;
+    opts.header_timeout = cfg.header_timeout;
+    opts.idle_timeout = cfg.idle_timeout;
+    opts.write_timeout = cfg.write_timeout;
+    opts.max_connections = cfg.max_connections;
+    return opts;
 }
 
 void install_middleware(http::Server& http, const ServerConfig& cfg) {

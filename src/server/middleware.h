@@ -12,11 +12,15 @@
 
 namespace hearth::http {
 class Server;
+struct ServerOptions;
 }
 
 namespace hearth::server {
 
 void install_middleware(http::Server& http, const ServerConfig& cfg);
+
+// The HTTP layer's options from the daemon's settings (the router serves with the same).
+http::ServerOptions http_options(const ServerConfig& cfg);
 
 // A Host header acceptable on a loopback bind: localhost, 127.x.y.z or [::1], with or without
 // a port. An absent header is accepted (non-browser clients).

@@ -25,14 +25,7 @@ Server::Server(ServerConfig config, ModelResolver resolver) : cfg_(std::move(con
     // A client that disconnects mid-stream must not kill the process: writes then fail instead.
     std::signal(SIGPIPE, SIG_IGN);
     models_ = std::make_unique<ModelManager>(cfg_.manager);
-    http::ServerOptions opts;
-    opts.loop_threads = std::max(cfg_.http_threads, 1);
-    opts.max_body = cfg_.max_body;
-    opts.header_timeout = cfg_.header_timeout;
-    opts.idle_timeout = cfg_.idle_timeout;
-    opts.write_timeout = cfg_.write_timeout;
-    opts.max_connections = cfg_.max_connections;
-    http_ = std::make_unique<http::Server>(opts);
+    http_ = std::make_unique<http::Server>(http_options(cfg_));
     if (!cfg_.models_root.empty()) store_ = std::make_unique<store::Store>(cfg_.models_root);
     env_ = std::make_unique<ApiEnv>(ApiEnv{cfg_, resolver_, *models_, store_.get(), http_.get(), &draining_});
     install_middleware(*http_, cfg_);
