@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <list>
 #include <string>
 #include <thread>
@@ -40,6 +41,13 @@ public:
         int inited = 0;
         MPI_Initialized(&inited);
         if (!inited) {
+            // Stage messages (hidden states: up to n_batch x n_embd floats; logits rows) go
+            // eagerly in one piece: past OpenMPI's 64 KiB TCP eager limit a message waits for
+            // a rendezvous handshake that a sleeping sender answers late (~4 ms per token for
+            // TinyLlama's 128 KB of logits). mpirun --mca settings still win.
+            ::setenv("OMPI_MCA_btl_tcp_eager_limit", "8388608", 0);
+            ::setenv("OMPI_MCA_btl_tcp_rndv_eager_limit", "8388608", 0);
+            ::setenv("OMPI_MCA_btl_tcp_max_send_size", "8388608", 0);
             int provided = 0;
             check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
             owns_ = true;
@@ -79,8 +87,10 @@ public:
             reap();
             const auto waited = clock::now() - t0;
             if (timeout_ms >= 0 && waited >= std::chrono::milliseconds(timeout_ms)) return false;
-            // Spin ~50 us (a decode step's hand-over), then sleep in 20 us steps.
-            if (waited > std::chrono::microseconds(50)) std::this_thread::sleep_for(std::chrono::microseconds(20));
+            // Spin ~200 us (a decode step's hand-over), and while sends are still going out
+            // (only progress calls move them), then sleep in short steps.
+            if (waited > std::chrono::microseconds(200) && pending_.empty())
+                std::this_thread::sleep_for(std::chrono::microseconds(20));
         }
         int count = 0;
         check(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count");

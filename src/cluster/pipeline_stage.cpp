@@ -2,7 +2,9 @@
 #include "cluster/pipeline_stage.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -15,6 +17,14 @@ namespace hearth::pipeline {
 namespace {
 
 size_t pad4(size_t n) { return (n + 3) / 4 * 4; }
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+// HEARTH_PIPELINE_STATS=1: each rank writes where its time went when the group ends.
+bool stats_wanted() {
+    const char* v = std::getenv("HEARTH_PIPELINE_STATS");
+    return v && *v && std::strcmp(v, "0") != 0;
+}
 
 // The layer index of a "blk.N.*" tensor name, or -1.
 int32_t layer_of(const std::string& name) {
@@ -167,7 +177,11 @@ void CommDownstream::submit(const Batch& batch, size_t begin, size_t end, const 
 
 void CommDownstream::collect(float* logits, int32_t n_out) {
     const int last = comm_.size() - 1;
-    if (!comm_.recv(last, reply_, timeout_ms_)) {
+    const auto t0 = Clock::now();
+    const bool got = comm_.recv(last, reply_, timeout_ms_);
+    wait_s_ += since(t0);
+    ++collected_;
+    if (!got) {
         if (on_timeout_) on_timeout_();
         throw CommError("pipeline: stage " + std::to_string(last) + " did not answer within " + std::to_string(timeout_ms_) + " ms");
     }
@@ -182,6 +196,9 @@ void CommDownstream::collect(float* logits, int32_t n_out) {
 void CommDownstream::finish() {
     if (finished_ || comm_.size() < 2) return;
     finished_ = true;
+    if (stats_wanted())
+        std::fprintf(stderr, "pipeline stats: rank 0 waited %.1f ms for %lld answers (%.3f ms each)\n", wait_s_ * 1e3,
+                     static_cast<long long>(collected_), collected_ ? wait_s_ * 1e3 / static_cast<double>(collected_) : 0.0);
     const Header h{static_cast<uint32_t>(Kind::Quit), 0, 0, 0, 0};
     comm_.send(1, &h, sizeof h);
 }
@@ -235,14 +252,25 @@ void run_stage(Context& ctx, Comm& comm) {
     const bool last = rank == comm.size() - 1;
     std::vector<uint8_t> msg, out;
     Batch batch;
+    double wait_s = 0, busy_s = 0;
+    int64_t n = 0;
     try {
         for (;;) {
+            auto t0 = Clock::now();
             comm.recv(rank - 1, msg);
+            wait_s += since(t0);
             if (read_header(msg).kind == static_cast<uint32_t>(Kind::Quit)) {
                 if (!last) comm.send(rank + 1, msg.data(), msg.size());
+                if (stats_wanted())
+                    std::fprintf(stderr, "pipeline stats: rank %d ran %lld batches: %.1f ms computing (%.3f ms each), %.1f ms waiting\n",
+                                 rank, static_cast<long long>(n), busy_s * 1e3, n ? busy_s * 1e3 / static_cast<double>(n) : 0.0,
+                                 wait_s * 1e3);
                 return;
             }
+            t0 = Clock::now();
             stage_batch(ctx, comm, msg, out, batch);
+            busy_s += since(t0);
+            ++n;
         }
     } catch (const CommError&) {
         throw;  // the group is already gone

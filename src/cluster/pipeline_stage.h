@@ -82,6 +82,8 @@ private:
     bool finished_ = false;
     std::vector<uint8_t> msg_, reply_;
     std::function<void()> on_timeout_;
+    double wait_s_ = 0;  // in collect (HEARTH_PIPELINE_STATS)
+    int64_t collected_ = 0;
 };
 
 // This process's part of a pipeline group: its Comm, every stage's layers, and its model
