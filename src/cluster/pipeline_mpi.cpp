@@ -87,10 +87,13 @@ public:
             reap();
             const auto waited = clock::now() - t0;
             if (timeout_ms >= 0 && waited >= std::chrono::milliseconds(timeout_ms)) return false;
-            // Spin ~200 us (a decode step's hand-over), and while sends are still going out
-            // (only progress calls move them), then sleep in short steps.
-            if (waited > std::chrono::microseconds(200) && pending_.empty())
-                std::this_thread::sleep_for(std::chrono::microseconds(20));
+            // Spin ~30 us (a hand-over that is about to come), then sleep in short steps: the
+            // ranks may share cores (or SMT siblings) with the stage that is computing, and a
+            // spinning rank measurably slows it.
+            // Past 2 ms of waiting (the other stage is computing), longer sleeps let this
+            // vCPU idle instead of waking every 0.1 ms beside the one that computes.
+            if (waited > spin_)
+                std::this_thread::sleep_for(waited > std::chrono::milliseconds(2) ? long_sleep_ : std::chrono::microseconds(20));
         }
         int count = 0;
         check(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count");
@@ -118,6 +121,15 @@ private:
 
     int rank_ = 0, size_ = 1;
     bool owns_ = false;
+    // HEARTH_PIPELINE_SPIN: microseconds a waiting rank polls before it sleeps (default 30).
+    std::chrono::microseconds long_sleep_{[] {
+        const char* v = std::getenv("HEARTH_PIPELINE_SLEEP");
+        return v && *v ? std::atol(v) : 20L;
+    }()};
+    std::chrono::microseconds spin_{[] {
+        const char* v = std::getenv("HEARTH_PIPELINE_SPIN");
+        return v && *v ? std::atol(v) : 30L;
+    }()};
     std::list<Pending> pending_;
 };
 
