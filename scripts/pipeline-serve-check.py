@@ -3,7 +3,7 @@
 against one `hearth serve`. Both serve the same --models-dir; every answer (greedy, raw prompt)
 must be identical, one request at a time and 4 at once (continuous batching through the stages).
 
-  pipeline-serve-check.py HEARTH MODELS_DIR MODEL RANKS [--watchdog]
+  pipeline-serve-check.py HEARTH MODELS_DIR MODEL RANKS [--watchdog | --supervise]
 """
 import concurrent.futures, json, os, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
@@ -21,7 +21,7 @@ def start(cmd, work, log):
     port = free_port()
     env = dict(os.environ, HEARTH_HOST=f"127.0.0.1:{port}", HEARTH_MODELS=os.path.join(work, "store"),
                HEARTH_NUM_PARALLEL="4", HEARTH_NUM_THREADS="1")
-    p = subprocess.Popen(cmd + ["serve", "--models-dir", MODELS] + (["--pipeline"] if cmd[0] != HEARTH else []),
+    p = subprocess.Popen(cmd + ["serve", "--models-dir", MODELS] + (["--pipeline"] if "mpirun" in cmd else []),
                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -118,9 +118,52 @@ def watchdog(work):
     print(f"ok   watchdog: a stopped stage failed the request after {took:.1f} s (timeout 2 s: {how}); the group ended after {gone:.1f} s")
 
 
+def supervised(work):
+    """The same fault under `hearth pipeline-supervise`: the request in flight fails, the
+    supervisor starts the group again, and it serves again within 30 s."""
+    os.environ["HEARTH_PIPELINE_TIMEOUT"] = "2s"
+    log = open(os.path.join(work, "supervised.log"), "w+")
+    cmd = [HEARTH, "pipeline-supervise", "--pause", "0.5", "--", "mpirun", "--oversubscribe", "--mca", "btl", "tcp,self",
+           "-np", str(RANKS), HEARTH]
+    p, url = start(cmd, work, log)
+    try:
+        want = generate(url, PROMPTS[0])
+        os.kill(rank_pids(p)[RANKS - 1], signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            generate(url, PROMPTS[0])
+            failed = False
+        except OSError:
+            failed = True
+        back, got = None, None
+        while time.monotonic() - t0 < 40:
+            try:
+                got = generate(url, PROMPTS[0])
+                back = time.monotonic() - t0
+                break
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        for pid in rank_pids(p).values():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
+        stop(p)
+    log.seek(0)
+    text = log.read()
+    if not failed or back is None or back > 30 or got != want or "starting it again" not in text:
+        print(f"FAIL supervise: failed={failed} back={back} same={got == want}\n{text}")
+        sys.exit(1)
+    print(f"ok   pipeline-supervise: a stopped stage failed its request, the group served again {back:.1f} s after the fault, same answer")
+
+
 with tempfile.TemporaryDirectory() as work:
     if len(sys.argv) > 5 and sys.argv[5] == "--watchdog":
         watchdog(work)
+        sys.exit(0)
+    if len(sys.argv) > 5 and sys.argv[5] == "--supervise":
+        supervised(work)
         sys.exit(0)
     log1, log2 = open(os.path.join(work, "one.log"), "w+"), open(os.path.join(work, "pipe.log"), "w+")
     p1, url1 = start([HEARTH], work, log1)

@@ -70,7 +70,8 @@ else
 fi
 
 # The daemon: `hearth serve --pipeline` answers as one `hearth serve` does (2 and 3 ranks, one
-# request at a time and 4 at once), and its watchdog fails a request whose stage stopped.
+# request at a time and 4 at once), its watchdog fails a request whose stage stopped, and
+# `hearth pipeline-supervise` has the group serving again after that.
 ln -s "$SHARED/models/stories260K.gguf" "$tmp/stories260K.gguf"
 for ranks in 2 3; do
   if timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K $ranks; then
@@ -80,6 +81,7 @@ for ranks in 2 3; do
   fi
 done
 timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --watchdog || fail=1
+timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --supervise || fail=1
 
 echo "test-pipeline: $checked runs compared, $([ $fail -eq 0 ] && echo all identical || echo FAILURES)"
 exit $fail

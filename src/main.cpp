@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     hearth::cli::add_store_commands(app);
     hearth::cli::add_cluster_commands(app);
     hearth::cli::add_router_command(app);
+    hearth::cli::add_pipeline_supervise_command(app);
     try {
         hearth::isa_family();  // a bad HEARTH_ISA is an error before anything runs
         app.parse(argc, argv);

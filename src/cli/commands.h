@@ -21,6 +21,7 @@ void add_ps_commands(CLI::App& app);     // ps, stop
 void add_store_commands(CLI::App& app);  // pull, push, list|ls, rm, cp
 void add_cluster_commands(CLI::App& app);  // cluster status, drain
 void add_router_command(CLI::App& app);    // router
+void add_pipeline_supervise_command(CLI::App& app);  // pipeline-supervise
 void add_logits_command(CLI::App& dev);  // under `hearth dev`
 void add_embed_command(CLI::App& dev);   // under `hearth dev`
 void add_template_command(CLI::App& dev);  // under `hearth dev`
