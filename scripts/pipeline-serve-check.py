@@ -80,6 +80,16 @@ def rank_pids(p):
     return out
 
 
+def resume_and_stop(p):
+    """Wakes any stopped rank (so it can end), then stops the group."""
+    for pid in rank_pids(p).values():
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            pass
+    stop(p)
+
+
 def watchdog(work):
     """A stage that stops answering (SIGSTOP): the request in flight ends with an error soon
     after HEARTH_PIPELINE_TIMEOUT, and the group ends (MPI_Abort) for a supervisor to restart."""
@@ -104,12 +114,7 @@ def watchdog(work):
         p.wait(timeout=30)
         gone = time.monotonic() - t0
     finally:
-        for pid in rank_pids(p).values():
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except OSError:
-                pass
-        stop(p)
+        resume_and_stop(p)
     log.seek(0)
     text = log.read()
     if err or took > 10 or "did not answer" not in text:
@@ -144,12 +149,7 @@ def supervised(work):
             except OSError:
                 time.sleep(0.5)
     finally:
-        for pid in rank_pids(p).values():
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except OSError:
-                pass
-        stop(p)
+        resume_and_stop(p)
     log.seek(0)
     text = log.read()
     if not failed or back is None or back > 30 or got != want or "starting it again" not in text:

@@ -348,7 +348,7 @@ std::string Router::Impl::metrics() const {
                      "worker=\"" + server::metric_label_escape(x->id()) + "\",state=\"" + to_string(b) + "\"",
                      x->breaker() == b ? 1 : 0);
     {
-        std::lock_guard lk(const_cast<RouterCounters&>(counters).mu);
+        std::lock_guard lk(counters.mu);
         w.header("hearth_router_decisions_total", "counter", "Routing decisions by reason (prefix, balance, least_load, round_robin, session, only, retry).");
         for (const auto& [reason, n] : counters.decisions) w.sample("hearth_router_decisions_total", "reason=\"" + reason + "\"", double(n));
     }

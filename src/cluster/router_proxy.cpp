@@ -97,7 +97,6 @@ private:
         worker_->inflight++;
         in_attempt_ = true;
         health_abort_ = false;
-        got_head_ = false;
         body_.clear();
         // Before the first relayed byte: streams get the first-byte timeout, longer by the
         // worker's queue and the prompt's size; whole replies the request timeout.
@@ -180,7 +179,6 @@ private:
             if (status == 502) worker_->on_failure();
             return retry("worker " + worker_->id() + " answered " + std::to_string(status), false);
         }
-        got_head_ = true;
         // This worker serves it: its cache now (likely) holds the request's text.
         if (status < 400) px_->balancer.routed(req_->route, req_->chain, worker_->id());
         head_ = http::Response{};
@@ -392,7 +390,7 @@ private:
     std::string body_;
     char last_byte_ = '\n';
     Clock::time_point last_activity_{};
-    bool chunked_ = false, got_head_ = false, relayed_ = false, in_attempt_ = false, health_abort_ = false, stalled_ = false;
+    bool chunked_ = false, relayed_ = false, in_attempt_ = false, health_abort_ = false, stalled_ = false;
     bool gone_ = false, finished_ = false;
 };
 

@@ -30,7 +30,7 @@ namespace hearth::cluster {
 // Router-wide counters for /metrics (per-worker ones live on Worker).
 struct RouterCounters {
     std::atomic<uint64_t> requests{0}, no_worker{0}, failed{0}, stream_errors{0};
-    std::mutex mu;
+    mutable std::mutex mu;
     std::map<std::string, uint64_t> decisions;  // by reason
     void decided(const char* reason) {
         std::lock_guard lk(mu);
