@@ -3,9 +3,9 @@
 against one `hearth serve`. Both serve the same --models-dir; every answer (greedy, raw prompt)
 must be identical, one request at a time and 4 at once (continuous batching through the stages).
 
-  pipeline-serve-check.py HEARTH MODELS_DIR MODEL RANKS [--watchdog | --supervise]
+  pipeline-serve-check.py HEARTH MODELS_DIR MODEL RANKS [--watchdog | --supervise | --kill9 | --memory]
 """
-import concurrent.futures, json, os, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import concurrent.futures, json, os, signal, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
 
 HEARTH, MODELS, MODEL, RANKS = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 PROMPTS = ["Once upon a time", "The little dog", "Lily and Tom went to the park", "One day, a bird"]
@@ -158,7 +158,155 @@ def supervised(work):
     print(f"ok   pipeline-supervise: a stopped stage failed its request, the group served again {back:.1f} s after the fault, same answer")
 
 
+def stream(url, prompt, n=400):
+    """A streamed generation: ("ok", None), ("error", message) from an error line, or
+    ("failed", why) when the request or the stream broke without one."""
+    body = json.dumps({"model": MODEL, "prompt": prompt, "stream": True, "options": {"num_predict": n, "seed": 1}}).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + "/api/generate", data=body), timeout=60) as r:
+            last = None
+            for line in r:
+                last = json.loads(line)
+                if "error" in last:
+                    return "error", last["error"]
+            return ("ok", None) if last and last.get("done") else ("failed", "the stream ended without done")
+    except urllib.error.HTTPError as e:
+        return "failed", f"HTTP {e.code}"
+    except OSError as e:
+        return "failed", str(e)
+
+
+def kill9(work):
+    """kill -9 of the last stage while 4 clients stream: every request in flight ends with an
+    error line within 2 s, `hearth pipeline-supervise` has the group serving again within 30 s,
+    and no request started after that fails."""
+    os.environ["HEARTH_DEBUG_TOKEN_DELAY"] = "5"  # streams long enough to be cut mid-way
+    log = open(os.path.join(work, "kill9.log"), "w+")
+    cmd = [HEARTH, "pipeline-supervise", "--pause", "0.5", "--", "mpirun", "--oversubscribe", "--mca", "btl", "tcp,self",
+           "-np", str(RANKS), HEARTH]
+    p, url = start(cmd, work, log)
+    results, stop_at = [], [time.monotonic() + 120]
+    lock = threading.Lock()
+
+    def client(i):
+        while time.monotonic() < stop_at[0]:
+            t0 = time.monotonic()
+            r = stream(url, PROMPTS[i % len(PROMPTS)])
+            with lock:
+                results.append((t0, time.monotonic(), r))
+            if r[0] != "ok":
+                time.sleep(0.05)
+    try:
+        if stream(url, PROMPTS[0], 8)[0] != "ok":
+            raise SystemExit("FAIL kill9: the group did not answer before the fault")
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        victim = rank_pids(p)[RANKS - 1]
+        t_kill = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        back = None
+        while time.monotonic() - t_kill < 40 and back is None:
+            time.sleep(0.1)
+            with lock:
+                oks = [a for a, b, r in results if r[0] == "ok" and a > t_kill]
+            if oks:
+                back = min(oks) - t_kill  # the first request started after the fault that succeeded
+        stop_at[0] = time.monotonic() + 3  # keep the load on for 3 s more
+        for t in threads:
+            t.join(timeout=90)
+    finally:
+        resume_and_stop(p)
+    inflight = [(b - t_kill, r) for a, b, r in results if a < t_kill < b]
+    after = [r for a, b, r in results if back is not None and a - t_kill >= back]
+    bad_after = [r for r in after if r[0] != "ok"]
+    log.seek(0)
+    text = log.read()
+    problems = []
+    if len(inflight) != 4:
+        problems.append(f"{len(inflight)} requests were in flight at the kill, expected 4")
+    for end, r in inflight:
+        if r[0] != "error" or end > 2.0:
+            problems.append(f"an in-flight request ended {end:.2f} s after the kill with {r}")
+    if back is None or back > 30:
+        problems.append(f"not serving again within 30 s (back={back})")
+    if bad_after or not after:
+        problems.append(f"{len(bad_after)} of {len(after)} requests after recovery failed: {bad_after[:3]}")
+    if problems:
+        print("FAIL kill9: " + "; ".join(problems) + "\n" + text[-3000:])
+        sys.exit(1)
+    slowest = max(end for end, _ in inflight)
+    print(f"ok   kill -9 of stage {RANKS - 1}: {len(inflight)} requests in flight ended with an error line within "
+          f"{slowest:.2f} s ({inflight[0][1][1][:60]!r}); serving again {back:.1f} s after the fault; "
+          f"{len(after)} requests after that, none failed")
+
+
+def logged_split(log):
+    log.seek(0)
+    lines = [l for l in log.read().splitlines() if " split 0-" in l]
+    return lines[0].split(" split ")[-1] if lines else None
+
+
+def memory(work):
+    """HEARTH_MAX_MEMORY per rank: a model one daemon refuses for its budget runs split over 2
+    ranks with the same budget each (same greedy answer as an unlimited daemon), and ranks with
+    unequal budgets get unequal shares of the layers (--split auto)."""
+    mpirun = ["mpirun", "--oversubscribe", "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo",
+              "--mca", "oob_tcp_if_include", "lo"]
+    size = os.path.getsize(os.path.join(MODELS, MODEL + ".gguf"))
+    budget = str(size * 85 // 100)  # bytes: 85% of the file, so one process cannot hold model + KV cache
+    problems = []
+
+    def run(cmd, env_extra, name):
+        log = open(os.path.join(work, name + ".log"), "w+")
+        saved = dict(os.environ)
+        os.environ.update(env_extra)
+        try:
+            p, url = start(cmd, work, log)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        try:
+            try:
+                return ("ok", generate(url, PROMPTS[0])), log
+            except urllib.error.HTTPError as e:
+                return ("error", e.read().decode(errors="replace")), log
+        finally:
+            stop(p)
+
+    (kind, want), _ = run([HEARTH], {}, "unlimited")
+    if kind != "ok":
+        raise SystemExit(f"FAIL memory: the unlimited daemon failed: {want}")
+    (kind, msg), _ = run([HEARTH], {"HEARTH_MAX_MEMORY": budget}, "one")
+    if kind != "error" or "HEARTH_MAX_MEMORY" not in msg:
+        problems.append(f"one daemon with HEARTH_MAX_MEMORY={budget} should refuse the model, got {kind} {msg[:100]!r}")
+    (kind, got), log = run(mpirun + ["-np", "2", HEARTH], {"HEARTH_MAX_MEMORY": budget}, "two")
+    even = logged_split(log)
+    if kind != "ok" or got != want:
+        problems.append(f"2 ranks with HEARTH_MAX_MEMORY={budget} each: {kind} {got[:100]!r}, want {want[:60]!r}")
+    big, small = str(size * 4), str(size * 4 // 10)
+    uneven_cmd = mpirun + ["-np", "1", "-x", "HEARTH_MAX_MEMORY=" + big, HEARTH, "serve", "--models-dir", MODELS, "--pipeline", ":",
+                           "-np", "1", "-x", "HEARTH_MAX_MEMORY=" + small, HEARTH]
+    (kind, got), log = run(uneven_cmd, {}, "uneven")
+    uneven = logged_split(log)
+    first = lambda split: int(split.split(" | ")[0].split("-")[1]) if split else -1
+    if kind != "ok" or got != want or first(uneven) <= first(even):
+        problems.append(f"unequal budgets ({big} and {small} bytes): {kind}, split {uneven} vs even {even}, same answer {got == want}")
+    if problems:
+        print("FAIL memory: " + "; ".join(problems))
+        sys.exit(1)
+    print(f"ok   memory: one daemon refuses {MODEL} with HEARTH_MAX_MEMORY={budget} B, 2 ranks with that budget each serve it "
+          f"(split {even}, same answer); budgets {big} B and {small} B split it {uneven}")
+
+
 with tempfile.TemporaryDirectory() as work:
+    if len(sys.argv) > 5 and sys.argv[5] == "--memory":
+        memory(work)
+        sys.exit(0)
+    if len(sys.argv) > 5 and sys.argv[5] == "--kill9":
+        kill9(work)
+        sys.exit(0)
     if len(sys.argv) > 5 and sys.argv[5] == "--watchdog":
         watchdog(work)
         sys.exit(0)

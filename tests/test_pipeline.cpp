@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -107,6 +108,62 @@ TEST(Pipeline, AutoSplitBalancesBytes) {
     const gguf::File f = gguf::File::open(path);
     const auto r = pipeline::split_layers(f, 2, 2, "auto");
     EXPECT_EQ(pipeline::describe(r), "0-1 | 1-2");
+}
+
+// With each rank's memory budget, the auto split gives each stage bytes in proportion, and a
+// stage whose weights exceed its rank's budget is refused with a message naming it.
+TEST(Pipeline, AutoSplitFollowsRankMemory) {
+    const std::string path = test::shared_path("models/stories260K.gguf");
+    const gguf::File f = gguf::File::open(path);
+    const auto n_layer = static_cast<int32_t>(*f.get_u64("llama.block_count"));
+    uint64_t total = 0;
+    for (const auto& t : f.tensors()) total += t.nbytes;
+    const auto even = pipeline::split_layers(f, n_layer, 2, "auto", {total, total});
+    EXPECT_EQ(pipeline::describe(even), pipeline::describe(pipeline::split_layers(f, n_layer, 2, "auto")));
+    // Rank 0 with 4x rank 1's memory: more layers on stage 0 than the even split gives.
+    const auto lopsided = pipeline::split_layers(f, n_layer, 2, "auto", {4 * total, total});
+    EXPECT_GT(lopsided[0].end, even[0].end);
+    EXPECT_EQ(lopsided.back().end, n_layer);
+    const auto other_way = pipeline::split_layers(f, n_layer, 2, "auto", {total, 4 * total});
+    EXPECT_LT(other_way[0].end, even[0].end);
+    EXPECT_EQ(pipeline::counts_of(even), std::to_string(even[0].end) + "," + std::to_string(n_layer - even[0].end));
+    // Each rank holds 60% of the model: two stages fit, one process would not.
+    const uint64_t share = total * 6 / 10;
+    EXPECT_NO_THROW(pipeline::split_layers(f, n_layer, 2, "auto", {share, share}));
+    try {
+        pipeline::split_layers(f, n_layer, 2, "auto", {share, total / 10});
+        ADD_FAILURE() << "a stage larger than its rank's budget was accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("stage 1"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("does not fit"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(pipeline::split_layers(f, n_layer, 2, "1," + std::to_string(n_layer - 1), {total, total / 10}), std::invalid_argument);
+    EXPECT_THROW(pipeline::split_layers(f, n_layer, 2, "auto", {total}), std::invalid_argument);  // one budget per stage
+}
+
+// interrupt(): a receive waiting on another thread, and every later send or receive, throws
+// CommError with the reason (rank 0 gives up on a group that mpirun is ending).
+TEST(Pipeline, InterruptWakesAWaitingReceive) {
+    auto comms = pipeline::make_local_comms(2);
+    std::string caught;
+    std::thread waiter([&] {
+        std::vector<uint8_t> msg;
+        try {
+            comms[0]->recv(1, msg);
+        } catch (const pipeline::CommError& e) {
+            caught = e.what();
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    comms[0]->interrupt("the group is ending");
+    waiter.join();
+    EXPECT_EQ(caught, "the group is ending");
+    const uint8_t byte = 1;
+    EXPECT_THROW(comms[0]->send(1, &byte, 1), pipeline::CommError);
+    // The other rank is not interrupted.
+    comms[1]->send(0, &byte, 1);
+    std::vector<uint8_t> msg;
+    EXPECT_TRUE(comms[1]->recv(0, msg, 0) == false);
 }
 
 TEST(Pipeline, StageLoadsOnlyItsLayers) {
@@ -213,6 +270,9 @@ TEST(Pipeline, DaemonGroupOpensModelsOnDemand) {
         });
     {
         pipeline::CommGroup group(*comms[0], "auto", 60000);
+        // Hello collected every rank's memory budget.
+        ASSERT_EQ(group.budgets().size(), 3u);
+        for (uint64_t b : group.budgets()) EXPECT_EQ(b, pipeline::rank_memory_budget());
         EXPECT_THROW(group.open_model("/nonexistent.gguf"), std::exception);
         const LoadOptions lo = group.open_model(path);
         EXPECT_EQ(lo.layer_begin, 0);

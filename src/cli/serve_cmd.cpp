@@ -95,7 +95,9 @@ std::vector<std::string> read_key_file(const std::string& path) {
     return keys;
 }
 
-void serve(const ServeArgs& a, std::shared_ptr<StageGroup> pipeline_group = nullptr) {
+// pipeline_comm: rank 0's Comm with `serve --pipeline` (the group's later ranks hold the other
+// layers), else null.
+void serve(const ServeArgs& a, std::shared_ptr<StageGroup> pipeline_group = nullptr, pipeline::Comm* pipeline_comm = nullptr) {
     server::ServerConfig cfg = server::ServerConfig::from_env();
     if (pipeline_group) {
         cfg.manager.pipeline = std::move(pipeline_group);
@@ -174,8 +176,22 @@ void serve(const ServeArgs& a, std::shared_ptr<StageGroup> pipeline_group = null
     std::thread waiter([&] {
         int sig = 0;
         sigwait(&sigs, &sig);
-        // SIGTERM in a cluster, or a drain request: finish what is in flight first.
-        if (!listener_ended && (drain_requested || (sig == SIGTERM && registrar))) {
+        if (!listener_ended && !drain_requested && sig == SIGTERM && pipeline_comm) {
+            // A pipeline group gets SIGTERM from mpirun when a stage died (or when it is being
+            // stopped): the later stages are gone or going, so nothing in flight can finish.
+            // Leave the cluster at once and fail those requests with an error now, before
+            // mpirun's SIGKILL follows.
+            std::fprintf(stderr, "hearth: pipeline: the group is ending (SIGTERM); failing %llu request(s) in flight\n",
+                         (unsigned long long)srv.in_flight());
+            if (registrar) registrar->stop();
+            const std::string why = "the pipeline group is ending (a stage exited, or the group is being stopped); retry shortly";
+            pipeline_comm->interrupt(why);
+            // The runner may be inside MPI (OpenMPI reporting the lost peer can take seconds):
+            // the replies are written from here.
+            srv.models().fail_requests(why);
+            for (int i = 0; i < 50 && srv.in_flight() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        } else if (!listener_ended && (drain_requested || (sig == SIGTERM && registrar))) {
+            // SIGTERM in a cluster, or a drain request: finish what is in flight first.
             srv.begin_drain();
             if (registrar) registrar->poke();  // the record says draining at once
             std::fprintf(stderr, "hearth: draining (%llu request(s) in flight, at most %lld s)\n",
@@ -209,7 +225,15 @@ void serve(const ServeArgs& a, std::shared_ptr<StageGroup> pipeline_group = null
 // `mpirun -np N hearth serve --pipeline`: rank 0 is the daemon, the other ranks serve their
 // stages of whatever model it loads until it stops. An error on rank 0 ends the group.
 void serve_pipeline(const ServeArgs& a) {
+    // SIGINT/SIGTERM blocked before MPI starts its threads, so they inherit the mask and the
+    // daemon's waiter (serve()) receives mpirun's SIGTERM instead of the default action.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     std::unique_ptr<pipeline::Comm> comm = pipeline::make_mpi_comm();
+    if (comm->rank() > 0) pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);  // a later stage just ends
     if (comm->rank() > 0) {
         pipeline::serve_stage(*comm);
         return;
@@ -223,7 +247,7 @@ void serve_pipeline(const ServeArgs& a) {
     auto group = std::make_shared<pipeline::CommGroup>(*comm, a.split, timeout_ms);
     std::fprintf(stderr, "hearth: pipeline of %d stages (split %s, watchdog %d ms)\n", comm->size(), a.split.c_str(), timeout_ms);
     try {
-        serve(a, group);
+        serve(a, group, comm.get());
     } catch (const std::exception& e) {
         if (comm->size() < 2) throw;
         std::fprintf(stderr, "hearth: error: %s\n", e.what());

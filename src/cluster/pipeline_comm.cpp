@@ -31,6 +31,7 @@ public:
         const auto* p = static_cast<const uint8_t*>(data);
         std::lock_guard lock(g_->mu);
         if (g_->aborted) throw CommError("the pipeline group was aborted");
+        if (!interrupted_.empty()) throw CommError(interrupted_);
         g_->queues[static_cast<size_t>(rank_ * g_->n + to)].emplace_back(p, p + bytes);
         g_->cv.notify_all();
     }
@@ -39,10 +40,11 @@ public:
         if (from < 0 || from >= g_->n) throw std::invalid_argument("recv from rank " + std::to_string(from));
         auto& q = g_->queues[static_cast<size_t>(from * g_->n + rank_)];
         std::unique_lock lock(g_->mu);
-        auto ready = [&] { return g_->aborted || !q.empty(); };
+        auto ready = [&] { return g_->aborted || !interrupted_.empty() || !q.empty(); };
         if (timeout_ms < 0) g_->cv.wait(lock, ready);
         else if (!g_->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready)) return false;
         if (g_->aborted) throw CommError("the pipeline group was aborted");
+        if (!interrupted_.empty()) throw CommError(interrupted_);
         out = std::move(q.front());
         q.pop_front();
         return true;
@@ -54,9 +56,16 @@ public:
         g_->cv.notify_all();
     }
 
+    void interrupt(const std::string& why) override {
+        std::lock_guard lock(g_->mu);
+        interrupted_ = why.empty() ? "the pipeline group is ending" : why;
+        g_->cv.notify_all();
+    }
+
 private:
     std::shared_ptr<LocalGroup> g_;
     int rank_;
+    std::string interrupted_;  // guarded by g_->mu
 };
 
 }  // namespace

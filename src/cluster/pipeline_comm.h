@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace hearth::pipeline {
@@ -36,6 +37,10 @@ public:
     virtual bool recv(int from, std::vector<uint8_t>& out, int timeout_ms = -1) = 0;
     // Ends every rank of the group (MPI_Abort; in-process: the group's recv calls throw).
     virtual void abort(int code) = 0;
+    // This rank gives up on the group: a recv waiting now, and every later send and recv,
+    // throws CommError(why). Any thread may call it (rank 0's signal waiter, when mpirun ends
+    // the group because a stage died: the requests in flight then fail at once with `why`).
+    virtual void interrupt(const std::string& why) = 0;
 };
 
 // n in-process ranks whose messages go through queues (for tests: the same order and

@@ -10,6 +10,7 @@
 
 #include "gguf/gguf.h"
 #include "model/model.h"
+#include "server/config.h"
 
 namespace hearth::pipeline {
 
@@ -51,9 +52,32 @@ ContextParams decode_params(const std::string& s) {
     return later_stage_params(p);
 }
 
+std::string encode_u64(uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), sizeof v); }
+
 }  // namespace
 
-CommGroup::CommGroup(Comm& comm, std::string split, int timeout_ms) : comm_(comm), split_(std::move(split)), timeout_ms_(timeout_ms) {}
+uint64_t rank_memory_budget() {
+    if (const char* v = std::getenv("HEARTH_MAX_MEMORY"); v != nullptr && *v != '\0') {
+        const auto b = server::parse_byte_size(v);
+        if (!b || *b == 0) throw std::runtime_error(std::string("HEARTH_MAX_MEMORY=") + v + ": expected a size such as 16GiB");
+        return *b;
+    }
+    const uint64_t ram = server::total_ram_bytes();
+    return ram ? ram / 10 * 8 : (8ull << 30);
+}
+
+CommGroup::CommGroup(Comm& comm, std::string split, int timeout_ms) : comm_(comm), split_(std::move(split)), timeout_ms_(timeout_ms) {
+    budgets_.push_back(rank_memory_budget());
+    if (comm_.size() < 2) return;
+    // Hello: every later rank appends its memory budget; the last one answers with all of them.
+    const std::string all = control(Kind::Hello, encode_u64(budgets_[0]), kLoadTimeoutMs);
+    if (all.size() != sizeof(uint64_t) * static_cast<size_t>(comm_.size()))
+        throw std::runtime_error("pipeline: a malformed answer to Hello");
+    budgets_.resize(static_cast<size_t>(comm_.size()));
+    std::memcpy(budgets_.data(), all.data(), all.size());
+}
+
+const std::vector<uint64_t>& CommGroup::budgets() const { return budgets_; }
 
 void CommGroup::watchdog_fired(const std::string& what) {
     std::fprintf(stderr, "hearth: pipeline: %s; ending the group in 1 s (MPI_Abort)\n", what.c_str());
@@ -67,7 +91,7 @@ void CommGroup::watchdog_fired(const std::string& what) {
     }).detach();
 }
 
-void CommGroup::control(Kind kind, const std::string& payload, int timeout_ms) {
+std::string CommGroup::control(Kind kind, const std::string& payload, int timeout_ms) {
     const std::vector<uint8_t> msg = control_message(kind, payload);
     comm_.send(1, msg.data(), msg.size());
     std::vector<uint8_t> reply;
@@ -80,14 +104,20 @@ void CommGroup::control(Kind kind, const std::string& payload, int timeout_ms) {
     const Header h = read_header(reply);
     if (h.kind == static_cast<uint32_t>(Kind::Error)) throw std::runtime_error("pipeline: " + payload_of(reply));
     if (h.kind != static_cast<uint32_t>(Kind::Ready)) throw std::runtime_error("pipeline: an unexpected answer to a control message");
+    return payload_of(reply);
 }
 
 LoadOptions CommGroup::open_model(const std::string& path) {
     std::lock_guard lock(mu_);
     if (finished_) throw std::runtime_error("pipeline: the group is shutting down");
-    const std::vector<StageRange> ranges = split_layers(path, comm_.size(), split_);
+    std::vector<StageRange> ranges;
     {
         const gguf::File f = gguf::File::open(path);
+        const std::string arch = f.architecture();
+        const auto n_layer = f.get_u64(arch + ".block_count");
+        if (!n_layer || *n_layer == 0 || *n_layer > 100000) throw std::runtime_error(path + ": no " + arch + ".block_count");
+        // Split by the ranks' memory: the later ranks get the resolved counts, not the spec.
+        ranges = split_layers(f, static_cast<int32_t>(*n_layer), comm_.size(), split_, budgets_);
         const auto n_embd = f.get_u64(f.architecture() + ".embedding_length");
         const gguf::TensorInfo* emb = f.tensor("token_embd.weight");
         if (!n_embd || !emb || emb->dims.size() != 2) throw std::runtime_error(path + ": no embedding length or token_embd");
@@ -96,7 +126,7 @@ LoadOptions CommGroup::open_model(const std::string& path) {
     }
     down_.reset();
     if (comm_.size() > 1) {
-        control(Kind::Open, path + '\0' + split_, kLoadTimeoutMs);
+        control(Kind::Open, path + '\0' + counts_of(ranges), kLoadTimeoutMs);
         std::fprintf(stderr, "hearth: pipeline: %s split %s\n", path.c_str(), describe(ranges).c_str());
     }
     return LoadOptions{ranges[0].begin, ranges[0].end};
@@ -144,6 +174,18 @@ void serve_stage(Comm& comm) {
             }
             if (kind == Kind::Error) {  // an earlier stage failed: pass it to rank 0
                 comm.send(next, msg.data(), msg.size());
+                continue;
+            }
+            if (kind == Kind::Hello) {  // append this rank's memory budget and pass it on
+                std::string err, budgets;
+                try {
+                    budgets = payload_of(msg) + encode_u64(rank_memory_budget());
+                } catch (const std::exception& e) {
+                    err = "stage " + std::to_string(rank) + ": " + e.what();
+                }
+                const std::vector<uint8_t> m = err.empty() ? control_message(last ? Kind::Ready : Kind::Hello, budgets)
+                                                           : control_message(Kind::Error, err);
+                comm.send(err.empty() && !last ? rank + 1 : next, m.data(), m.size());
                 continue;
             }
             if (kind != Kind::Open && kind != Kind::Configure) throw std::runtime_error("an unexpected message");

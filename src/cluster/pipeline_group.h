@@ -1,6 +1,7 @@
 // pipeline_group.*: `mpirun -np N hearth serve --pipeline`. Rank 0 runs the daemon (HTTP,
 // tokenizer, sampling, the scheduler); its runner splits the model it loads through CommGroup
-// (the StageGroup of runtime/context.h): Open tells every later rank to load its layers of
+// (the StageGroup of runtime/context.h). Hello, once, collects every rank's memory budget
+// (the auto split follows them); Open tells every later rank to load its layers of
 // the file, Configure to make its Context like rank 0's; each rank passes the message on
 // and the last one answers Ready (or Error, with the failing stage's message) to rank 0.
 // Batches then flow as in pipeline_stage.h. The later ranks run serve_stage until Quit.
@@ -13,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "cluster/pipeline_comm.h"
 #include "cluster/pipeline_stage.h"
@@ -28,20 +30,29 @@ public:
     Downstream* open_context(const ContextParams& params) override;
     // Sends Quit: the later ranks return from serve_stage.
     void finish();
+    // Each rank's memory budget (rank_memory_budget() there), asked once when the group forms:
+    // `--split auto` gives each stage weight bytes in proportion and refuses a model that
+    // does not fit.
+    const std::vector<uint64_t>& budgets() const;
 
 private:
-    // Sends a control message to rank 1 and waits for the last rank's answer; throws on Error.
-    void control(Kind kind, const std::string& payload, int timeout_ms);
+    // Sends a control message to rank 1 and waits for the last rank's answer (returns its
+    // payload); throws on Error.
+    std::string control(Kind kind, const std::string& payload, int timeout_ms);
     void watchdog_fired(const std::string& what);
 
     Comm& comm_;
     std::string split_;
     int timeout_ms_;
     int32_t n_embd_ = 0, n_vocab_ = 0;
+    std::vector<uint64_t> budgets_;
     std::unique_ptr<CommDownstream> down_;
     std::mutex mu_;
     bool finished_ = false;
 };
+
+// This rank's memory budget for model weights: HEARTH_MAX_MEMORY, else 80% of its RAM.
+uint64_t rank_memory_budget();
 
 // A later rank of `hearth serve --pipeline`: loads and runs its stage as rank 0 asks, until Quit.
 void serve_stage(Comm& comm);

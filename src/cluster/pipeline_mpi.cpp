@@ -8,10 +8,12 @@
 // and a timeout can be kept. Built only with HEARTH_MPI; otherwise make_mpi_comm throws.
 #include "cluster/pipeline_comm.h"
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <list>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -68,6 +70,7 @@ public:
     int size() const override { return size_; }
 
     void send(int to, const void* data, size_t bytes) override {
+        check_interrupted();
         if (bytes > static_cast<size_t>(INT_MAX)) throw CommError("a pipeline message of " + std::to_string(bytes) + " bytes is too large");
         reap();
         const auto* p = static_cast<const uint8_t*>(data);
@@ -82,6 +85,7 @@ public:
         MPI_Status st;
         for (int polls = 0;; ++polls) {
             int flag = 0;
+            check_interrupted();
             check(MPI_Iprobe(from, kTag, MPI_COMM_WORLD, &flag, &st), "MPI_Iprobe");
             if (flag) break;
             reap();
@@ -104,7 +108,21 @@ public:
 
     void abort(int code) override { MPI_Abort(MPI_COMM_WORLD, code); }
 
+    void interrupt(const std::string& why) override {
+        {
+            std::lock_guard lock(why_mu_);
+            why_ = why.empty() ? "the pipeline group is ending" : why;
+        }
+        interrupted_ = true;
+    }
+
 private:
+    void check_interrupted() {
+        if (!interrupted_.load(std::memory_order_acquire)) return;
+        std::lock_guard lock(why_mu_);
+        throw CommError(why_);
+    }
+
     struct Pending {
         std::vector<uint8_t> buf;
         MPI_Request req;
@@ -131,6 +149,9 @@ private:
         return v && *v ? std::atol(v) : 30L;
     }()};
     std::list<Pending> pending_;
+    std::atomic<bool> interrupted_{false};
+    std::mutex why_mu_;
+    std::string why_;
 };
 
 }  // namespace

@@ -38,7 +38,53 @@ int32_t layer_of(const std::string& name) {
 
 }  // namespace
 
-std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n_stages, const std::string& spec) {
+namespace {
+
+// Bytes of each stage's weights: its layers' tensors, plus the output matrix (or the tied
+// embedding) on the last stage and the token embedding table on the first.
+std::vector<double> stage_bytes(const gguf::File& f, const std::vector<StageRange>& ranges) {
+    std::vector<double> out(ranges.size(), 0.0);
+    const gguf::TensorInfo* output = f.tensor("output.weight");
+    for (const auto& t : f.tensors()) {
+        const int32_t l = layer_of(t.name);
+        for (size_t k = 0; k < ranges.size(); ++k)
+            if (l >= ranges[k].begin && l < ranges[k].end) out[k] += static_cast<double>(t.nbytes);
+        if (t.name == "token_embd.weight") {
+            out.front() += static_cast<double>(t.nbytes);
+            if (!output) out.back() += static_cast<double>(t.nbytes);
+        }
+    }
+    if (output) out.back() += static_cast<double>(output->nbytes);
+    return out;
+}
+
+std::string gb(double bytes) {
+    char buf[32];
+    if (bytes >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", bytes / 1e9);
+    else std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+    return buf;
+}
+
+// Throws when a stage's weights exceed its rank's memory budget.
+void check_fit(const gguf::File& f, const std::vector<StageRange>& ranges, const std::vector<uint64_t>& budgets) {
+    const std::vector<double> bytes = stage_bytes(f, ranges);
+    std::string over;
+    for (size_t k = 0; k < ranges.size(); ++k)
+        if (bytes[k] > static_cast<double>(budgets[k]))
+            over += (over.empty() ? "" : "; ") + std::string("stage ") + std::to_string(k) + " (layers " +
+                    std::to_string(ranges[k].begin) + "-" + std::to_string(ranges[k].end) + ") needs " + gb(bytes[k]) +
+                    ", its rank has " + gb(static_cast<double>(budgets[k]));
+    if (!over.empty())
+        throw std::invalid_argument("the model does not fit the ranks' memory (HEARTH_MAX_MEMORY, else 80% of RAM): " + over +
+                                    "; add ranks or memory");
+}
+
+}  // namespace
+
+std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n_stages, const std::string& spec,
+                                     const std::vector<uint64_t>& budgets) {
+    if (!budgets.empty() && static_cast<int>(budgets.size()) != n_stages)
+        throw std::invalid_argument("split_layers: " + std::to_string(budgets.size()) + " budgets for " + std::to_string(n_stages) + " stages");
     if (n_stages < 1) throw std::invalid_argument("a pipeline needs at least one stage");
     if (n_stages > n_layer)
         throw std::invalid_argument("the model has " + std::to_string(n_layer) + " layers: it cannot be split into " +
@@ -66,6 +112,7 @@ std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n
         if (at != n_layer)
             throw std::invalid_argument("--split: the counts add up to " + std::to_string(at) + ", the model has " +
                                         std::to_string(n_layer) + " layers");
+        if (!budgets.empty()) check_fit(f, out, budgets);
         return out;
     }
     // By weight bytes: cost[l] = layer l's tensors; the output matrix (or the tied embedding)
@@ -82,12 +129,20 @@ std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n
     if (output) head = static_cast<double>(output->nbytes);
     double total = head;
     for (double c : cost) total += c;
-    // Boundary k ends where the prefix sum comes closest to k/n of the total, leaving every
-    // later stage at least one layer.
+    // Boundary k ends where the prefix sum comes closest to the first k stages' share of the
+    // total (k/n, or their part of the ranks' memory budgets), leaving every later stage at
+    // least one layer. The first stage's token embedding is not counted: rank 0 reads only
+    // the rows of the tokens it embeds.
+    double budget_sum = 0;
+    for (uint64_t b : budgets) budget_sum += static_cast<double>(b);
     int32_t begin = 0;
-    double prefix = 0;
+    double prefix = 0, budget_prefix = 0;
     for (int k = 1; k < n_stages; ++k) {
-        const double target = total * k / n_stages;
+        double target = total * k / n_stages;
+        if (budget_sum > 0) {
+            budget_prefix += static_cast<double>(budgets[static_cast<size_t>(k - 1)]);
+            target = total * budget_prefix / budget_sum;
+        }
         int32_t end = begin + 1;
         double at = prefix + cost[static_cast<size_t>(begin)];
         const int32_t max_end = n_layer - (n_stages - k);
@@ -100,7 +155,14 @@ std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n
         prefix = at;
     }
     out.push_back({begin, n_layer});
+    if (!budgets.empty()) check_fit(f, out, budgets);
     return out;
+}
+
+std::string counts_of(const std::vector<StageRange>& ranges) {
+    std::string s;
+    for (const StageRange& r : ranges) s += (s.empty() ? "" : ",") + std::to_string(r.end - r.begin);
+    return s;
 }
 
 std::vector<StageRange> split_layers(const std::string& path, int n_stages, const std::string& spec) {

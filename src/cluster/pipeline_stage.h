@@ -30,8 +30,8 @@ class File;
 namespace hearth::pipeline {
 
 // Every message starts with this header; the daemon's group (pipeline_group.*) adds its
-// control messages (Open, Configure, Ready, Error) to the kinds.
-enum class Kind : uint32_t { Batch = 1, Logits = 2, Quit = 3, Open = 4, Configure = 5, Ready = 6, Error = 7 };
+// control messages (Hello, Open, Configure, Ready, Error) to the kinds.
+enum class Kind : uint32_t { Batch = 1, Logits = 2, Quit = 3, Open = 4, Configure = 5, Ready = 6, Error = 7, Hello = 8 };
 struct Header {
     uint32_t kind = 0;
     uint32_t n = 0;      // Batch: tokens; Open/Configure/Error: payload bytes
@@ -48,9 +48,14 @@ struct StageRange {
 
 // The layer ranges of n_stages stages of the model in `f` (n_layer layers). spec "auto":
 // contiguous ranges of about equal weight bytes (blk.N.* tensors; the last stage also counts
-// the output matrix, which it streams every token); "11,11": layer counts per stage (must
-// add up to n_layer). Every stage gets at least one layer. Throws std::invalid_argument.
-std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n_stages, const std::string& spec);
+// the output matrix, which it streams every token), or, given each rank's memory budget
+// (`budgets`, one per stage), bytes in proportion to the budgets; "11,11": layer counts per
+// stage (must add up to n_layer). Every stage gets at least one layer. With budgets, a
+// split whose stage's weights exceed its rank's budget is refused. Throws std::invalid_argument.
+std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n_stages, const std::string& spec,
+                                     const std::vector<uint64_t>& budgets = {});
+// "11,11": the layer counts of `ranges`, a spec split_layers takes.
+std::string counts_of(const std::vector<StageRange>& ranges);
 // The same from a model file path (reads only the header and tensor table).
 std::vector<StageRange> split_layers(const std::string& path, int n_stages, const std::string& spec);
 

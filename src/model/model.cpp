@@ -225,6 +225,24 @@ uint64_t Model::weight_bytes() const {
     return n;
 }
 
+uint64_t Model::stage_bytes() const {
+    if (whole()) return weight_bytes();
+    const bool first = layer_begin_ == 0, last = layer_end_ == hp_.n_layer;
+    const bool tied = file_.tensor("output.weight") == nullptr;
+    uint64_t n = 0;
+    for (const auto& t : file_.tensors()) {
+        if (t.name.rfind("blk.", 0) == 0) {
+            const int32_t l = std::atoi(t.name.c_str() + 4);
+            if (l >= layer_begin_ && l < layer_end_) n += t.nbytes;
+        } else if (t.name.rfind("output", 0) == 0) {
+            if (last) n += t.nbytes;
+        } else if (first || (last && tied && t.name == "token_embd.weight")) {
+            n += t.nbytes;
+        }
+    }
+    return n;
+}
+
 MatrixView Model::matrix(const std::string& name, int64_t cols, int64_t rows, bool optional) {
     const gguf::TensorInfo* t = file_.tensor(name);
     if (!t) {

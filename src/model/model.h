@@ -127,6 +127,10 @@ public:
     Pooling pooling() const { return pooling_; }
     const std::string& path() const { return file_.path(); }
     uint64_t weight_bytes() const;  // bytes of all tensors
+    // Bytes of the tensors this model uses: all of them, or a pipeline stage's share (its
+    // layers' blk.N.* tensors; the other tensors on the first stage, the output matrix and
+    // final norm also on the last; a tied embedding counts on both).
+    uint64_t stage_bytes() const;
     // The layers this model runs: all of them, or a pipeline stage's range (LoadOptions).
     int32_t layer_begin() const { return layer_begin_; }
     int32_t layer_end() const { return layer_end_; }

@@ -118,6 +118,11 @@ void ModelManager::drop_locked(Runner* r) {
     cv_.notify_all();
 }
 
+void ModelManager::fail_requests(const std::string& why) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [name, r] : runners_) r->fail_requests(why);
+}
+
 bool ModelManager::evict_one_locked(Runner* self) {
     Runner* victim = nullptr;
     Clock::time_point oldest = Clock::time_point::max();

@@ -56,6 +56,9 @@ public:
 
     // Refuses new requests, answers queued ones with 503 and cancels running ones.
     void shutdown();
+    // Answers every request in flight (queued or running) with a 503 error now, from this
+    // thread (Runner::fail_requests), without waiting for the runners.
+    void fail_requests(const std::string& why);
 
     std::vector<LoadedModel> loaded() const;
     // Model requests submitted whose state is still alive (queued, running, or their last

@@ -44,7 +44,8 @@ struct KvPlan {
 KvPlan plan_kv(const Model& m, int32_t n_ctx, const ManagerOptions& o, uint64_t weights, uint64_t budget) {
     if (m.is_encoder()) return {};
     const HParams& hp = m.hparams();
-    const uint64_t per_block = KvCache::block_bytes(hp.n_layer, hp.n_head_kv, hp.head_dim, GgmlType::F16, kBlock);
+    // A pipeline stage caches only its own layers.
+    const uint64_t per_block = KvCache::block_bytes(m.layer_end() - m.layer_begin(), hp.n_head_kv, hp.head_dim, GgmlType::F16, kBlock);
     const int32_t per_seq = (n_ctx + kBlock - 1) / kBlock;
     int64_t blocks = 0;
     if (o.kv_blocks > 0) {
@@ -111,6 +112,18 @@ void Runner::stop() {
 void Runner::cancel_queued(const std::string& why) {
     std::lock_guard<std::mutex> lk(mu_);
     for (Request& r : queue_) r.state->events.push(Event::error(503, why));
+    queue_.clear();
+}
+
+void Runner::fail_requests(const std::string& why) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto fail = [&](const std::shared_ptr<RequestState>& st) {
+        if (!st || st->cancelled.exchange(true)) return;  // cancelled already: the client is gone
+        st->events.push(Event::error(503, why));
+    };
+    fail(current_);
+    for (auto& st : live_) fail(st);
+    for (Request& r : queue_) fail(r.state);
     queue_.clear();
 }
 
@@ -286,6 +299,7 @@ bool Runner::ensure_loaded(Request& job, Nanos& load_time) {
     }
     std::error_code ec;
     file_size_ = static_cast<uint64_t>(std::filesystem::file_size(model_.path, ec));
+    if (!m->whole()) file_size_ = m->stage_bytes();  // serve --pipeline: this rank's share of the weights
     const int32_t n_ctx = m->is_encoder() ? m->hparams().n_ctx_train
                                           : (job.kind == JobKind::Generate ? wanted_ctx(*m, job.gen) : default_ctx(*m));
     const KvPlan kv = plan_kv(*m, n_ctx, mgr_.options(), file_size_, mgr_.memory_budget());

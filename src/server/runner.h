@@ -46,6 +46,10 @@ public:
     LoadedModel info();
     Clock::time_point last_used();
     void cancel_queued(const std::string& why);  // answers every waiting request with 503
+    // Answers every request of this runner (queued, being handled, generating) with a 503
+    // error at once, from the calling thread, and cancels them: for when the runner thread
+    // cannot (a pipeline group ending while its thread waits inside the transport).
+    void fail_requests(const std::string& why);
     // Manager-owned reservation bookkeeping (guarded by the manager's lock).
     uint64_t reserved = 0;
     bool counted = false;  // holds one of the max_loaded slots
