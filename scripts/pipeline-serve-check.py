@@ -3,7 +3,7 @@
 against one `hearth serve`. Both serve the same --models-dir; every answer (greedy, raw prompt)
 must be identical, one request at a time and 4 at once (continuous batching through the stages).
 
-  pipeline-serve-check.py HEARTH MODELS_DIR MODEL RANKS [--watchdog | --supervise | --kill9 | --memory]
+  pipeline-serve-check.py HEARTH MODELS_DIR MODEL RANKS [--watchdog | --supervise | --kill9 | --memory | --cluster]
 """
 import concurrent.futures, json, os, signal, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
 
@@ -300,7 +300,105 @@ def memory(work):
           f"(split {even}, same answer); budgets {big} B and {small} B split it {uneven}")
 
 
+def cluster(work):
+    """The group registers in etcd as one node (`hearth serve --pipeline --cluster`): its record
+    names the stages; after kill -9 of a stage the record leaves at once (rank 0 revokes its
+    lease on mpirun's SIGTERM) and the supervised group registers again when it is back."""
+    import shutil
+    etcd_bin = shutil.which("etcd")
+    if not etcd_bin:
+        print("skip cluster: etcd not found (apt-get install etcd-server)")
+        return
+    cport, pport = free_port(), free_port()
+    etcd_url = f"http://127.0.0.1:{cport}"
+    etcd = subprocess.Popen([etcd_bin, "--name", "pipe", "--data-dir", os.path.join(work, "etcd"),
+                             "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+                             "--listen-peer-urls", f"http://127.0.0.1:{pport}",
+                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{pport}",
+                             "--initial-cluster", f"pipe=http://127.0.0.1:{pport}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    spec = f"etcd://127.0.0.1:{cport}"
+
+    def listed():
+        """The NODE cells of `hearth cluster status` (None when it fails)."""
+        st = subprocess.run([HEARTH, "cluster", "status", "--cluster", spec, "--cluster-name", "pipe"],
+                            capture_output=True, text=True, timeout=20)
+        if st.returncode != 0:
+            return None
+        return [l for l in st.stdout.splitlines()[1:] if l.strip()]
+
+    def wait_for(pred, limit):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit:
+            rows = listed()
+            if rows is not None and pred(rows):
+                return time.monotonic() - t0, rows
+            time.sleep(0.1)
+        return None, listed()
+
+    log = open(os.path.join(work, "cluster.log"), "w+")
+    cmd = [HEARTH, "pipeline-supervise", "--pause", "0.5", "--", "mpirun", "--oversubscribe", "--mca", "btl", "tcp,self",
+           "-np", str(RANKS), HEARTH]
+    os.environ.update({"HEARTH_CLUSTER": spec, "HEARTH_CLUSTER_NAME": "pipe", "HEARTH_NODE_ID": "group-a",
+                       "HEARTH_DEBUG_TOKEN_DELAY": "5"})
+    problems = []
+    p = None
+    try:
+        for _ in range(100):  # etcd up
+            if listed() is not None:
+                break
+            time.sleep(0.1)
+        p, url = start(cmd, work, log)
+        stages = f"group-a ({RANKS} stages)"
+        up, rows = wait_for(lambda rows: any(r.startswith(stages) for r in rows), 15)
+        if up is None:
+            problems.append(f"the group never registered as one node {stages!r}: {rows}")
+        elif len(rows) != 1:
+            problems.append(f"{len(rows)} nodes registered for one group: {rows}")
+        want = generate(url, PROMPTS[0])
+        holder = []
+        streaming = threading.Thread(target=lambda: holder.append(stream(url, PROMPTS[1])))
+        streaming.start()
+        time.sleep(0.5)
+        os.kill(rank_pids(p)[RANKS - 1], signal.SIGKILL)
+        gone, rows = wait_for(lambda rows: not any(r.startswith("group-a") for r in rows), 10)
+        if gone is None:
+            problems.append(f"the record stayed after a stage was killed: {rows}")
+        back, rows = wait_for(lambda rows: any(r.startswith(stages) for r in rows), 40)
+        if back is None:
+            problems.append(f"the group did not register again: {rows}")
+        streaming.join(timeout=30)
+        if not holder or holder[0][0] != "error":
+            problems.append(f"the stream in flight at the kill ended with {holder}")
+        got = None
+        for _ in range(100):
+            try:
+                got = generate(url, PROMPTS[0])
+                break
+            except OSError:
+                time.sleep(0.2)
+        if got != want:
+            problems.append(f"after recovery: {got!r}, want {want!r}")
+    finally:
+        if p:
+            resume_and_stop(p)
+        for k in ("HEARTH_CLUSTER", "HEARTH_CLUSTER_NAME", "HEARTH_NODE_ID", "HEARTH_DEBUG_TOKEN_DELAY"):
+            os.environ.pop(k, None)
+        etcd.terminate()
+        etcd.wait()
+    if problems:
+        log.seek(0)
+        print("FAIL cluster: " + "; ".join(problems) + "\n" + log.read()[-3000:])
+        sys.exit(1)
+    print(f"ok   cluster: the {RANKS}-stage group is one node in etcd ({stages!r}, listed {up:.1f} s after it answered); "
+          f"kill -9 of a stage: record gone after {gone:.1f} s, the stream in flight ended with an error, "
+          f"registered again {back:.1f} s later and answers the same")
+
+
 with tempfile.TemporaryDirectory() as work:
+    if len(sys.argv) > 5 and sys.argv[5] == "--cluster":
+        cluster(work)
+        sys.exit(0)
     if len(sys.argv) > 5 and sys.argv[5] == "--memory":
         memory(work)
         sys.exit(0)

@@ -3,7 +3,8 @@
 # Greedy ids through 2 ranks (stories260K and every shared synthetic decoder model) and 3 ranks
 # (stories260K) must equal one process's, token for token; only rank 0 may print. Then
 # `hearth serve --pipeline` against one daemon, its watchdog, the supervisor, kill -9 of a stage under
-# load, and the split by each rank's HEARTH_MAX_MEMORY (scripts/pipeline-serve-check.py). Ranks talk
+# load, the split by each rank's HEARTH_MAX_MEMORY, and the group as one node in etcd
+# (scripts/pipeline-serve-check.py). Ranks talk
 # over TCP (--mca btl tcp,self), as between machines. Exits 77 (skipped) without mpirun or
 # without an MPI build of hearth.
 #   scripts/test-pipeline.sh path/to/hearth
@@ -85,6 +86,7 @@ timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" s
 timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --supervise || fail=1
 timeout 150 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --kill9 || fail=1
 timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --memory || fail=1
+timeout 150 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --cluster || fail=1
 
 echo "test-pipeline: $checked runs compared, $([ $fail -eq 0 ] && echo all identical || echo FAILURES)"
 exit $fail

@@ -284,6 +284,19 @@ TEST_F(RouterTest, ChatTurnsStayWithTheWorkerThatHasTheirPrefix) {
     EXPECT_NE(metrics().find("hearth_router_decisions_total{reason=\"prefix\"} 12"), std::string::npos) << metrics();
 }
 
+// A pipeline group's record names its stage count; a plain daemon's leaves it out.
+TEST(NodeRecordJson, PipelineStagesRoundTrip) {
+    cluster::NodeRecord r;
+    r.id = "n1";
+    r.url = "http://10.0.0.1:11434";
+    EXPECT_EQ(r.to_json().find("pipeline_stages"), std::string::npos);
+    r.pipeline_stages = 3;
+    const auto back = cluster::NodeRecord::from_json(r.to_json());
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->pipeline_stages, 3);
+    EXPECT_EQ(*back, r);
+}
+
 TEST(RouterPrefix, MatchesTheLongestEarlierTextThisOneContinues) {
     cluster::PrefixIndex idx(1000, std::chrono::seconds(60));
     const std::string turn1(320, 'a');

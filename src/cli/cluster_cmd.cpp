@@ -101,7 +101,9 @@ void cluster_status(const StatusArgs& a) {
         std::string models;
         for (const std::string& m : n.models_loaded) models += (models.empty() ? "" : ",") + m;
         const Load l = loads[i].get();
-        rows.push_back({n.id, n.url, n.state, models.empty() ? "-" : models, number(l.running), number(l.waiting)});
+        // A pipeline group (serve --pipeline) is one node: its stage count follows its id.
+        const std::string id = n.pipeline_stages > 0 ? n.id + " (" + std::to_string(n.pipeline_stages) + " stages)" : n.id;
+        rows.push_back({id, n.url, n.state, models.empty() ? "-" : models, number(l.running), number(l.waiting)});
     }
     std::fputs(render_table(rows).c_str(), stdout);
 }

@@ -159,6 +159,7 @@ void serve(const ServeArgs& a, std::shared_ptr<StageGroup> pipeline_group = null
         base.version = HEARTH_VERSION;
         base.parallel = cfg.manager.num_parallel;
         base.started_at = cluster::rfc3339_now();
+        if (pipeline_comm) base.pipeline_stages = pipeline_comm->size();
         cluster::RegistrarOptions ro;
         ro.endpoints = etcd_endpoints;
         ro.cluster = flag_or_env(a.cluster_name, "HEARTH_CLUSTER_NAME", "default");

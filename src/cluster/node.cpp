@@ -24,6 +24,7 @@ std::string NodeRecord::to_json() const {
                         {"parallel", parallel},
                         {"free_memory", free_memory},
                         {"started_at", started_at}};
+    if (pipeline_stages > 0) j["pipeline_stages"] = pipeline_stages;
     return j.dump();
 }
 
@@ -48,6 +49,7 @@ std::optional<NodeRecord> NodeRecord::from_json(std::string_view text) {
     list("models", r.models);
     if (auto it = j.find("parallel"); it != j.end() && it->is_number_integer()) r.parallel = it->get<int>();
     if (auto it = j.find("free_memory"); it != j.end() && it->is_number_unsigned()) r.free_memory = it->get<uint64_t>();
+    if (auto it = j.find("pipeline_stages"); it != j.end() && it->is_number_integer()) r.pipeline_stages = it->get<int>();
     if (r.id.empty() || r.url.empty()) return std::nullopt;
     return r;
 }

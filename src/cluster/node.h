@@ -29,6 +29,7 @@ struct NodeRecord {
     int parallel = 0;                         // sequences decoded together per model
     uint64_t free_memory = 0;                 // bytes of the model budget not in use
     std::string started_at;                   // RFC 3339
+    int pipeline_stages = 0;                  // serve --pipeline: the ranks one model is split over (0: one process)
 
     std::string to_json() const;
     // nullopt when the text is not a record (missing id or url).
