@@ -87,6 +87,9 @@ timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" s
 timeout 150 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --kill9 || fail=1
 timeout 120 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --memory || fail=1
 timeout 150 python3 "$(dirname "$0")/pipeline-serve-check.py" "$HEARTH" "$tmp" stories260K 2 --cluster || fail=1
+# Two network namespaces as two machines (root only; skipped elsewhere).
+timeout 120 bash "$(dirname "$0")/test-pipeline-netns.sh" "$HEARTH"
+case $? in 0 | 77) ;; *) fail=1 ;; esac
 
 echo "test-pipeline: $checked runs compared, $([ $fail -eq 0 ] && echo all identical || echo FAILURES)"
 exit $fail
