@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/gemm.h"
 #include "tensor/threadpool.h"
 #include "tensor/kernel_table.h"
 #include "tensor/matmul.h"
@@ -135,6 +136,39 @@ void expect_identical(GgmlType t, const TypeKernels& ref, const char* what, decl
         }
     }
     EXPECT_GT(checked, 1000);
+}
+
+// F16 decode on the AVX2 table takes the activations rounded through F16 but held as f32
+// (matmul converts them once per call): the F16 vec_dot's results bit for bit, 1 to 16 rows.
+TEST(KernelsMulti, F16WithF32ActivationsIsBitIdenticalToVecDot) {
+    SKIP_WITHOUT_AVX2();
+    const TypeKernels& ref = kernels_for(Isa::Avx2, GgmlType::F16);
+    std::mt19937 rng(17);
+    for (int64_t n : lengths_for(GgmlType::F16)) {
+        for (bool raw : {false, true}) {
+            const std::vector<uint8_t> w = weight_row(GgmlType::F16, n, rng, raw);
+            for (int nt : {1, 2, 3, 5, 16}) {
+                const size_t stride16 = static_cast<size_t>(n) * 2 + 6, stride32 = static_cast<size_t>(n) * 4 + 8;
+                const std::vector<uint8_t> act = activations(GgmlType::F16, n, nt, stride16, rng);
+                std::vector<uint8_t> act32(stride32 * static_cast<size_t>(nt));
+                for (int i = 0; i < nt; ++i)
+                    kernels_for(Isa::Scalar, GgmlType::F16)
+                        .to_float(act.data() + stride16 * static_cast<size_t>(i),
+                                  reinterpret_cast<float*>(act32.data() + stride32 * static_cast<size_t>(i)), n);
+                std::vector<float> out(static_cast<size_t>(nt) + 1, -1.0f);
+                avx2::vec_dot_multi_f16_f32act(n, w.data(), act32.data(), stride32, nt, out.data());
+                EXPECT_EQ(out[static_cast<size_t>(nt)], -1.0f) << "wrote past out[nt - 1]";
+                for (int i = 0; i < nt; ++i) {
+                    const float single = ref.vec_dot(n, w.data(), act.data() + stride16 * static_cast<size_t>(i));
+                    ASSERT_EQ(std::memcmp(&out[static_cast<size_t>(i)], &single, 4), 0) << "n=" << n << " nt=" << nt << " row " << i;
+                    if (i == 0) {
+                        const float one = avx2::vec_dot_f16_f32act(n, w.data(), act32.data());
+                        ASSERT_EQ(std::memcmp(&one, &single, 4), 0) << "n=" << n;
+                    }
+                }
+            }
+        }
+    }
 }
 
 TEST(KernelsMulti, HotTypesHaveMultiKernels) {

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "model/model.h"
+#include "tensor/cpu.h"
+#include "tensor/kernel_table.h"
 #include "tensor/threadpool.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"
@@ -247,6 +249,155 @@ TEST_P(RepackK, PackedDecodeAndGemm) {
 
 INSTANTIATE_TEST_SUITE_P(Types, RepackK, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K),
                          [](const ::testing::TestParamInfo<GgmlType>& i) { return std::string(type_name(i.param)); });
+
+// ---- Every kernel family this CPU has (AVX-512 VNNI, AVX2 with AVX-VNNI, plain AVX2) over
+// one packed copy, whatever HEARTH_ISA picked for the process: each family's decode kernel
+// is close to the scalar reference (the scalar table's vec_dot on the same quantized
+// activations), gives a token the same bits in every batch, its prompt kernel the same bits
+// as its decode kernel, and all families the same bits as each other.
+
+std::vector<std::pair<IsaFamily, const PackedKernels*>> families() {
+    std::vector<std::pair<IsaFamily, const PackedKernels*>> out;
+    for (IsaFamily f : {IsaFamily::Avx512, IsaFamily::Avx2Vnni, IsaFamily::Avx2})
+        if (const PackedKernels* k = packed_kernels_for(f)) out.push_back({f, k});
+    return out;
+}
+
+struct Shape {
+    GgmlType type;
+    int64_t rows, cols;
+};
+
+class RepackFamilies : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(RepackFamilies, EveryFamilyMatchesScalarAndIsBitIdentical) {
+    const Shape sh = GetParam();
+    const auto fams = families();
+    if (fams.empty()) GTEST_SKIP() << "no packed kernel family on this CPU";
+    // Every family the CPU has is here (plain AVX2 wherever any is).
+    EXPECT_EQ(fams.size(), 1u + (cpu_best_family() >= IsaFamily::Avx512 ? 1u : 0u) + (cpu_has_avx_vnni() ? 1u : 0u));
+    std::mt19937 rng(static_cast<uint32_t>(sh.rows * 131 + sh.cols + static_cast<int>(sh.type)));
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> wf(static_cast<size_t>(sh.rows * sh.cols));
+    for (float& v : wf) v = nd(rng);
+    const size_t rb = row_size(sh.type, sh.cols);
+    std::vector<uint8_t> rows(rb * static_cast<size_t>(sh.rows));
+    for (int64_t r = 0; r < sh.rows; ++r) quantize_row(sh.type, wf.data() + r * sh.cols, rows.data() + r * rb, sh.cols);
+    MatrixView w{sh.type, sh.rows, sh.cols, rows.data(), rb};
+    std::vector<uint8_t> packed(packed_bytes(w));
+    repack_groups(w, rows.data(), packed.data(), 0, sh.rows / kPackRows);
+    w.packed = packed.data();
+
+    const int64_t n = 33;
+    std::vector<float> x(static_cast<size_t>(n * sh.cols));
+    for (float& v : x) v = nd(rng);
+    x[5] = 40.0f;  // an outlier: activations at the ends of the int8 range
+    // Reference: the scalar vec_dot on the same quantized activations.
+    const GgmlType at = traits(sh.type).vec_dot_type;
+    const TypeKernels& ref = kernels_for(Isa::Scalar, sh.type);
+    std::vector<uint8_t> q(row_size(at, sh.cols));
+    std::vector<float> wd(static_cast<size_t>(sh.cols)), xd(static_cast<size_t>(sh.cols));
+    std::vector<float> expect(static_cast<size_t>(n * sh.rows)), mag(expect.size());
+    for (int64_t t = 0; t < n; ++t) {
+        kernels_for(Isa::Scalar, at).from_float(x.data() + t * sh.cols, q.data(), sh.cols);
+        kernels_for(Isa::Scalar, at).to_float(q.data(), xd.data(), sh.cols);
+        for (int64_t r = 0; r < sh.rows; ++r) {
+            expect[t * sh.rows + r] = ref.vec_dot(sh.cols, w.row(r), q.data());
+            ref.to_float(w.row(r), wd.data(), sh.cols);
+            double m = 0;
+            for (int64_t k = 0; k < sh.cols; ++k) m += std::fabs(double(wd[k]) * xd[k]);
+            mag[t * sh.rows + r] = static_cast<float>(m);
+        }
+    }
+    std::vector<float> first;  // the first family's results: every other family must equal them
+    ThreadPool pool(2);
+    for (const auto& [fam, k] : fams) {
+        SCOPED_TRACE(k->name);
+        MatmulScratch s;
+        // Decode, one token per call.
+        std::vector<float> solo(expect.size(), NAN);
+        for (int64_t t = 0; t < n; ++t)
+            packed_matmul(w, x.data() + t * sh.cols, sh.cols, 1, solo.data() + t * sh.rows, sh.rows, &pool, s, false, *k);
+        for (size_t i = 0; i < solo.size(); ++i)
+            ASSERT_NEAR(solo[i], expect[i], 1e-5 * mag[i] + 1e-5) << "t=" << i / sh.rows << " r=" << i % sh.rows;
+        if (first.empty()) first = solo;
+        else ASSERT_EQ(0, std::memcmp(solo.data(), first.data(), solo.size() * sizeof(float))) << "family differs";
+        // Decode batches and prompt batches of other sizes and offsets: the same bits.
+        for (bool prompt : {false, true})
+            for (int64_t start : {int64_t{0}, int64_t{15}, int64_t{32}})
+                for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{5}, int64_t{9}, int64_t{16}, int64_t{17}, n}) {
+                    if (start + m > n) continue;
+                    std::vector<float> y(static_cast<size_t>(m * sh.rows), NAN);
+                    packed_matmul(w, x.data() + start * sh.cols, sh.cols, m, y.data(), sh.rows, &pool, s, prompt, *k);
+                    ASSERT_EQ(0, std::memcmp(y.data(), solo.data() + start * sh.rows, y.size() * sizeof(float)))
+                        << (prompt ? "prompt" : "decode") << " start=" << start << " n=" << m;
+                }
+        // Single-threaded (other row chunks per thread): the same bits.
+        std::vector<float> y1(expect.size());
+        packed_matmul(w, x.data(), sh.cols, n, y1.data(), sh.rows, nullptr, s, true, *k);
+        ASSERT_EQ(0, std::memcmp(y1.data(), solo.data(), y1.size() * sizeof(float)));
+    }
+}
+
+// The smallest K of each type (one block / super-block), one and several row groups, and
+// model-like widths.
+INSTANTIATE_TEST_SUITE_P(Shapes, RepackFamilies,
+                         ::testing::Values(Shape{GgmlType::Q4_0, 16, 32}, Shape{GgmlType::Q4_0, 48, 352},
+                                           Shape{GgmlType::Q4_0, 32, 2048}, Shape{GgmlType::Q8_0, 16, 32},
+                                           Shape{GgmlType::Q8_0, 48, 352}, Shape{GgmlType::Q8_0, 32, 2048},
+                                           Shape{GgmlType::Q4_K, 16, 256}, Shape{GgmlType::Q4_K, 48, 768},
+                                           Shape{GgmlType::Q4_K, 32, 2048}, Shape{GgmlType::Q6_K, 16, 256},
+                                           Shape{GgmlType::Q6_K, 48, 768}, Shape{GgmlType::Q6_K, 32, 2048}),
+                         [](const ::testing::TestParamInfo<Shape>& i) {
+                             return std::string(type_name(i.param.type)) + "_" + std::to_string(i.param.rows) + "x" +
+                                    std::to_string(i.param.cols);
+                         });
+
+// Worst-case integer ranges (the plain AVX2 kernels add int16 partial sums): every weight at
+// its largest or smallest quant and activations at +-127/-128, checked against the scalar
+// reference for every family.
+TEST(Repack, ExtremeQuantsEveryFamily) {
+    const auto fams = families();
+    if (fams.empty()) GTEST_SKIP() << "no packed kernel family on this CPU";
+    for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+        SCOPED_TRACE(type_name(type));
+        const int64_t R = 16, K = 512;
+        for (float sign : {1.0f, -1.0f}) {
+            std::vector<float> wf(static_cast<size_t>(R * K)), x(static_cast<size_t>(2 * K));
+            // Rows alternate constant and alternating-sign weights; activations the same.
+            for (int64_t r = 0; r < R; ++r)
+                for (int64_t k = 0; k < K; ++k) wf[r * K + k] = (r % 2 || k % 2 ? sign : -sign) * (1.0f + (r % 3 == 0 ? 0.0f : 1e-3f * k));
+            for (int64_t k = 0; k < K; ++k) {
+                x[k] = sign;
+                x[K + k] = k % 2 ? 1.0f : -1.0f;
+            }
+            const size_t rb = row_size(type, K);
+            std::vector<uint8_t> rows(rb * R);
+            for (int64_t r = 0; r < R; ++r) quantize_row(type, wf.data() + r * K, rows.data() + r * rb, K);
+            MatrixView w{type, R, K, rows.data(), rb};
+            std::vector<uint8_t> packed(packed_bytes(w));
+            repack_groups(w, rows.data(), packed.data(), 0, 1);
+            w.packed = packed.data();
+            const GgmlType at = traits(type).vec_dot_type;
+            std::vector<uint8_t> q(row_size(at, K));
+            for (const auto& [fam, k] : fams) {
+                SCOPED_TRACE(k->name);
+                MatmulScratch s;
+                for (bool prompt : {false, true}) {
+                    std::vector<float> y(static_cast<size_t>(2 * R));
+                    packed_matmul(w, x.data(), K, 2, y.data(), R, nullptr, s, prompt, *k);
+                    for (int64_t t = 0; t < 2; ++t) {
+                        kernels_for(Isa::Scalar, at).from_float(x.data() + t * K, q.data(), K);
+                        for (int64_t r = 0; r < R; ++r) {
+                            const float e = kernels_for(Isa::Scalar, type).vec_dot(K, w.row(r), q.data());
+                            ASSERT_NEAR(y[t * R + r], e, 1e-5 * std::fabs(e) + 1e-3) << "t=" << t << " r=" << r;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 // ---- Loaded models (HEARTH_REPACK=0 leaves every matrix in the file mapping).
 

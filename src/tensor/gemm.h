@@ -58,6 +58,11 @@ void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_to
               int64_t r1);
 }  // namespace avx512
 namespace avx2 {
+// F16 weights times activations rounded through F16 and held as f32 (x86/avx2.cpp): the
+// results of the AVX2 table's F16 vec_dot / vec_dot_multi bit for bit (the same values, the
+// same operations), without converting every activation again for every row.
+float vec_dot_f16_f32act(int64_t n, const void* w, const void* a);
+void vec_dot_multi_f16_f32act(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out);
 // Needs AVX2+FMA (detected_isa() == Isa::Avx2).
 void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
               int64_t r1);

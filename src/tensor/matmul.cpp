@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "tensor/threadpool.h"
 #include "tensor/gemm.h"
@@ -62,12 +63,13 @@ void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, 
 
 }  // namespace
 
-void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
-                         int64_t ldy, ThreadPool* pool) {
-    const TypeKernels& k = kernels(w.type);
-    if (!k.vec_dot) throw std::invalid_argument(std::string("matmul: no kernels for type ") + type_name(w.type));
-    const auto dot = k.vec_dot;
-    const auto multi = k.vec_dot_multi;
+namespace {
+
+using DotFn = float (*)(int64_t n, const void* w, const void* a);
+using MultiFn = void (*)(int64_t n, const void* w, const uint8_t* act, size_t act_stride, int nt, float* out);
+
+void matmul_rows(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y, int64_t ldy,
+                 ThreadPool* pool, DotFn dot, MultiFn multi) {
     const int64_t cols = w.cols;
 
     auto body = [&](int64_t r0, int64_t r1, int) {
@@ -105,6 +107,27 @@ void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row
     else body(0, w.rows, 0);
 }
 
+// F16 weights on the AVX2 table: activations rounded through F16 once and kept as f32, so the
+// dot kernels convert only the weights (the same results as the F16 vec_dot).
+bool f16_f32act(const MatrixView& w) {
+#if defined(__x86_64__)
+    return w.type == GgmlType::F16 && active_isa() == Isa::Avx2 &&
+           kernels(GgmlType::F16).vec_dot != kernels_for(Isa::Scalar, GgmlType::F16).vec_dot;
+#else
+    (void)w;
+    return false;
+#endif
+}
+
+}  // namespace
+
+void matmul_preconverted(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                         int64_t ldy, ThreadPool* pool) {
+    const TypeKernels& k = kernels(w.type);
+    if (!k.vec_dot) throw std::invalid_argument(std::string("matmul: no kernels for type ") + type_name(w.type));
+    matmul_rows(w, act, act_row_bytes, n_tokens, y, ldy, pool, k.vec_dot, k.vec_dot_multi);
+}
+
 void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
             ThreadPool* pool, MatmulScratch& scratch) {
     const TypeTraits& tr = traits(w.type);
@@ -127,6 +150,26 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
                             y, ldy, pool);
         return;
     }
+#if defined(__x86_64__)
+    if (f16_f32act(w)) {
+        const size_t frow = static_cast<size_t>(w.cols) * sizeof(float);
+        if (scratch.act.size() < frow * static_cast<size_t>(n_tokens)) scratch.act.resize(frow * static_cast<size_t>(n_tokens));
+        const TypeKernels& fk = kernels(GgmlType::F16);
+        uint8_t* act = scratch.act.data();
+        auto conv = [&](int64_t t0, int64_t t1, int) {
+            thread_local std::vector<uint16_t> half;
+            if (half.size() < static_cast<size_t>(w.cols)) half.resize(static_cast<size_t>(w.cols));
+            for (int64_t t = t0; t < t1; ++t) {
+                fk.from_float(x + t * ldx, half.data(), w.cols);
+                fk.to_float(half.data(), reinterpret_cast<float*>(act + static_cast<size_t>(t) * frow), w.cols);
+            }
+        };
+        if (pool && n_tokens > 1) pool->parallel_for(n_tokens, 1, conv);
+        else conv(0, n_tokens, 0);
+        matmul_rows(w, act, frow, n_tokens, y, ldy, pool, avx2::vec_dot_f16_f32act, avx2::vec_dot_multi_f16_f32act);
+        return;
+    }
+#endif
     const size_t arow = row_size(at, w.cols);
     if (scratch.act.size() < arow * static_cast<size_t>(n_tokens)) scratch.act.resize(arow * static_cast<size_t>(n_tokens));
     const auto convert = kernels(at).from_float;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tensor/cpu.h"
+#include "tensor/kernel_table.h"
 #include "tensor/threadpool.h"
 #include "tensor/quants.h"
 #include "tensor/scalar/common.h"
@@ -21,13 +22,18 @@ constexpr size_t kGroupBlockBytes = kPackRows * sizeof(BlockQ4_0);  // 288: 16 s
 // byte each ([sub-block][row], 128 bytes each), quants [chunk][word][row] (2048 bytes).
 constexpr size_t kGroupSuperBytes = 64 + 256 + 2048;
 
-bool repack_enabled() {
-    static const bool on = [] {
-        const char* env = std::getenv("HEARTH_REPACK");
-        if (env && std::strcmp(env, "0") == 0) return false;
-        return avx512::cpu_has_vnni() && isa_family() == IsaFamily::Avx512;
-    }();
-    return on;
+const PackedKernels& avx512_kernels() {
+    static const PackedKernels k{"avx512",
+                                 avx512::q4_0x16_rows,       avx512::q8_0x16_rows,       avx512::q4_kx16_rows,
+                                 avx512::q6_kx16_rows,       avx512::q4_0x16_unpack,     avx512::q8_0x16_unpack,
+                                 avx512::q4_kx16_unpack,     avx512::q6_kx16_unpack,     avx512::q4_0x16_gemm_block,
+                                 avx512::q4_0x16_gemm_block, avx512::q4_kx16_gemm_block, avx512::q6_kx16_gemm_block};
+    return k;
+}
+
+bool env_is_zero(const char* name) {
+    const char* env = std::getenv(name);
+    return env && std::strcmp(env, "0") == 0;
 }
 
 constexpr size_t kGroupBlockBytesQ8 = kPackRows * sizeof(BlockQ8_0);  // 544: 16 scales + 16 x 32 quants
@@ -52,13 +58,37 @@ int32_t weight_bias(GgmlType t) { return t == GgmlType::Q8_0 ? 128 : 8; }
 
 }  // namespace
 
+const PackedKernels* packed_kernels_for(IsaFamily f) {
+#if defined(__x86_64__)
+    if (!cpu_has_avx2_fma_f16c()) return nullptr;
+    switch (f) {
+        case IsaFamily::Avx512: return avx512::cpu_has_vnni() ? &avx512_kernels() : nullptr;
+        case IsaFamily::Avx2Vnni: return cpu_has_avx_vnni() ? &avx2vnni_packed::packed_kernels() : nullptr;
+        case IsaFamily::Avx2: return &avx2_packed::packed_kernels();
+        default: return nullptr;
+    }
+#endif
+    (void)f;
+    return nullptr;
+}
+
+const PackedKernels* packed_kernels() {
+    static const PackedKernels* k = []() -> const PackedKernels* {
+        if (env_is_zero("HEARTH_REPACK")) return nullptr;
+        IsaFamily f = isa_family();
+        if (f == IsaFamily::Avx2Vnni && env_is_zero("HEARTH_VNNI")) f = IsaFamily::Avx2;
+        return packed_kernels_for(f);
+    }();
+    return k;
+}
+
 bool repack_wanted(const MatrixView& w) {
     const bool type_ok = ((w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && w.cols % kBlock == 0) ||
                          ((w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K) && w.cols % QK_K == 0);
-    return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar && repack_enabled();
+    return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar && packed_kernels();
 }
 
-bool use_packed(const MatrixView& w) { return w.packed && active_isa() != Isa::Scalar && repack_enabled(); }
+bool use_packed(const MatrixView& w) { return w.packed && active_isa() != Isa::Scalar && packed_kernels(); }
 
 size_t packed_bytes(const MatrixView& w) { return static_cast<size_t>(w.rows / kPackRows) * group_bytes(w); }
 
@@ -155,7 +185,7 @@ namespace {
 
 // Decode-size batches: activations as Q8_0 rows plus their per-block terms.
 void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, ThreadPool* pool,
-                 MatmulScratch& scratch) {
+                 MatmulScratch& scratch, const PackedKernels& k) {
     const int64_t K = w.cols, nb = K / kBlock;
     const size_t arow = static_cast<size_t>(nb) * sizeof(BlockQ8_0);
     if (scratch.act.size() < arow * static_cast<size_t>(n)) scratch.act.resize(arow * static_cast<size_t>(n));
@@ -165,7 +195,7 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     float* da = reinterpret_cast<float*>(scratch.aux.data());
     int32_t* off = reinterpret_cast<int32_t*>(da + n * nb);
     const int32_t bias = weight_bias(w.type);
-    const auto rows_kernel = w.type == GgmlType::Q8_0 ? avx512::q8_0x16_rows : avx512::q4_0x16_rows;
+    const auto rows_kernel = w.type == GgmlType::Q8_0 ? k.q8_0_rows : k.q4_0_rows;
     const auto quantize = kernels(GgmlType::Q8_0).from_float;
     auto conv = [&](int64_t t0, int64_t t1, int) {
         for (int64_t t = t0; t < t1; ++t) {
@@ -191,7 +221,7 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
 // float scale and the 8 sub-block sums (pairs of Q8_K's 16-element bsums); the Q6_K kernel
 // reads d and the bsums from the Q8_K rows themselves.
 void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
-                   ThreadPool* pool, MatmulScratch& scratch) {
+                   ThreadPool* pool, MatmulScratch& scratch, const PackedKernels& k) {
     const bool q6 = w.type == GgmlType::Q6_K;
     const int64_t K = w.cols, nb = K / QK_K;
     const size_t arow = static_cast<size_t>(nb) * sizeof(BlockQ8_K);
@@ -219,8 +249,8 @@ void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, 
     auto body = [&](int64_t g0, int64_t g1, int) {
         for (int64_t g = g0; g < g1; ++g) {
             const uint8_t* group = w.packed + static_cast<size_t>(g) * gb;
-            if (q6) avx512::q6_kx16_rows(K, group, act, arow, static_cast<int>(n), y + g * kPackRows, ldy);
-            else avx512::q4_kx16_rows(K, group, act, arow, da, bs, static_cast<int>(n), y + g * kPackRows, ldy);
+            if (q6) k.q6_k_rows(K, group, act, arow, static_cast<int>(n), y + g * kPackRows, ldy);
+            else k.q4_k_rows(K, group, act, arow, da, bs, static_cast<int>(n), y + g * kPackRows, ldy);
         }
     };
     if (pool) pool->parallel_for(w.rows / kPackRows, 4, body);
@@ -230,7 +260,7 @@ void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, 
 // Prompt batches: activations transposed into 16-token blocks (see avx512::kPackActBlockBytes
 // and kPackActSuperBytes), each token through the same quantization as the decode path.
 void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, ThreadPool* pool,
-                 MatmulScratch& scratch) {
+                 MatmulScratch& scratch, const PackedKernels& k) {
     const bool q6 = w.type == GgmlType::Q6_K;
     const bool k4 = w.type == GgmlType::Q4_K || q6;  // super-blocks of 256 with Q8_K activations
     const int64_t K = w.cols, blk = k4 ? QK_K : kBlock, nb = K / blk, ntb = (n + 15) / 16;
@@ -283,12 +313,11 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     if (pool) pool->parallel_for(ntb, 1, prep);
     else prep(0, ntb, 0);
 
-    const auto unpack = q6   ? avx512::q6_kx16_unpack
-                        : k4 ? avx512::q4_kx16_unpack
-                        : w.type == GgmlType::Q8_0 ? avx512::q8_0x16_unpack
-                                                   : avx512::q4_0x16_unpack;
-    const auto block = q6 ? avx512::q6_kx16_gemm_block : k4 ? avx512::q4_kx16_gemm_block : avx512::q4_0x16_gemm_block;
-    const size_t wu_bytes = k4 ? static_cast<size_t>(nb) * avx512::kPackUnpackedSuperBytes : static_cast<size_t>(K * kPackRows);
+    const bool q8 = w.type == GgmlType::Q8_0;
+    const auto unpack = q6 ? k.q6_k_unpack : k4 ? k.q4_k_unpack : q8 ? k.q8_0_unpack : k.q4_0_unpack;
+    const auto block = q6 ? k.q6_k_block : k4 ? k.q4_k_block : q8 ? k.q8_0_block : k.q4_0_block;
+    // Q4_0 / Q8_0: 16 bytes per column (plain AVX2 Q8_0: 32, its nibbles in two planes).
+    const size_t wu_bytes = k4 ? static_cast<size_t>(nb) * avx512::kPackUnpackedSuperBytes : static_cast<size_t>(K * 2 * kPackRows);
     const size_t dw_floats = static_cast<size_t>(nb) * (k4 && !q6 ? 2 * kPackRows : kPackRows);
     const size_t gb = group_bytes(w);
     auto body = [&](int64_t g0, int64_t g1, int) {
@@ -318,10 +347,15 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
 }  // namespace
 
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
+                   ThreadPool* pool, MatmulScratch& scratch, bool prompt, const PackedKernels& k) {
+    if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch, k);
+    else if (w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K) packed_rows_k(w, x, ldx, n_tokens, y, ldy, pool, scratch, k);
+    else packed_rows(w, x, ldx, n_tokens, y, ldy, pool, scratch, k);
+}
+
+void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                    ThreadPool* pool, MatmulScratch& scratch, bool prompt) {
-    if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch);
-    else if (w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K) packed_rows_k(w, x, ldx, n_tokens, y, ldy, pool, scratch);
-    else packed_rows(w, x, ldx, n_tokens, y, ldy, pool, scratch);
+    packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, prompt, *packed_kernels());
 }
 
 }  // namespace hearth

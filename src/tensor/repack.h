@@ -15,24 +15,53 @@
 // prompt kernel (one lane per token of a 16-token block, weight words broadcast). Both sum
 // every block exactly in int32 and then do the same float operations per (row, token) in
 // the same order, so a token's result is bit-identical whichever kernel computes it and
-// whatever else is in its batch. Matrices are only packed where these kernels run (AVX-512
-// VNNI); elsewhere matmul reads the rows as stored.
+// whatever else is in its batch.
+//
+// Three kernel families run these layouts (PackedKernels): AVX-512 VNNI (zmm, 16 rows per
+// register), and the AVX2 twins (x86/avx2_packed_impl.h; ymm, two registers of 8 rows per
+// 64-byte vector) with vpdpbusd where the CPU has AVX-VNNI, else vpmaddubsw. All three read
+// the same layout and give the same bits (exact integer sums, the same float operations),
+// so a packed matrix is valid for each of them; the family is fixed for the process
+// (HEARTH_ISA, tensor/cpu.h). Without any of them (scalar) matmul reads the rows as stored.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/cpu.h"
 #include "tensor/matmul.h"
 
 namespace hearth {
 
 class ThreadPool;
 
+// One family's kernels over the packed layout (signatures: the avx512 functions below).
+struct PackedKernels {
+    using RowsFn = void (*)(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, const float* da,
+                            const int32_t* off, int nt, float* y, int64_t ldy);
+    using RowsQ6Fn = void (*)(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, int nt, float* y,
+                              int64_t ldy);
+    using UnpackFn = void (*)(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
+    // out[16 * r + t] for rows [r0, r0 + 8) of the unpacked group and one 16-token block.
+    using BlockFn = void (*)(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
+    const char* name;
+    RowsFn q4_0_rows, q8_0_rows, q4_k_rows;  // Q4_K: `off` is the per-super-block sub-block sums
+    RowsQ6Fn q6_k_rows;
+    UnpackFn q4_0_unpack, q8_0_unpack, q4_k_unpack, q6_k_unpack;
+    BlockFn q4_0_block, q8_0_block, q4_k_block, q6_k_block;
+};
+
+// The packed kernels of family f on this CPU, or null (scalar, or a family the CPU lacks).
+const PackedKernels* packed_kernels_for(IsaFamily f);
+// The kernels packed matrices use in this process: isa_family()'s (avx2-vnni with
+// HEARTH_VNNI=0: the plain AVX2 ones), null where there are none or HEARTH_REPACK=0.
+const PackedKernels* packed_kernels();
+
 // Rows per packed group.
 constexpr int64_t kPackRows = 16;
 
 // Whether `w` can and should be packed on this machine: Q4_0, Q8_0, Q4_K or Q6_K, rows a multiple of
-// 16, the CPU has AVX-512 VNNI, the active ISA is not scalar, and HEARTH_REPACK is not "0".
+// 16, packed_kernels() exists, the active ISA is not scalar.
 bool repack_wanted(const MatrixView& w);
 
 // Bytes of w's packed copy.
@@ -51,6 +80,16 @@ bool use_packed(const MatrixView& w);
 // activations rounded through Q8_0. `prompt` picks the kernel (the results are the same).
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                    ThreadPool* pool, MatmulScratch& scratch, bool prompt);
+// The same with one family's kernels (tests compare the families on one machine).
+void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
+                   ThreadPool* pool, MatmulScratch& scratch, bool prompt, const PackedKernels& k);
+
+namespace avx2_packed {
+const PackedKernels& packed_kernels();  // plain AVX2+FMA+F16C (x86/avx2_packed.cpp)
+}
+namespace avx2vnni_packed {
+const PackedKernels& packed_kernels();  // AVX2 with AVX-VNNI (x86/avx2_packed_vnni.cpp)
+}
 
 namespace avx512 {
 bool cpu_has_vnni();  // AVX512F + BW + VNNI, with the OS saving ZMM state
