@@ -25,6 +25,7 @@ void add_pipeline_supervise_command(CLI::App& app);  // pipeline-supervise
 void add_logits_command(CLI::App& dev);  // under `hearth dev`
 void add_embed_command(CLI::App& dev);   // under `hearth dev`
 void add_template_command(CLI::App& dev);  // under `hearth dev`
+void add_comm_bench_command(CLI::App& dev);  // under `hearth dev` (mpirun -np 2)
 
 // Threads for compute-heavy commands: --threads if given (> 0), else physical cores.
 int resolve_threads(int requested);

@@ -77,6 +77,7 @@ void add_dev_commands(CLI::App& app) {
     add_logits_command(*dev);
     add_embed_command(*dev);
     add_template_command(*dev);
+    add_comm_bench_command(*dev);
 }
 
 }  // namespace hearth::cli
