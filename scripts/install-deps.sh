@@ -15,6 +15,7 @@ PACKAGES=(
   chromium                            # the browser the chat page's tests drive (tests/ui)
   etcd-server etcd-client             # cluster membership: the tests start their own etcd (the system service is not needed)
   openmpi-bin libopenmpi-dev          # pipeline stages across machines (hearth ... --pipeline under mpirun)
+  iproute2                            # ip netns: the cluster and pipeline tests' network namespaces (as root)
 )
 
 missing=()
