@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 MODEL ?= ../shared/models/stories260K.gguf
 HEARTH := build/hearth
 
-.PHONY: all build run serve test test-unit test-asan test-tsan test-sanitize-full fuzz fuzz-smoke bench clean
+.PHONY: all build run serve test test-unit test-asan test-tsan test-sanitize-full test-aarch64 fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -47,6 +47,12 @@ test-sanitize-full:
 	ASAN_OPTIONS=detect_leaks=0 cmake --build --preset asan-full -j $(JOBS)
 	build-asan-full/hearth_tests --gtest_filter='$(DAEMON_TESTS)'
 
+# The aarch64 cross build (Debian's g++-aarch64-linux-gnu) and the unit suite under qemu-user,
+# with and without the dot-product extension (scripts/test-aarch64.sh; slow, so not part of
+# `make test`).
+test-aarch64:
+	JOBS=$(JOBS) scripts/test-aarch64.sh
+
 # Every fuzz target (fuzz/fuzz_*.cpp) for 30 s, two at a time; a finding fails with its log tail.
 fuzz-smoke:
 	@if ! command -v clang++ >/dev/null 2>&1; then echo "clang++ not found: skipping the fuzz runs"; \
@@ -62,4 +68,4 @@ bench: build
 	build/hearth_microbench
 
 clean:
-	rm -rf build build-asan build-asan-full build-tsan build-fuzz
+	rm -rf build build-asan build-asan-full build-tsan build-fuzz build-aarch64

@@ -1,4 +1,5 @@
-// Kernel dispatch: builds the scalar and AVX2 kernel tables once and picks one from CPUID.
+// Kernel dispatch: builds the scalar table and the one SIMD table of this architecture (AVX2
+// on x86-64, NEON on aarch64) once, and picks one from the CPU's features (CPUID, HWCAP).
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -6,6 +7,10 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
 #endif
 
 #include "tensor/cpu.h"
@@ -47,16 +52,28 @@ bool cpu_has_avx_vnni() {
 #endif
 }
 
+// aarch64 Linux: the kernel reports the dot-product extension (SDOT/UDOT) as HWCAP_ASIMDDP.
+bool cpu_has_neon_dotprod() {
+#if defined(__aarch64__) && defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return false;
+#endif
+}
+
 namespace {
 
+#if defined(__x86_64__)
 bool vnni_enabled() {
     const char* env = std::getenv("HEARTH_VNNI");
     return !(env && std::strcmp(env, "0") == 0);
 }
+#endif
 
 struct Tables {
     KernelTable scalar{};
     KernelTable avx2{};
+    KernelTable neon{};
     Isa detected = Isa::Scalar;
     Isa active = Isa::Scalar;
 
@@ -65,18 +82,26 @@ struct Tables {
         register_scalar_block_kernels(scalar);
         register_scalar_kquant_kernels(scalar);
         avx2 = scalar;
+        neon = scalar;
+        // HEARTH_ISA (tensor/cpu.h) may hold the kernels below what the CPU has.
+        [[maybe_unused]] const IsaFamily family = isa_family();
 #if defined(__x86_64__)
         register_avx2_kernels(avx2);
-        // HEARTH_ISA (tensor/cpu.h) may hold the kernels below what the CPU has.
-        const IsaFamily family = isa_family();
-        if (cpu_has_avx2_fma_f16c() && family >= IsaFamily::Avx2) {
+        if (cpu_has_avx2_fma_f16c() && family >= IsaFamily::Avx2 && family <= IsaFamily::Avx512) {
             detected = Isa::Avx2;
             if (cpu_has_avx_vnni() && vnni_enabled() && family >= IsaFamily::Avx2Vnni) register_avx2_vnni_multi_kernels(avx2);
         }
+#elif defined(__aarch64__)
+        // NEON is part of ARMv8-A: the table always exists; sdot where the CPU has it and
+        // HEARTH_ISA is not "neon".
+        register_neon_kernels(neon, family == IsaFamily::NeonDotprod && cpu_has_neon_dotprod());
+        if (family != IsaFamily::Scalar) detected = Isa::Neon;
 #endif
         active = detected;
     }
-    const KernelTable& table(Isa isa) const { return isa == Isa::Avx2 ? avx2 : scalar; }
+    const KernelTable& table(Isa isa) const {
+        return isa == Isa::Avx2 ? avx2 : isa == Isa::Neon ? neon : scalar;
+    }
 };
 
 Tables& tables() {
@@ -92,13 +117,22 @@ const TypeKernels& checked(GgmlType t, Isa isa) {
 
 }  // namespace
 
-const char* isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "scalar"; }
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::Avx2: return "avx2";
+        case Isa::Neon: return "neon";
+        case Isa::Scalar: break;
+    }
+    return "scalar";
+}
 Isa detected_isa() { return tables().detected; }
 Isa active_isa() { return tables().active; }
 
 void set_active_isa(Isa isa) {
     if (isa == Isa::Avx2 && tables().detected != Isa::Avx2)
         throw std::invalid_argument("this CPU does not support AVX2+FMA+F16C");
+    if (isa == Isa::Neon && tables().detected != Isa::Neon)
+        throw std::invalid_argument("the NEON kernels are not available (not an aarch64 build, or HEARTH_ISA=scalar)");
     tables().active = isa;
 }
 

@@ -33,7 +33,11 @@ struct TypeKernels {
 // Activation rows one vec_dot_multi call handles at full speed.
 constexpr int kMultiTokens = 8;
 
-enum class Isa { Scalar, Avx2 };
+// The kernel tables: the scalar reference and one per architecture's SIMD family (Avx2: x86-64
+// with AVX2+FMA+F16C and above; Neon: aarch64, with sdot kernels where the CPU has the
+// dot-product extension and HEARTH_ISA allows it). A table falls back to scalar entries
+// where its family has no fast path.
+enum class Isa { Scalar, Avx2, Neon };
 
 const char* isa_name(Isa isa);
 // Best ISA this CPU supports among those compiled in.
