@@ -98,6 +98,7 @@ HEARTH_PK_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act
     constexpr size_t BB = Q8 ? kQ8Block : kQ4Block;
     const BlockQ8_0* a[NT];
     __m256 acc[NT][2];
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
         a[t] = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(t) * stride);
         acc[t][0] = acc[t][1] = _mm256_setzero_ps();
@@ -111,6 +112,7 @@ HEARTH_PK_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act
 #if !HEARTH_PACKED_VNNI
             Sum sh[NT];  // Q8_0: the high nibbles
 #endif
+            #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
                 s[t] = zero();
 #if !HEARTH_PACKED_VNNI
@@ -122,9 +124,11 @@ HEARTH_PK_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act
                 for (int g = 0; g < 8; ++g) {
                     const __m256i u = load(b + 32 + 64 * g + 32 * h);
 #if HEARTH_PACKED_VNNI
+                    #pragma GCC unroll 4
                     for (int t = 0; t < NT; ++t) add(s[t], u, bcast(a[t][i].qs + 4 * g));
 #else
                     const __m256i lo = lo_nib(u), hi = hi_nib(u);
+                    #pragma GCC unroll 4
                     for (int t = 0; t < NT; ++t) {
                         const __m256i av = bcast(a[t][i].qs + 4 * g);
                         add(s[t], lo, av);
@@ -137,6 +141,7 @@ HEARTH_PK_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act
                 for (int j = 0; j < 4; ++j) {
                     const __m256i q = load(b + 32 + 64 * j + 32 * h);
                     const __m256i lo = lo_nib(q), hi = hi_nib(q);
+                    #pragma GCC unroll 4
                     for (int t = 0; t < NT; ++t) {
                         add(s[t], lo, bcast(a[t][i].qs + 4 * j));
                         add(s[t], hi, bcast(a[t][i].qs + 16 + 4 * j));
@@ -144,6 +149,7 @@ HEARTH_PK_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act
                 }
             }
             const __m256 dw = half8(b + 16 * h);
+            #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
                 __m256i si = i32(s[t]);
 #if !HEARTH_PACKED_VNNI
@@ -155,6 +161,7 @@ HEARTH_PK_INLINE void rows16(int64_t K, const uint8_t* group, const uint8_t* act
             }
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
         _mm256_storeu_ps(y + t * ldy, acc[t][0]);
         _mm256_storeu_ps(y + t * ldy + 8, acc[t][1]);
@@ -276,6 +283,7 @@ HEARTH_PK_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* 
     const int64_t nb = K / 256;
     const BlockQ8_K* a[NT];
     __m256 acc[NT][2];
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
         a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * stride);
         acc[t][0] = acc[t][1] = _mm256_setzero_ps();
@@ -284,27 +292,32 @@ HEARTH_PK_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* 
         const uint8_t* b = group + static_cast<size_t>(i) * kQ4KSuper;
         for (int h = 0; h < 2; ++h) {
             __m256i T[NT];
+            #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) T[t] = _mm256_setzero_si256();
             for (int c = 0; c < 4; ++c) {
                 const uint8_t* q = b + 320 + 512 * c + 32 * h;
                 if (h == 0)
                     for (int p = 0; p < 8; ++p) _mm_prefetch(reinterpret_cast<const char*>(q) + 4736 + 64 * p, _MM_HINT_T0);
                 Sum slo[NT], shi[NT];
+                #pragma GCC unroll 4
                 for (int t = 0; t < NT; ++t) slo[t] = shi[t] = zero();
 #pragma GCC unroll 8
                 for (int p = 0; p < 8; ++p) {
                     const __m256i v = load(q + 64 * p);
                     const __m256i lo = lo_nib(v), hi = hi_nib(v);
+                    #pragma GCC unroll 4
                     for (int t = 0; t < NT; ++t) {
                         add(slo[t], lo, bcast(a[t][i].qs + 64 * c + 4 * p));
                         add(shi[t], hi, bcast(a[t][i].qs + 64 * c + 32 + 4 * p));
                     }
                 }
                 const __m256i sc_lo = u8x8(b + 64 + 32 * c + 8 * h), sc_hi = u8x8(b + 80 + 32 * c + 8 * h);
+                #pragma GCC unroll 4
                 for (int t = 0; t < NT; ++t)
                     T[t] = _mm256_add_epi32(T[t], _mm256_add_epi32(scaled(slo[t], sc_lo), scaled(shi[t], sc_hi)));
             }
             const __m256 dv = half8(b + 16 * h), dminv = half8(b + 32 + 16 * h);
+            #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
                 const int32_t* s8 = bs + (static_cast<int64_t>(t) * nb + i) * 8;
                 __m256i M = _mm256_setzero_si256();
@@ -316,6 +329,7 @@ HEARTH_PK_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* 
             }
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
         _mm256_storeu_ps(y + t * ldy, acc[t][0]);
         _mm256_storeu_ps(y + t * ldy + 8, acc[t][1]);
@@ -394,6 +408,7 @@ HEARTH_PK_INLINE void rows16_q6(int64_t K, const uint8_t* group, const uint8_t* 
     const int64_t nb = K / 256;
     const BlockQ8_K* a[NT];
     __m256 acc[NT][2];
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
         a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * stride);
         acc[t][0] = acc[t][1] = _mm256_setzero_ps();
@@ -403,16 +418,19 @@ HEARTH_PK_INLINE void rows16_q6(int64_t K, const uint8_t* group, const uint8_t* 
         for (size_t p = 0; p < kPackQ6SuperBytes; p += 64) _mm_prefetch(reinterpret_cast<const char*>(b) + 4480 + p, _MM_HINT_T0);
         for (int h = 0; h < 2; ++h) {
             __m256i T[NT];
+            #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) T[t] = _mm256_setzero_si256();
             for (int k = 0; k < 4; ++k) {
                 // Sub-blocks k + 4m (m < 4): words 4k + q + 16m, q < 4.
                 Sum s[NT][4];
+                #pragma GCC unroll 4
                 for (int t = 0; t < NT; ++t)
                     for (int m = 0; m < 4; ++m) s[t][m] = zero();
 #pragma GCC unroll 4
                 for (int q = 0; q < 4; ++q) {
                     __m256i w[4];
                     words_of(b, 4 * k + q, h, w);
+                    #pragma GCC unroll 4
                     for (int t = 0; t < NT; ++t)
 #pragma GCC unroll 4
                         for (int m = 0; m < 4; ++m) add(s[t][m], w[m], bcast(a[t][i].qs + 4 * (4 * k + q + 16 * m)));
@@ -421,6 +439,7 @@ HEARTH_PK_INLINE void rows16_q6(int64_t K, const uint8_t* group, const uint8_t* 
 #pragma GCC unroll 4
                         for (int m = 0; m < 4; ++m) {
                             const __m256i sc = i8x8(b + kScQ6 + 16 * (k + 4 * m) + 8 * h);
+                            #pragma GCC unroll 4
                             for (int t = 0; t < NT; ++t) {
                                 T[t] = _mm256_add_epi32(T[t], scaled(s[t][m], sc));
                                 s[t][m] = zero();
@@ -433,11 +452,13 @@ HEARTH_PK_INLINE void rows16_q6(int64_t K, const uint8_t* group, const uint8_t* 
 #pragma GCC unroll 4
                 for (int m = 0; m < 4; ++m) {
                     const __m256i sc = i8x8(b + kScQ6 + 16 * (k + 4 * m) + 8 * h);
+                    #pragma GCC unroll 4
                     for (int t = 0; t < NT; ++t) T[t] = _mm256_add_epi32(T[t], scaled(s[t][m], sc));
                 }
 #endif
             }
             const __m256 dv = half8(b + 16 * h);
+            #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
                 __m256i M = _mm256_setzero_si256();
 #pragma GCC unroll 16
@@ -449,6 +470,7 @@ HEARTH_PK_INLINE void rows16_q6(int64_t K, const uint8_t* group, const uint8_t* 
             }
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
         _mm256_storeu_ps(y + t * ldy, acc[t][0]);
         _mm256_storeu_ps(y + t * ldy + 8, acc[t][1]);
