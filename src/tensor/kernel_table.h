@@ -32,7 +32,7 @@ bool cpu_has_avx_vnni();
 bool cpu_has_avx2_fma_f16c();  // tensor/dispatch.cpp: the raw CPUID check
 
 // tensor/arm/*.cpp (aarch64 only): the NEON family. vec_dot and vec_dot_multi for Q4_0, Q8_0,
-// Q4_K, Q6_K, F16 and F32, the Q8_0 / Q8_K activation quantizers and the hot dequantizers.
+// Q4_K, Q6_K, F16 and F32, and the Q8_0 activation quantizer (the rest stays scalar).
 // `dotprod` picks the integer sums of the dot-product extension (sdot, ARMv8.2) instead of
 // the plain NEON ones (smull + sadalp); both give the same int32 sums, so the two tables
 // return bit-identical results. Only call with dotprod where cpu_has_neon_dotprod().
