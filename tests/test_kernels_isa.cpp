@@ -14,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "tensor/cpu.h"
+#include "tensor/matmul.h"
 #include "tensor/quants.h"
+#include "tensor/repack.h"
 #include "tensor/types.h"
 
 namespace {
@@ -217,6 +220,70 @@ TEST(KernelsIsa, VecDotMatchesScalar) {
                 ASSERT_TRUE(std::isfinite(got));
                 EXPECT_LE(std::fabs(static_cast<double>(got) - expect), 1e-5 * mag + 1e-30)
                     << "avx2 " << got << " scalar " << expect << " sum|w*a| " << mag;
+                ++checked;
+            }
+        }
+    }
+    EXPECT_GT(checked, 0);
+}
+
+// ---- Packed layouts (tensor/repack.h): every kernel family this CPU has ----
+
+// Rows of random quant bytes (every bit pattern: Q8_0's -128, Q6_K's negative scales, Q4_K's
+// largest 6-bit scales and mins) packed once; each family's decode and prompt kernels must
+// agree with the scalar vec_dot within float rounding and with each other bit for bit.
+TEST(KernelsIsa, PackedKernelsOfEveryFamilyMatchScalar) {
+    std::vector<const hearth::PackedKernels*> fams;
+    for (hearth::IsaFamily f : {hearth::IsaFamily::Avx512, hearth::IsaFamily::Avx2Vnni, hearth::IsaFamily::Avx2})
+        if (const auto* k = hearth::packed_kernels_for(f)) fams.push_back(k);
+    if (fams.empty()) GTEST_SKIP() << "no packed kernel family on this CPU";
+    int checked = 0;
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+        const int64_t bs = hearth::traits(t).block_size;
+        for (int64_t n : {bs, 3 * bs, int64_t{2048}}) {
+            SCOPED_TRACE(std::string(hearth::type_name(t)) + " n=" + std::to_string(n));
+            const int64_t rows = 32, tokens = 18;
+            std::mt19937 rng(static_cast<uint32_t>(n) * 31u + static_cast<uint32_t>(t));
+            const size_t rb = hearth::row_size(t, n);
+            std::vector<uint8_t> w(rb * rows);
+            for (int64_t r = 0; r < rows; ++r) {
+                const std::vector<uint8_t> row = random_weights(t, n, rng);
+                std::memcpy(w.data() + rb * static_cast<size_t>(r), row.data(), rb);
+            }
+            hearth::MatrixView m{t, rows, n, w.data(), rb};
+            std::vector<uint8_t> packed(hearth::packed_bytes(m));
+            hearth::repack_groups(m, w.data(), packed.data(), 0, rows / hearth::kPackRows);
+            m.packed = packed.data();
+            const std::vector<float> x = random_floats(tokens * n, rng, -2.0f, 2.0f);
+            const GgmlType at = hearth::traits(t).vec_dot_type;
+            std::vector<uint8_t> a(hearth::row_size(at, n));
+            std::vector<float> expect(static_cast<size_t>(tokens * rows)), tol(expect.size());
+            for (int64_t k = 0; k < tokens; ++k) {
+                scalar(at).from_float(x.data() + k * n, a.data(), n);
+                const std::vector<float> ad = activation_floats(at, a, n);
+                std::vector<float> wf(static_cast<size_t>(n));
+                for (int64_t r = 0; r < rows; ++r) {
+                    const uint8_t* wr = w.data() + rb * static_cast<size_t>(r);
+                    expect[k * rows + r] = scalar(t).vec_dot(n, wr, a.data());
+                    scalar(t).to_float(wr, wf.data(), n);
+                    double mag = 0;
+                    for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(wf[i]) * ad[i]);
+                    tol[k * rows + r] = static_cast<float>(1e-5 * mag + 1e-30);
+                }
+            }
+            std::vector<float> first;
+            for (const hearth::PackedKernels* k : fams) {
+                SCOPED_TRACE(k->name);
+                hearth::MatmulScratch s;
+                std::vector<float> dec(expect.size()), pr(expect.size());
+                hearth::packed_matmul(m, x.data(), n, tokens, dec.data(), rows, nullptr, s, false, *k);
+                hearth::packed_matmul(m, x.data(), n, tokens, pr.data(), rows, nullptr, s, true, *k);
+                for (size_t i = 0; i < dec.size(); ++i)
+                    ASSERT_LE(std::fabs(static_cast<double>(dec[i]) - expect[i]), tol[i])
+                        << "token " << i / rows << " row " << i % rows << ": " << dec[i] << " vs scalar " << expect[i];
+                ASSERT_EQ(std::memcmp(dec.data(), pr.data(), dec.size() * sizeof(float)), 0) << "decode != prompt";
+                if (first.empty()) first = dec;
+                ASSERT_EQ(std::memcmp(dec.data(), first.data(), dec.size() * sizeof(float)), 0) << "families differ";
                 ++checked;
             }
         }
