@@ -39,6 +39,8 @@ void q6_kx16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_
 
 namespace avx2 {
 void gemm_f32(const MatrixView&, const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t) {}
+float vec_dot_f16_f32act(int64_t, const void*, const void*) { return 0.0f; }
+void vec_dot_multi_f16_f32act(int64_t, const void*, const uint8_t*, size_t, int, float*) {}
 void swiglu(const float* g, const float* u, float* out, int64_t n) { scalar::swiglu(g, u, out, n); }
 const AttnKernel attn{};
 void attn_exp8(const float* x, float* y) {
