@@ -9,9 +9,14 @@
 # a wrapper that runs it under qemu too (build-aarch64/hearth-emulated), so no binfmt_misc
 # registration is needed.
 #
+# The first CPU runs the whole suite; the second (no sdot) the suites that reach the kernels
+# (kernels, quantizers, matmul, every model architecture, the CLI's greedy ids per family,
+# batched = solo), since what differs between the two runs is only the int8 dot kernels.
+#
 # Environment: JOBS (build jobs, default nproc), AARCH64_CPUS (default "max cortex-a53"),
-# AARCH64_FILTER (a gtest filter for both runs, default everything but what is excluded
-# below). Idempotent: packages are installed only when missing.
+# AARCH64_FILTER (gtest filter of the first run, default everything but what is excluded
+# below), AARCH64_FILTER_REST (the other runs; '*' for everything). Idempotent: packages are
+# installed only when missing.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,13 +76,20 @@ aarch64-linux-gnu-readelf -h "$BUILD/hearth_tests" | grep -q AArch64 || { echo "
 #    (the tests that start `hearth` directly use the qemu wrapper instead).
 EXCLUDE="${AARCH64_EXCLUDE:-CliAutostart.*}"
 FILTER="${AARCH64_FILTER:-*}"
-[ -n "$EXCLUDE" ] && FILTER="$FILTER-$EXCLUDE"
+KERNEL_SUITES='Activation.*:NomicBertEmbeddings.*:Cli.*:Stories260K.*:KernelsArm.*:KernelsMulti.*:Matmul*:Quant*'
+KERNEL_SUITES+=':Mxfp4.*:Repack*:SyntheticModel.*:Archs/*:Types/*:AllComputable/*:AllWeightTypes/*'
+KERNEL_SUITES+=':Models/BatchedEqualsSolo.*:BertEmbeddings.*:DecoderEmbeddings.*'
+FILTER_REST="${AARCH64_FILTER_REST:-$KERNEL_SUITES}"
+if [ -n "$EXCLUDE" ]; then
+  FILTER="$FILTER-$EXCLUDE"
+  FILTER_REST="$FILTER_REST-$EXCLUDE"
+fi
 echo "test-aarch64: excluded: ${EXCLUDE:-nothing}"
 QEMU=(qemu-aarch64 -L /)
 cd "$REPO"
 status=0
 for cpu in $CPUS; do
-  echo "test-aarch64: hearth_tests under qemu-aarch64 -cpu $cpu"
+  echo "test-aarch64: hearth_tests under qemu-aarch64 -cpu $cpu (filter $FILTER)"
   start=$(date +%s)
   # QEMU_CPU reaches the qemu of every child process (the hearth wrapper) too.
   if QEMU_CPU="$cpu" "${QEMU[@]}" "$BUILD/hearth_tests" --gtest_filter="$FILTER" --gtest_brief=1; then
@@ -86,5 +98,6 @@ for cpu in $CPUS; do
     echo "test-aarch64: -cpu $cpu FAILED after $(( $(date +%s) - start )) s"
     status=1
   fi
+  FILTER="$FILTER_REST"
 done
 exit $status
