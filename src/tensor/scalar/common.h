@@ -3,8 +3,8 @@
 // The reference quantizers must reproduce ggml's bytes, so every float expression in
 // them keeps ggml's operand order, and nothing may be fused: an FMA changes the rounding
 // of `a * b + c` (ggml's reference code is built without FMA). Compilers only contract
-// when FMA instructions are enabled (e.g. -march=native); the pragmas below keep these
-// files unfused even then.
+// when FMA instructions are enabled (e.g. -march=native on x86-64; always on aarch64, whose
+// base ISA has fmadd); the pragmas below keep these files unfused even then.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@
 
 #if defined(__clang__)
 #pragma clang fp contract(off)
-#elif defined(__GNUC__) && defined(__FMA__)
+#elif defined(__GNUC__) && (defined(__FMA__) || defined(__aarch64__))
 #pragma GCC optimize("fp-contract=off")
 #endif
 
