@@ -76,7 +76,9 @@ aarch64-linux-gnu-readelf -h "$BUILD/hearth_tests" | grep -q AArch64 || { echo "
 #    (the tests that start `hearth` directly use the qemu wrapper instead).
 #  - MetricsRoute.ServesTheExpositionWithLoadedModelsAndCounters: process_resident_memory_bytes
 #    comes from /proc/self/stat, which qemu-user emulates with zeros in the memory fields.
-EXCLUDE="${AARCH64_EXCLUDE:-CliAutostart.*:MetricsRoute.ServesTheExpositionWithLoadedModelsAndCounters}"
+#  - JsonSchema.RandomPatternsAgreeWithStdRegex: too slow, not failing: 18,000 std::wregex
+#    searches take 1.2 s natively and did not finish in 12 minutes under qemu.
+EXCLUDE="${AARCH64_EXCLUDE:-CliAutostart.*:MetricsRoute.ServesTheExpositionWithLoadedModelsAndCounters:JsonSchema.RandomPatternsAgreeWithStdRegex}"
 FILTER="${AARCH64_FILTER:-*}"
 KERNEL_SUITES='Activation.*:NomicBertEmbeddings.*:Cli.*:Stories260K.*:KernelsArm.*:KernelsMulti.*:Matmul*:Quant*'
 KERNEL_SUITES+=':Mxfp4.*:Repack*:SyntheticModel.*:Archs/*:Types/*:AllComputable/*:AllWeightTypes/*'
