@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <list>
@@ -83,6 +84,14 @@ public:
         using clock = std::chrono::steady_clock;
         const auto t0 = clock::now();
         MPI_Status st;
+        // A sleeping rank wakes ~0.1-0.2 ms after its message lands (a sleep step, and on a
+        // VM an idle vCPU to wake). Stages take about the same time per token, so the wait
+        // is predictable: sleep through most of it in one step (the shortest of this
+        // source's last waits, less a margin), then poll without sleeping until the message
+        // is in or is late, then fall back to the sleeping poll below.
+        const Clock::duration expect = predict_ ? history(from).expect() : Clock::duration::zero();
+        const Clock::duration nap = expect - std::max<Clock::duration>(std::chrono::microseconds(300), expect / 20);
+        bool napped = false;
         for (int polls = 0;; ++polls) {
             int flag = 0;
             check_interrupted();
@@ -91,6 +100,16 @@ public:
             reap();
             const auto waited = clock::now() - t0;
             if (timeout_ms >= 0 && waited >= std::chrono::milliseconds(timeout_ms)) return false;
+            if (expect > std::chrono::milliseconds(2)) {
+                if (!napped) {
+                    napped = true;
+                    auto d = nap - waited;
+                    if (timeout_ms >= 0) d = std::min<Clock::duration>(d, std::chrono::milliseconds(timeout_ms) - waited);
+                    if (d > Clock::duration::zero()) std::this_thread::sleep_for(d);
+                    continue;
+                }
+                if (waited < expect + std::chrono::milliseconds(1)) continue;  // due: poll without sleeping
+            }
             // Spin ~30 us (a hand-over that is about to come), then sleep in short steps: the
             // ranks may share cores (or SMT siblings) with the stage that is computing, and a
             // spinning rank measurably slows it.
@@ -99,6 +118,7 @@ public:
             if (waited > spin_)
                 std::this_thread::sleep_for(waited > std::chrono::milliseconds(2) ? long_sleep_ : std::chrono::microseconds(20));
         }
+        if (predict_) history(from).add(clock::now() - t0);
         int count = 0;
         check(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count");
         out.resize(static_cast<size_t>(count));
@@ -117,6 +137,32 @@ public:
     }
 
 private:
+    using Clock = std::chrono::steady_clock;
+    // A source's last waits; expect() is their minimum once there are enough of them.
+    struct WaitHistory {
+        Clock::duration last[4]{};
+        int n = 0;
+        void add(Clock::duration w) { last[n++ % 4] = w; }
+        // Only a steady pattern counts (the last waits within 1.5x of each other, none past
+        // 250 ms): a wait that spans an idle spell between requests predicts nothing.
+        Clock::duration expect() const {
+            if (n < 4) return Clock::duration::zero();
+            const auto [lo, hi] = std::minmax_element(std::begin(last), std::end(last));
+            if (*hi > std::chrono::milliseconds(250) || *hi * 2 > *lo * 3) return Clock::duration::zero();
+            return *lo;
+        }
+    };
+    WaitHistory& history(int from) {
+        if (from >= static_cast<int>(waits_.size())) waits_.resize(static_cast<size_t>(from) + 1);
+        return waits_[static_cast<size_t>(from)];
+    }
+    std::vector<WaitHistory> waits_;
+    // HEARTH_PIPELINE_PREDICT=0: no expected-wait sleep (only the polling below).
+    bool predict_ = [] {
+        const char* v = std::getenv("HEARTH_PIPELINE_PREDICT");
+        return !(v && std::string(v) == "0");
+    }();
+
     void check_interrupted() {
         if (!interrupted_.load(std::memory_order_acquire)) return;
         std::lock_guard lock(why_mu_);
