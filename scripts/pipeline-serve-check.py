@@ -395,21 +395,13 @@ def cluster(work):
           f"registered again {back:.1f} s later and answers the same")
 
 
+MODES = {"--cluster": cluster, "--memory": memory, "--kill9": kill9, "--watchdog": watchdog, "--supervise": supervised}
+
 with tempfile.TemporaryDirectory() as work:
-    if len(sys.argv) > 5 and sys.argv[5] == "--cluster":
-        cluster(work)
-        sys.exit(0)
-    if len(sys.argv) > 5 and sys.argv[5] == "--memory":
-        memory(work)
-        sys.exit(0)
-    if len(sys.argv) > 5 and sys.argv[5] == "--kill9":
-        kill9(work)
-        sys.exit(0)
-    if len(sys.argv) > 5 and sys.argv[5] == "--watchdog":
-        watchdog(work)
-        sys.exit(0)
-    if len(sys.argv) > 5 and sys.argv[5] == "--supervise":
-        supervised(work)
+    if len(sys.argv) > 5:
+        if sys.argv[5] not in MODES:
+            raise SystemExit(f"unknown mode {sys.argv[5]}: one of {', '.join(MODES)}")
+        MODES[sys.argv[5]](work)
         sys.exit(0)
     log1, log2 = open(os.path.join(work, "one.log"), "w+"), open(os.path.join(work, "pipe.log"), "w+")
     p1, url1 = start([HEARTH], work, log1)
