@@ -234,8 +234,8 @@ void serve_pipeline(const ServeArgs& a) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     std::unique_ptr<pipeline::Comm> comm = pipeline::make_mpi_comm();
-    if (comm->rank() > 0) pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);  // a later stage just ends
     if (comm->rank() > 0) {
+        pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);  // a later stage just ends
         pipeline::serve_stage(*comm);
         return;
     }

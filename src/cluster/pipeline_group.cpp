@@ -62,8 +62,7 @@ uint64_t rank_memory_budget() {
         if (!b || *b == 0) throw std::runtime_error(std::string("HEARTH_MAX_MEMORY=") + v + ": expected a size such as 16GiB");
         return *b;
     }
-    const uint64_t ram = server::total_ram_bytes();
-    return ram ? ram / 10 * 8 : (8ull << 30);
+    return server::default_memory_budget();
 }
 
 CommGroup::CommGroup(Comm& comm, std::string split, int timeout_ms) : comm_(comm), split_(std::move(split)), timeout_ms_(timeout_ms) {
@@ -113,11 +112,8 @@ LoadOptions CommGroup::open_model(const std::string& path) {
     std::vector<StageRange> ranges;
     {
         const gguf::File f = gguf::File::open(path);
-        const std::string arch = f.architecture();
-        const auto n_layer = f.get_u64(arch + ".block_count");
-        if (!n_layer || *n_layer == 0 || *n_layer > 100000) throw std::runtime_error(path + ": no " + arch + ".block_count");
         // Split by the ranks' memory: the later ranks get the resolved counts, not the spec.
-        ranges = split_layers(f, static_cast<int32_t>(*n_layer), comm_.size(), split_, budgets_);
+        ranges = split_layers(f, layer_count(f), comm_.size(), split_, budgets_);
         const auto n_embd = f.get_u64(f.architecture() + ".embedding_length");
         const gguf::TensorInfo* emb = f.tensor("token_embd.weight");
         if (!n_embd || !emb || emb->dims.size() != 2) throw std::runtime_error(path + ": no embedding length or token_embd");

@@ -40,21 +40,10 @@ int32_t layer_of(const std::string& name) {
 
 namespace {
 
-// Bytes of each stage's weights: its layers' tensors, plus the output matrix (or the tied
-// embedding) on the last stage and the token embedding table on the first.
+// Bytes of each stage's weights, as the stage's Model counts them (stage_tensor_bytes).
 std::vector<double> stage_bytes(const gguf::File& f, const std::vector<StageRange>& ranges) {
-    std::vector<double> out(ranges.size(), 0.0);
-    const gguf::TensorInfo* output = f.tensor("output.weight");
-    for (const auto& t : f.tensors()) {
-        const int32_t l = layer_of(t.name);
-        for (size_t k = 0; k < ranges.size(); ++k)
-            if (l >= ranges[k].begin && l < ranges[k].end) out[k] += static_cast<double>(t.nbytes);
-        if (t.name == "token_embd.weight") {
-            out.front() += static_cast<double>(t.nbytes);
-            if (!output) out.back() += static_cast<double>(t.nbytes);
-        }
-    }
-    if (output) out.back() += static_cast<double>(output->nbytes);
+    std::vector<double> out;
+    for (const StageRange& r : ranges) out.push_back(static_cast<double>(stage_tensor_bytes(f, r.begin, r.end, ranges.back().end)));
     return out;
 }
 
@@ -165,12 +154,16 @@ std::string counts_of(const std::vector<StageRange>& ranges) {
     return s;
 }
 
-std::vector<StageRange> split_layers(const std::string& path, int n_stages, const std::string& spec) {
-    const gguf::File f = gguf::File::open(path);
+int32_t layer_count(const gguf::File& f) {
     const std::string arch = f.architecture();
     const auto n_layer = f.get_u64(arch + ".block_count");
-    if (!n_layer || *n_layer == 0 || *n_layer > 100000) throw std::invalid_argument(path + ": no " + arch + ".block_count");
-    return split_layers(f, static_cast<int32_t>(*n_layer), n_stages, spec);
+    if (!n_layer || *n_layer == 0 || *n_layer > 100000) throw std::invalid_argument(f.path() + ": no " + arch + ".block_count");
+    return static_cast<int32_t>(*n_layer);
+}
+
+std::vector<StageRange> split_layers(const std::string& path, int n_stages, const std::string& spec) {
+    const gguf::File f = gguf::File::open(path);
+    return split_layers(f, layer_count(f), n_stages, spec);
 }
 
 std::string describe(const std::vector<StageRange>& ranges) {

@@ -54,6 +54,8 @@ struct StageRange {
 // split whose stage's weights exceed its rank's budget is refused. Throws std::invalid_argument.
 std::vector<StageRange> split_layers(const gguf::File& f, int32_t n_layer, int n_stages, const std::string& spec,
                                      const std::vector<uint64_t>& budgets = {});
+// The model's layer count (<arch>.block_count); throws std::invalid_argument without one.
+int32_t layer_count(const gguf::File& f);
 // "11,11": the layer counts of `ranges`, a spec split_layers takes.
 std::string counts_of(const std::vector<StageRange>& ranges);
 // The same from a model file path (reads only the header and tensor table).

@@ -225,15 +225,14 @@ uint64_t Model::weight_bytes() const {
     return n;
 }
 
-uint64_t Model::stage_bytes() const {
-    if (whole()) return weight_bytes();
-    const bool first = layer_begin_ == 0, last = layer_end_ == hp_.n_layer;
-    const bool tied = file_.tensor("output.weight") == nullptr;
+uint64_t stage_tensor_bytes(const gguf::File& f, int32_t begin, int32_t end, int32_t n_layer) {
+    const bool first = begin == 0, last = end == n_layer;
+    const bool tied = f.tensor("output.weight") == nullptr;
     uint64_t n = 0;
-    for (const auto& t : file_.tensors()) {
+    for (const auto& t : f.tensors()) {
         if (t.name.rfind("blk.", 0) == 0) {
             const int32_t l = std::atoi(t.name.c_str() + 4);
-            if (l >= layer_begin_ && l < layer_end_) n += t.nbytes;
+            if (l >= begin && l < end) n += t.nbytes;
         } else if (t.name.rfind("output", 0) == 0) {
             if (last) n += t.nbytes;
         } else if (first || (last && tied && t.name == "token_embd.weight")) {

@@ -107,6 +107,11 @@ struct PackedUnmap {
 // [layer_begin, layer_end): the other layers' matrices are dropped before the weights are
 // copied or repacked (their pages of the mapping are never touched), the output head is kept
 // only by the last stage, and the token embedding is read (by rows) only by the first.
+// Bytes of the tensors a stage holding layers [begin, end) of n_layer uses: its blk.N.*
+// tensors; the other tensors on the first stage, the output matrix and final norm also on the
+// last; a tied embedding counts on both. All of them for [0, n_layer).
+uint64_t stage_tensor_bytes(const gguf::File& f, int32_t begin, int32_t end, int32_t n_layer);
+
 struct LoadOptions {
     int32_t layer_begin = 0;
     int32_t layer_end = -1;  // -1: the last layer
@@ -127,10 +132,9 @@ public:
     Pooling pooling() const { return pooling_; }
     const std::string& path() const { return file_.path(); }
     uint64_t weight_bytes() const;  // bytes of all tensors
-    // Bytes of the tensors this model uses: all of them, or a pipeline stage's share (its
-    // layers' blk.N.* tensors; the other tensors on the first stage, the output matrix and
-    // final norm also on the last; a tied embedding counts on both).
-    uint64_t stage_bytes() const;
+    // Bytes of the tensors this model uses: all of them, or a pipeline stage's share
+    // (stage_tensor_bytes).
+    uint64_t stage_bytes() const { return stage_tensor_bytes(file_, layer_begin_, layer_end_, hp_.n_layer); }
     // The layers this model runs: all of them, or a pipeline stage's range (LoadOptions).
     int32_t layer_begin() const { return layer_begin_; }
     int32_t layer_end() const { return layer_end_; }

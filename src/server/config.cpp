@@ -178,6 +178,11 @@ uint64_t total_ram_bytes() {
     return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
 }
 
+uint64_t default_memory_budget() {
+    const uint64_t ram = total_ram_bytes();
+    return ram ? ram / 10 * 8 : (8ull << 30);
+}
+
 ServerConfig ServerConfig::from_env() {
     ServerConfig c;
     if (auto v = env("HEARTH_HOST")) {

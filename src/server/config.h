@@ -88,5 +88,7 @@ bool is_loopback_host(std::string_view host);
 
 // Physical memory in bytes (0 when unknown).
 uint64_t total_ram_bytes();
+// The model memory budget when HEARTH_MAX_MEMORY is not set: 80% of RAM (8 GiB if unknown).
+uint64_t default_memory_budget();
 
 }  // namespace hearth::server

@@ -19,11 +19,7 @@ std::string human_bytes(uint64_t b) {
 }  // namespace
 
 ModelManager::ModelManager(ManagerOptions options) : opts_(std::move(options)) {
-    budget_ = opts_.max_memory;
-    if (budget_ == 0) {
-        const uint64_t ram = total_ram_bytes();
-        budget_ = ram ? ram / 10 * 8 : (8ull << 30);
-    }
+    budget_ = opts_.max_memory ? opts_.max_memory : default_memory_budget();
     if (opts_.max_loaded < 1) opts_.max_loaded = 1;
     if (opts_.max_queue < 1) opts_.max_queue = 1;
 }
