@@ -87,7 +87,7 @@ struct Tables {
         [[maybe_unused]] const IsaFamily family = isa_family();
 #if defined(__x86_64__)
         register_avx2_kernels(avx2);
-        if (cpu_has_avx2_fma_f16c() && family >= IsaFamily::Avx2 && family <= IsaFamily::Avx512) {
+        if (cpu_has_avx2_fma_f16c() && isa_family_is_x86(family)) {
             detected = Isa::Avx2;
             if (cpu_has_avx_vnni() && vnni_enabled() && family >= IsaFamily::Avx2Vnni) register_avx2_vnni_multi_kernels(avx2);
         }

@@ -62,6 +62,7 @@ const PackedKernels* packed_kernels_for(IsaFamily f) {
 #if defined(__x86_64__)
     if (!cpu_has_avx2_fma_f16c()) return nullptr;
     switch (f) {
+        case IsaFamily::Amx: return amx_packed_kernels();
         case IsaFamily::Avx512: return avx512::cpu_has_vnni() ? &avx512_kernels() : nullptr;
         case IsaFamily::Avx2Vnni: return cpu_has_avx_vnni() ? &avx2vnni_packed::packed_kernels() : nullptr;
         case IsaFamily::Avx2: return &avx2_packed::packed_kernels();
