@@ -42,8 +42,8 @@ void attention_block(Pass& P, int32_t l, const float* in, float* out) {
     const int32_t hd = hp.head_dim;
     float *q = S.q.data(), *k = S.k.data(), *v = S.v.data(), *attn = S.attn.data();
 
-    // Fused Q|K|V: stored so (phi3), or packed back to back at load.
-    const MatrixView* wqkv = L.wqkv.data ? &L.wqkv : use_packed(L.wqkv_packed) ? &L.wqkv_packed : nullptr;
+    // Fused Q|K|V: stored so (phi3), or packed / copied back to back at load.
+    const MatrixView* wqkv = L.wqkv.data ? &L.wqkv : fused_view(L.wqkv_packed);
     if (wqkv) {
         float* qkv = S.ffn.data();  // [n][qd + 2 kvd]; ffn is free until the FFN block
         const size_t all = qd + 2 * kvd;

@@ -140,8 +140,8 @@ void moe_ffn(Pass& P, const MoeWeights& E, const float* in, float* out) {
         if (c == 0) continue;
         for (size_t r = 0; r < c; ++r) std::copy(in + slots[r] / k * d, in + slots[r] / k * d + d, M.rows.data() + r * d);
         const int64_t ct = static_cast<int64_t>(c);
-        // Gate and up: one matmul when packed back to back (rows [0, ff) gate, [ff, 2ff) up).
-        const bool fused = e < E.gate_up_packed.size() && use_packed(E.gate_up_packed[e]);
+        // Gate and up: one matmul when packed or copied back to back (rows [0, ff) gate, [ff, 2ff) up).
+        const bool fused = e < E.gate_up_packed.size() && fused_view(E.gate_up_packed[e]);
         float *g = M.g.data(), *u = M.u.data();
         size_t ld = ff;
         if (fused) {

@@ -198,18 +198,26 @@ void Model::pack_weights() {
     }
     // Matrices that multiply the same input and were packed back to back (same type and
     // width) are also one matrix: their row groups are consecutive in the arena.
-    auto packed_end = [&](const MatrixView& v) { return v.packed + hearth::packed_bytes(v); };
+    // Copied (not packed) matrices likewise when their rows are back to back: one GEMM
+    // converts the shared input once instead of once per matrix.
+    const uint8_t* arena_begin = packed_.get();
+    const uint8_t* arena_end = arena_begin + packed_size_;
     auto fuse = [&](std::initializer_list<const MatrixView*> parts, MatrixView& out) {
         const MatrixView& first = **parts.begin();
-        if (!first.packed) return;
+        const bool packed = first.packed != nullptr;
+        const uint8_t* expect = packed ? first.packed : first.data;
+        if (!expect || expect < arena_begin || expect >= arena_end) return;
         int64_t rows = 0;
-        const uint8_t* expect = first.packed;
         for (const MatrixView* v : parts) {
-            if (!v->packed || v->type != first.type || v->cols != first.cols || v->packed != expect) return;
-            expect = packed_end(*v);
+            const uint8_t* at = packed ? v->packed : v->data;
+            if (at != expect || (v->packed != nullptr) != packed || v->type != first.type || v->cols != first.cols ||
+                v->row_bytes != first.row_bytes)
+                return;
+            expect = at + (packed ? hearth::packed_bytes(*v) : static_cast<size_t>(v->rows) * v->row_bytes);
             rows += v->rows;
         }
-        out = MatrixView{first.type, rows, first.cols, nullptr, first.row_bytes, first.packed};
+        out = packed ? MatrixView{first.type, rows, first.cols, nullptr, first.row_bytes, first.packed}
+                     : MatrixView{first.type, rows, first.cols, first.data, first.row_bytes, nullptr};
     };
     for (LayerWeights& L : w_.layers) {
         fuse({&L.wq, &L.wk, &L.wv}, L.wqkv_packed);
@@ -217,6 +225,11 @@ void Model::pack_weights() {
         L.moe.gate_up_packed.assign(L.moe.gate.size(), MatrixView{});
         for (size_t e = 0; e < L.moe.gate.size(); ++e) fuse({&L.moe.gate[e], &L.moe.up[e]}, L.moe.gate_up_packed[e]);
     }
+}
+
+const MatrixView* fused_view(const MatrixView& v) {
+    if (v.packed) return use_packed(v) ? &v : nullptr;
+    return v.data ? &v : nullptr;
 }
 
 uint64_t Model::weight_bytes() const {

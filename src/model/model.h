@@ -61,8 +61,9 @@ struct LayerWeights {
     const float* post_attn_norm = nullptr;  // gemma2
     const float* ffn_norm = nullptr;
     MatrixView w_gate, w_up, w_down, w_gate_up;  // w_gate_up: fused gate|up (phi3)
-    // Separate Q/K/V (gate/up) matrices packed back to back (Model::pack_weights): one
-    // packed view of all their rows, so decode streams them in one matmul; empty otherwise.
+    // Separate Q/K/V (gate/up) matrices packed or copied back to back (Model::pack_weights):
+    // one view of all their rows, so one matmul streams them (decode) and converts the shared
+    // input once (prompt); empty otherwise. Use through fused_view().
     MatrixView wqkv_packed, w_gate_up_packed;
     const float* post_ffn_norm = nullptr;  // gemma2
     bool sliding_window = false;
@@ -82,6 +83,10 @@ struct LayerWeights {
 };
 
 enum class Pooling { None = 0, Mean = 1, Cls = 2, Last = 3 };
+
+// A fused Q|K|V or gate|up view of LayerWeights (wqkv_packed, w_gate_up_packed, MoE
+// gate_up_packed) if it can be used now, else null.
+const MatrixView* fused_view(const MatrixView& v);
 
 struct ModelWeights {
     MatrixView tok_embd;

@@ -118,7 +118,7 @@ void forward(const Model& model, const Batch& batch, size_t begin, size_t end, c
         if (L.moe.present()) {
             moe_ffn(P, L.moe, in, ffn);
         } else {
-            const MatrixView* fused = L.w_gate_up.data ? &L.w_gate_up : use_packed(L.w_gate_up_packed) ? &L.w_gate_up_packed : nullptr;
+            const MatrixView* fused = L.w_gate_up.data ? &L.w_gate_up : fused_view(L.w_gate_up_packed);
             dense_ffn(P, L.w_gate, L.w_up, L.w_down, L.b_up, L.b_down, fused, in, ffn);
         }
         residual(P, x, ffn, L.post_ffn_norm, hp.residual_scale);

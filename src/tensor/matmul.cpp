@@ -35,23 +35,27 @@ void matmul_gemm(GemmFn gemm, const MatrixView& w, const float* x, int64_t ldx, 
     // Groups of 16 tokens per task, so threads write disjoint cache lines of act_t.
     auto pack = [&](int64_t g0, int64_t g1, int) {
         // Per-thread conversion buffers, grown once (this runs for every layer of a prefill).
-        thread_local std::vector<float> row;
+        thread_local std::vector<float> rows;
         thread_local std::vector<uint8_t> q;
-        if (row.size() < static_cast<size_t>(K)) row.resize(static_cast<size_t>(K));
+        if (rows.size() < static_cast<size_t>(16 * K)) rows.resize(static_cast<size_t>(16 * K));
         if (q.size() < qrow) q.resize(qrow);
-        for (int64_t t = g0 * 16; t < std::min(ntp, g1 * 16); ++t) {
-            float* col = at + (t / kTokBlock) * K * kTokBlock + t % kTokBlock;  // token t's column
-            if (t >= n_tokens) {
-                for (int64_t k = 0; k < K; ++k) col[k * kTokBlock] = 0.0f;
-                continue;
+        for (int64_t t0 = g0 * 16; t0 < std::min(ntp, g1 * 16); t0 += 16) {
+            // The group's 16 rows (rounded, padding zero), then written out 16 tokens per k:
+            // one contiguous 64-byte run per k instead of one strided float per token and k.
+            const float* src[16];
+            for (int64_t i = 0; i < 16; ++i) {
+                const int64_t t = t0 + i;
+                float* row = rows.data() + i * K;
+                src[i] = row;
+                if (t >= n_tokens) std::fill(row, row + K, 0.0f);
+                else if (qrow) {
+                    vk.from_float(x + t * ldx, q.data(), K);
+                    vk.to_float(q.data(), row, K);
+                } else src[i] = x + t * ldx;
             }
-            const float* src = x + t * ldx;
-            if (qrow) {
-                vk.from_float(src, q.data(), K);
-                vk.to_float(q.data(), row.data(), K);
-                src = row.data();
-            }
-            for (int64_t k = 0; k < K; ++k) col[k * kTokBlock] = src[k];
+            float* dst = at + (t0 / kTokBlock) * K * kTokBlock + t0 % kTokBlock;  // token t0's column
+            for (int64_t k = 0; k < K; ++k)
+                for (int i = 0; i < 16; ++i) dst[k * kTokBlock + i] = src[i][k];
         }
     };
     if (pool) pool->parallel_for(ntp / 16, 1, pack);
