@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/cpu.h"
@@ -23,11 +24,17 @@ constexpr size_t kGroupBlockBytes = kPackRows * sizeof(BlockQ4_0);  // 288: 16 s
 constexpr size_t kGroupSuperBytes = 64 + 256 + 2048;
 
 const PackedKernels& avx512_kernels() {
-    static const PackedKernels k{"avx512",
-                                 avx512::q4_0x16_rows,       avx512::q8_0x16_rows,       avx512::q4_kx16_rows,
-                                 avx512::q6_kx16_rows,       avx512::q4_0x16_unpack,     avx512::q8_0x16_unpack,
-                                 avx512::q4_kx16_unpack,     avx512::q6_kx16_unpack,     avx512::q4_0x16_gemm_block,
-                                 avx512::q4_0x16_gemm_block, avx512::q4_kx16_gemm_block, avx512::q6_kx16_gemm_block};
+    static const PackedKernels k = [] {
+        PackedKernels k{"avx512",
+                        avx512::q4_0x16_rows,       avx512::q8_0x16_rows,       avx512::q4_kx16_rows,
+                        avx512::q6_kx16_rows,       avx512::q4_0x16_unpack,     avx512::q8_0x16_unpack,
+                        avx512::q4_kx16_unpack,     avx512::q6_kx16_unpack,     avx512::q4_0x16_gemm_block,
+                        avx512::q4_0x16_gemm_block, avx512::q4_kx16_gemm_block, avx512::q6_kx16_gemm_block};
+        k.q5_k_rows = avx512::q5_kx16_rows;
+        k.q5_k_unpack = avx512::q5_kx16_unpack;
+        k.q5_k_block = avx512::q4_kx16_gemm_block;
+        return k;
+    }();
     return k;
 }
 
@@ -40,6 +47,7 @@ constexpr size_t kGroupBlockBytesQ8 = kPackRows * sizeof(BlockQ8_0);  // 544: 16
 
 size_t group_bytes(const MatrixView& w) {
     if (w.type == GgmlType::Q4_K) return static_cast<size_t>(w.cols / QK_K) * kGroupSuperBytes;
+    if (w.type == GgmlType::Q5_K) return static_cast<size_t>(w.cols / QK_K) * avx512::kPackQ5SuperBytes;
     if (w.type == GgmlType::Q6_K) return static_cast<size_t>(w.cols / QK_K) * avx512::kPackQ6SuperBytes;
     return static_cast<size_t>(w.cols / kBlock) * (w.type == GgmlType::Q8_0 ? kGroupBlockBytesQ8 : kGroupBlockBytes);
 }
@@ -85,23 +93,41 @@ const PackedKernels* packed_kernels() {
 
 bool repack_wanted(const MatrixView& w) {
     const bool type_ok = ((w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && w.cols % kBlock == 0) ||
-                         ((w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K) && w.cols % QK_K == 0);
-    return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar && packed_kernels();
+                         ((w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q6_K) &&
+                          w.cols % QK_K == 0);
+    return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar &&
+           packed_kernels() && packed_supports(*packed_kernels(), w.type);
 }
 
 bool use_packed(const MatrixView& w) { return w.packed && active_isa() != Isa::Scalar && packed_kernels(); }
+bool packed_supports(const PackedKernels& k, GgmlType t) {
+    switch (t) {
+        case GgmlType::Q4_0: return k.q4_0_rows && k.q4_0_unpack && k.q4_0_block;
+        case GgmlType::Q8_0: return k.q8_0_rows && k.q8_0_unpack && k.q8_0_block;
+        case GgmlType::Q4_K: return k.q4_k_rows && k.q4_k_unpack && k.q4_k_block;
+        case GgmlType::Q5_K: return k.q5_k_rows && k.q5_k_unpack && k.q5_k_block;
+        case GgmlType::Q6_K: return k.q6_k_rows && k.q6_k_unpack && k.q6_k_block;
+        default: return false;
+    }
+}
+
 
 size_t packed_bytes(const MatrixView& w) { return static_cast<size_t>(w.rows / kPackRows) * group_bytes(w); }
 
 namespace {
 
-void repack_groups_q4_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
+// Q4_K, and Q5_K (Block: BlockQ5_K) with its high bits after the nibbles: vector q of the
+// plane holds every row's qh[4q..4q+3] (bit 2c of qh[l]: element 64c + l's fifth bit, bit
+// 2c + 1: element 64c + 32 + l's).
+template <typename Block>
+void repack_groups_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
+    constexpr bool q5 = std::is_same_v<Block, BlockQ5_K>;
     const int64_t nb = w.cols / QK_K;
     for (int64_t g = g0; g < g1; ++g) {
         uint8_t* out = dst + static_cast<size_t>(g) * group_bytes(w);
-        for (int64_t i = 0; i < nb; ++i, out += kGroupSuperBytes) {
+        for (int64_t i = 0; i < nb; ++i, out += q5 ? avx512::kPackQ5SuperBytes : kGroupSuperBytes) {
             for (int64_t r = 0; r < kPackRows; ++r) {
-                const auto& b = reinterpret_cast<const BlockQ4_K*>(src + static_cast<size_t>((g - g0) * kPackRows + r) * w.row_bytes)[i];
+                const auto& b = reinterpret_cast<const Block*>(src + static_cast<size_t>((g - g0) * kPackRows + r) * w.row_bytes)[i];
                 std::memcpy(out + 2 * r, &b.d, 2);
                 std::memcpy(out + 32 + 2 * r, &b.dmin, 2);
                 for (int j = 0; j < 8; ++j) scalar::unpack_scale_min_k4(j, b.scales, out[64 + 16 * j + r], out[192 + 16 * j + r]);
@@ -114,6 +140,8 @@ void repack_groups_q4_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, i
 
 // Q6_K: the 6-bit values q (element value = q - 32) split into a nibble vector and a 2-bit
 // vector per word as the kernels read them (layout in x86/avx512_packed_q6k.cpp).
+                if constexpr (q5)
+                    for (int q = 0; q < 8; ++q) std::memcpy(out + kGroupSuperBytes + 64 * q + 4 * r, b.qh + 4 * q, 4);
 void repack_groups_q6_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
     const int64_t nb = w.cols / QK_K;
     int8_t v[QK_K];
@@ -142,7 +170,11 @@ void repack_groups_q6_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, i
 
 void repack_groups(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
     if (w.type == GgmlType::Q4_K) {
-        repack_groups_q4_k(w, src, dst, g0, g1);
+        repack_groups_k<BlockQ4_K>(w, src, dst, g0, g1);
+        return;
+    }
+    if (w.type == GgmlType::Q5_K) {
+        repack_groups_k<BlockQ5_K>(w, src, dst, g0, g1);
         return;
     }
     if (w.type == GgmlType::Q6_K) {
@@ -218,12 +250,12 @@ void packed_rows(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     else body(0, w.rows / kPackRows, 0);
 }
 
-// Q4_K / Q6_K decode-size batches: activations in Q8_K plus (Q4_K), per super-block, the
+// Q4_K / Q5_K / Q6_K decode-size batches: activations in Q8_K plus (Q4_K, Q5_K), per super-block, the
 // float scale and the 8 sub-block sums (pairs of Q8_K's 16-element bsums); the Q6_K kernel
 // reads d and the bsums from the Q8_K rows themselves.
 void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                    ThreadPool* pool, MatmulScratch& scratch, const PackedKernels& k) {
-    const bool q6 = w.type == GgmlType::Q6_K;
+    const bool q6 = w.type == GgmlType::Q6_K, q5 = w.type == GgmlType::Q5_K;
     const int64_t K = w.cols, nb = K / QK_K;
     const size_t arow = static_cast<size_t>(nb) * sizeof(BlockQ8_K);
     if (scratch.act.size() < arow * static_cast<size_t>(n)) scratch.act.resize(arow * static_cast<size_t>(n));
@@ -251,7 +283,7 @@ void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, 
         for (int64_t g = g0; g < g1; ++g) {
             const uint8_t* group = w.packed + static_cast<size_t>(g) * gb;
             if (q6) k.q6_k_rows(K, group, act, arow, static_cast<int>(n), y + g * kPackRows, ldy);
-            else k.q4_k_rows(K, group, act, arow, da, bs, static_cast<int>(n), y + g * kPackRows, ldy);
+            else (q5 ? k.q5_k_rows : k.q4_k_rows)(K, group, act, arow, da, bs, static_cast<int>(n), y + g * kPackRows, ldy);
         }
     };
     if (pool) pool->parallel_for(w.rows / kPackRows, 4, body);
@@ -262,8 +294,8 @@ void packed_rows_k(const MatrixView& w, const float* x, int64_t ldx, int64_t n, 
 // and kPackActSuperBytes), each token through the same quantization as the decode path.
 void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, ThreadPool* pool,
                  MatmulScratch& scratch, const PackedKernels& k) {
-    const bool q6 = w.type == GgmlType::Q6_K;
-    const bool k4 = w.type == GgmlType::Q4_K || q6;  // super-blocks of 256 with Q8_K activations
+    const bool q6 = w.type == GgmlType::Q6_K, q5 = w.type == GgmlType::Q5_K;
+    const bool k4 = w.type == GgmlType::Q4_K || q5 || q6;  // super-blocks of 256 with Q8_K activations
     const int64_t K = w.cols, blk = k4 ? QK_K : kBlock, nb = K / blk, ntb = (n + 15) / 16;
     const size_t blk_bytes = q6 ? avx512::kPackActQ6SuperBytes : k4 ? avx512::kPackActSuperBytes : avx512::kPackActBlockBytes;
     const size_t tb_bytes = static_cast<size_t>(nb) * blk_bytes;
@@ -315,8 +347,8 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
     else prep(0, ntb, 0);
 
     const bool q8 = w.type == GgmlType::Q8_0;
-    const auto unpack = q6 ? k.q6_k_unpack : k4 ? k.q4_k_unpack : q8 ? k.q8_0_unpack : k.q4_0_unpack;
-    const auto block = q6 ? k.q6_k_block : k4 ? k.q4_k_block : q8 ? k.q8_0_block : k.q4_0_block;
+    const auto unpack = q6 ? k.q6_k_unpack : q5 ? k.q5_k_unpack : k4 ? k.q4_k_unpack : q8 ? k.q8_0_unpack : k.q4_0_unpack;
+    const auto block = q6 ? k.q6_k_block : q5 ? k.q5_k_block : k4 ? k.q4_k_block : q8 ? k.q8_0_block : k.q4_0_block;
     // Q4_0 / Q8_0: 16 bytes per column (plain AVX2 Q8_0: 32, its nibbles in two planes).
     const size_t wu_bytes = k4 ? static_cast<size_t>(nb) * avx512::kPackUnpackedSuperBytes : static_cast<size_t>(K * 2 * kPackRows);
     const size_t dw_floats = static_cast<size_t>(nb) * (k4 && !q6 ? 2 * kPackRows : kPackRows);
@@ -350,7 +382,7 @@ void packed_gemm(const MatrixView& w, const float* x, int64_t ldx, int64_t n, fl
 void packed_matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                    ThreadPool* pool, MatmulScratch& scratch, bool prompt, const PackedKernels& k) {
     if (prompt) packed_gemm(w, x, ldx, n_tokens, y, ldy, pool, scratch, k);
-    else if (w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K) packed_rows_k(w, x, ldx, n_tokens, y, ldy, pool, scratch, k);
+    else if (w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q6_K) packed_rows_k(w, x, ldx, n_tokens, y, ldy, pool, scratch, k);
     else packed_rows(w, x, ldx, n_tokens, y, ldy, pool, scratch, k);
 }
 

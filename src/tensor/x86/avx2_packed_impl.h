@@ -13,6 +13,7 @@
 // sum can overflow, then vpmaddwd widens them (times 1, or times a sub-block scale). The
 // bounds (activations within [-128, 127], Q8_0's within [-127, 127]):
 //   Q4_0, Q4_K nibbles: 8 words = 16 products per int16 lane, |sum| <= 16 * 15 * 128 = 30720;
+//   Q5_K (5-bit values): 4 words = 8 products per int16 lane, <= 8 * 31 * 128 = 31744;
 //   Q8_0 (bytes stored + 128): split into nibbles h, l (u = 16 h + l), each summed as above;
 //   Q6_K (6-bit values): 2 words = 4 products per int16 lane, <= 4 * 63 * 128 = 32256.
 // Every sum is exact either way, and the float operations per (row, token) are the AVX-512
@@ -45,7 +46,8 @@ using avx512::kPackActSuperBytes;
 using avx512::kPackQ6SuperBytes;
 using avx512::kPackUnpackedSuperBytes;
 constexpr size_t kQ4Block = 288, kQ8Block = 544;  // packed bytes per 32-column block of 16 rows
-constexpr size_t kQ4KSuper = 64 + 256 + 2048;     // packed Q4_K super-block (tensor/repack.cpp)
+constexpr size_t kQ4KSuper = avx512::kPackQ4SuperBytes;  // packed Q4_K super-block (tensor/repack.cpp)
+constexpr size_t kQ5KSuper = avx512::kPackQ5SuperBytes;  // Q4_K's, then the Q5_K high-bit plane
 constexpr size_t kScQ6 = 32, kLowQ6 = 288, kHighQ6 = 288 + 2048;
 // Unpacked Q8_0 bytes per block: plain AVX2 keeps the low and high nibbles as two planes.
 constexpr size_t kQ8Unpacked = HEARTH_PACKED_VNNI ? 512 : 1024;
@@ -274,12 +276,23 @@ HEARTH_PK_INLINE void tile_q(int64_t K, const uint8_t* wu, const float* dw, int 
     }
 }
 
-// ---- Q4_K decode: per super-block, half and token the exact T = sum_j sc_j (q . a)_j and
-// M = sum_j m_j bsum_j, then acc += T d d_a - M dmin d_a as the AVX-512 kernel does.
+// ---- Q4_K / Q5_K decode: per super-block, half and token the exact T = sum_j sc_j (q . a)_j
+// and M = sum_j m_j bsum_j, then acc += T d d_a - M dmin d_a as the AVX-512 kernel does.
 
-template <int NT>
+// Q5_K: bit s of each byte of the high-bit vector h moved to bit 4 (the value's fifth bit).
+HEARTH_PK_INLINE __m256i fifth_bit(__m256i h, int s) {
+    return _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(s)), _mm256_set1_epi8(1)), 4);
+}
+// Words summed in int16 before widening: 5-bit weights overflow int16 after 4 words without
+// VNNI (4 * 2 * 31 * 128 = 31744), 4-bit ones only after 8 (30720).
+template <bool Q5>
+constexpr int kWordsPerSum = (Q5 && !HEARTH_PACKED_VNNI) ? 4 : 8;
+
+template <int NT, bool Q5 = false>
 HEARTH_PK_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
                                 const int32_t* bs, float* y, int64_t ldy) {
+    constexpr size_t SB = Q5 ? kQ5KSuper : kQ4KSuper;
+    constexpr int WS = kWordsPerSum<Q5>;
     const int64_t nb = K / 256;
     const BlockQ8_K* a[NT];
     __m256 acc[NT][2];
@@ -289,7 +302,9 @@ HEARTH_PK_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* 
         acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     }
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kQ4KSuper;
+        const uint8_t* b = group + static_cast<size_t>(i) * SB;
+        if constexpr (Q5)
+            for (int p = 0; p < 8; ++p) _mm_prefetch(reinterpret_cast<const char*>(b) + 2 * SB + kQ4KSuper + 64 * p, _MM_HINT_T0);
         for (int h = 0; h < 2; ++h) {
             __m256i T[NT];
             #pragma GCC unroll 4
@@ -297,24 +312,31 @@ HEARTH_PK_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* 
             for (int c = 0; c < 4; ++c) {
                 const uint8_t* q = b + 320 + 512 * c + 32 * h;
                 if (h == 0)
-                    for (int p = 0; p < 8; ++p) _mm_prefetch(reinterpret_cast<const char*>(q) + 4736 + 64 * p, _MM_HINT_T0);
-                Sum slo[NT], shi[NT];
-                #pragma GCC unroll 4
-                for (int t = 0; t < NT; ++t) slo[t] = shi[t] = zero();
-#pragma GCC unroll 8
-                for (int p = 0; p < 8; ++p) {
-                    const __m256i v = load(q + 64 * p);
-                    const __m256i lo = lo_nib(v), hi = hi_nib(v);
-                    #pragma GCC unroll 4
-                    for (int t = 0; t < NT; ++t) {
-                        add(slo[t], lo, bcast(a[t][i].qs + 64 * c + 4 * p));
-                        add(shi[t], hi, bcast(a[t][i].qs + 64 * c + 32 + 4 * p));
-                    }
-                }
+                    for (int p = 0; p < 8; ++p) _mm_prefetch(reinterpret_cast<const char*>(q) + 2 * SB + 64 * p, _MM_HINT_T0);
                 const __m256i sc_lo = u8x8(b + 64 + 32 * c + 8 * h), sc_hi = u8x8(b + 80 + 32 * c + 8 * h);
-                #pragma GCC unroll 4
-                for (int t = 0; t < NT; ++t)
-                    T[t] = _mm256_add_epi32(T[t], _mm256_add_epi32(scaled(slo[t], sc_lo), scaled(shi[t], sc_hi)));
+                for (int p0 = 0; p0 < 8; p0 += WS) {
+                    Sum slo[NT], shi[NT];
+                    #pragma GCC unroll 4
+                    for (int t = 0; t < NT; ++t) slo[t] = shi[t] = zero();
+#pragma GCC unroll 8
+                    for (int p = p0; p < p0 + WS; ++p) {
+                        const __m256i v = load(q + 64 * p);
+                        __m256i lo = lo_nib(v), hi = hi_nib(v);
+                        if constexpr (Q5) {
+                            const __m256i hv = load(b + kQ4KSuper + 64 * p + 32 * h);
+                            lo = _mm256_or_si256(lo, fifth_bit(hv, 2 * c));
+                            hi = _mm256_or_si256(hi, fifth_bit(hv, 2 * c + 1));
+                        }
+                        #pragma GCC unroll 4
+                        for (int t = 0; t < NT; ++t) {
+                            add(slo[t], lo, bcast(a[t][i].qs + 64 * c + 4 * p));
+                            add(shi[t], hi, bcast(a[t][i].qs + 64 * c + 32 + 4 * p));
+                        }
+                    }
+                    #pragma GCC unroll 4
+                    for (int t = 0; t < NT; ++t)
+                        T[t] = _mm256_add_epi32(T[t], _mm256_add_epi32(scaled(slo[t], sc_lo), scaled(shi[t], sc_hi)));
+                }
             }
             const __m256 dv = half8(b + 16 * h), dminv = half8(b + 32 + 16 * h);
             #pragma GCC unroll 4
@@ -336,10 +358,10 @@ HEARTH_PK_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* 
     }
 }
 
-// ---- Q4_K prompt: the AVX-512 kernels' unpacked super-block (64 word vectors, then the
+// ---- Q4_K / Q5_K prompt: the AVX-512 kernels' unpacked super-block (64 word vectors, then the
 // scales and mins [sub-block][row]); R rows x 16 tokens per tile.
 
-template <int R>
+template <int R, bool Q5 = false>
 HEARTH_PK_INLINE void tile_k4(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out) {
     __m256 facc[R][2];
     for (int r = 0; r < R; ++r) facc[r][0] = facc[r][1] = _mm256_setzero_ps();
@@ -349,24 +371,25 @@ HEARTH_PK_INLINE void tile_k4(int64_t K, const uint8_t* wu, const float* dw, int
         const uint8_t* sc = wu + static_cast<size_t>(i) * kPackUnpackedSuperBytes + 4096 + r0;
         __m256i T[R][2];
         for (int r = 0; r < R; ++r) T[r][0] = T[r][1] = _mm256_setzero_si256();
-        for (int j = 0; j < 8; ++j) {
-            Sum s[R][2];
-            for (int r = 0; r < R; ++r) s[r][0] = s[r][1] = zero();
+        for (int j = 0; j < 8; ++j)
+            for (int q0 = 0; q0 < 8; q0 += kWordsPerSum<Q5>) {
+                Sum s[R][2];
+                for (int r = 0; r < R; ++r) s[r][0] = s[r][1] = zero();
 #pragma GCC unroll 8
-            for (int q = 0; q < 8; ++q) {
-                const int word = 8 * j + q;
-                const __m256i a0 = load(a + 64 * word), a1 = load(a + 64 * word + 32);
+                for (int q = q0; q < q0 + kWordsPerSum<Q5>; ++q) {
+                    const int word = 8 * j + q;
+                    const __m256i a0 = load(a + 64 * word), a1 = load(a + 64 * word + 32);
 #pragma GCC unroll 4
-                for (int r = 0; r < R; ++r) {
-                    const __m256i wv = bcast(w + 64 * word + 4 * r);
-                    add(s[r][0], wv, a0);
-                    add(s[r][1], wv, a1);
+                    for (int r = 0; r < R; ++r) {
+                        const __m256i wv = bcast(w + 64 * word + 4 * r);
+                        add(s[r][0], wv, a0);
+                        add(s[r][1], wv, a1);
+                    }
                 }
-            }
 #pragma GCC unroll 4
-            for (int r = 0; r < R; ++r)
-                for (int v = 0; v < 2; ++v) T[r][v] = _mm256_add_epi32(T[r][v], scaled1(s[r][v], sc[16 * j + r]));
-        }
+                for (int r = 0; r < R; ++r)
+                    for (int v = 0; v < 2; ++v) T[r][v] = _mm256_add_epi32(T[r][v], scaled1(s[r][v], sc[16 * j + r]));
+            }
         const __m256 da[2] = {_mm256_loadu_ps(reinterpret_cast<const float*>(a + 4096)),
                               _mm256_loadu_ps(reinterpret_cast<const float*>(a + 4128))};
 #pragma GCC unroll 4
@@ -540,19 +563,28 @@ HEARTH_PK void q8_0_rows(int64_t K, const uint8_t* group, const uint8_t* act, si
                          const int32_t* off, int nt, float* y, int64_t ldy) {
     rows16_any<true>(K, group, act, stride, da, off, nt, y, ldy);
 }
-HEARTH_PK void q4_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
-                         const int32_t* bs, int nt, float* y, int64_t ldy) {
+template <bool Q5>
+HEARTH_PK_INLINE void rows_k_any(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                 const int32_t* bs, int nt, float* y, int64_t ldy) {
     const int64_t nb = K / 256;
     while (nt > 0) {
         const int k = nt < 2 ? nt : 2;
-        if (k == 1) rows16_k4<1>(K, group, act, stride, da, bs, y, ldy);
-        else rows16_k4<2>(K, group, act, stride, da, bs, y, ldy);
+        if (k == 1) rows16_k4<1, Q5>(K, group, act, stride, da, bs, y, ldy);
+        else rows16_k4<2, Q5>(K, group, act, stride, da, bs, y, ldy);
         nt -= k;
         act += static_cast<size_t>(k) * stride;
         da += k * nb;
         bs += k * nb * 8;
         y += k * ldy;
     }
+}
+HEARTH_PK void q4_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                         const int32_t* bs, int nt, float* y, int64_t ldy) {
+    rows_k_any<false>(K, group, act, stride, da, bs, nt, y, ldy);
+}
+HEARTH_PK void q5_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                         const int32_t* bs, int nt, float* y, int64_t ldy) {
+    rows_k_any<true>(K, group, act, stride, da, bs, nt, y, ldy);
 }
 HEARTH_PK void q6_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, int nt, float* y,
                          int64_t ldy) {
@@ -569,9 +601,10 @@ HEARTH_PK void q6_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, si
 HEARTH_PK void q4_0_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_q<false>(K, group, wu, dw); }
 HEARTH_PK void q8_0_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_q<true>(K, group, wu, dw); }
 
-HEARTH_PK void q4_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+template <bool Q5>
+HEARTH_PK_INLINE void unpack_k(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
     for (int64_t i = 0; i < K / 256; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kQ4KSuper;
+        const uint8_t* b = group + static_cast<size_t>(i) * (Q5 ? kQ5KSuper : kQ4KSuper);
         uint8_t* o = wu + static_cast<size_t>(i) * kPackUnpackedSuperBytes;
         for (int h = 0; h < 2; ++h) {
             _mm256_storeu_ps(dw + 32 * i + 8 * h, half8(b + 16 * h));
@@ -581,12 +614,20 @@ HEARTH_PK void q4_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* 
             for (int q = 0; q < 8; ++q)
                 for (int h = 0; h < 2; ++h) {
                     const __m256i v = load(b + 320 + 64 * (8 * c + q) + 32 * h);
-                    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 64 * (16 * c + q) + 32 * h), lo_nib(v));
-                    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 64 * (16 * c + 8 + q) + 32 * h), hi_nib(v));
+                    __m256i lo = lo_nib(v), hi = hi_nib(v);
+                    if constexpr (Q5) {
+                        const __m256i hv = load(b + kQ4KSuper + 64 * q + 32 * h);
+                        lo = _mm256_or_si256(lo, fifth_bit(hv, 2 * c));
+                        hi = _mm256_or_si256(hi, fifth_bit(hv, 2 * c + 1));
+                    }
+                    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 64 * (16 * c + q) + 32 * h), lo);
+                    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 64 * (16 * c + 8 + q) + 32 * h), hi);
                 }
         std::memcpy(o + 4096, b + 64, 256);
     }
 }
+HEARTH_PK void q4_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_k<false>(K, group, wu, dw); }
+HEARTH_PK void q5_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_k<true>(K, group, wu, dw); }
 
 HEARTH_PK void q6_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
     for (int64_t i = 0; i < K / 256; ++i) {
@@ -618,6 +659,9 @@ HEARTH_PK void q8_0_block(int64_t K, const uint8_t* wu, const float* dw, int r0,
 HEARTH_PK void q4_k_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out) {
     for (int rr = 0; rr < 8; rr += kRowsK) tile_k4<kRowsK>(K, wu, dw, r0 + rr, act, out + 16 * rr);
 }
+HEARTH_PK void q5_k_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out) {
+    for (int rr = 0; rr < 8; rr += kRowsK) tile_k4<kRowsK, true>(K, wu, dw, r0 + rr, act, out + 16 * rr);
+}
 HEARTH_PK void q6_k_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out) {
     for (int rr = 0; rr < 8; rr += kRowsK) tile_q6<kRowsK>(K, wu, dw, r0 + rr, act, out + 16 * rr);
 }
@@ -627,7 +671,8 @@ HEARTH_PK void q6_k_block(int64_t K, const uint8_t* wu, const float* dw, int r0,
 const PackedKernels& packed_kernels() {
     static const PackedKernels k{HEARTH_PACKED_VNNI ? "avx2-vnni" : "avx2",
                                  q4_0_rows,   q8_0_rows,   q4_k_rows,   q6_k_rows,  q4_0_unpack, q8_0_unpack,
-                                 q4_k_unpack, q6_k_unpack, q4_0_block,  q8_0_block, q4_k_block,  q6_k_block};
+                                 q4_k_unpack, q6_k_unpack, q4_0_block,  q8_0_block, q4_k_block,  q6_k_block,
+                                 q5_k_rows,   q5_k_unpack, q5_k_block};
     return k;
 }
 

@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels for packed Q4_0, Q8_0 and Q4_K (tensor/repack.h; Q6_K is in
+// AVX-512 VNNI kernels for packed Q4_0, Q8_0, Q4_K and Q5_K (tensor/repack.h; Q6_K is in
 // avx512_packed_q6k.cpp): decode (16 rows x up to 8 tokens per pass over a row group) and
 // prompt batches (8 rows x 16 tokens per register block), with the same integer sums and
 // float operations per (row, token), so their results are identical. Compiled for baseline x86-64 with target attributes; called only when
@@ -119,11 +119,19 @@ HEARTH_VNNI512 void q8_0x16_rows(int64_t K, const uint8_t* group, const uint8_t*
 
 namespace {
 
-constexpr size_t kGroupSuperBytes = 64 + 256 + 2048;
+constexpr size_t kGroupSuperBytes = kPackQ4SuperBytes;
 
-template <int NT>
+// Q5_K: the fifth bit of 64 weight bytes, in place (bit 4) for each byte of v: bit s of the
+// high-bit vector h (s = 2c: chunk c's low nibbles, 2c + 1: its high nibbles).
+HEARTH_VNNI512_INLINE __m512i fifth_bit(__m512i h, int s) {
+    const __m512i bit = _mm512_and_si512(_mm512_srl_epi16(h, _mm_cvtsi32_si128(s)), _mm512_set1_epi8(1));
+    return _mm512_slli_epi16(bit, 4);
+}
+
+template <int NT, bool Q5 = false>
 HEARTH_VNNI512_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride,
                                      const float* da, const int32_t* bs, float* y, int64_t ldy) {
+    constexpr size_t SB = Q5 ? kPackQ5SuperBytes : kGroupSuperBytes;
     const int64_t nb = K / 256;
     const BlockQ8_K* a[NT];
     __m512 acc[NT];
@@ -133,12 +141,15 @@ HEARTH_VNNI512_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint
     }
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kGroupSuperBytes;
+        const uint8_t* b = group + static_cast<size_t>(i) * SB;
         __m512i T[NT];
         for (int t = 0; t < NT; ++t) T[t] = _mm512_setzero_si512();
+        if constexpr (Q5)
+            for (int p = 0; p < 8; ++p)
+                _mm_prefetch(reinterpret_cast<const char*>(b) + 2 * SB + kGroupSuperBytes + 64 * p, _MM_HINT_T0);
         for (int c = 0; c < 4; ++c) {
             const uint8_t* q = b + 320 + 512 * c;
-            for (int p = 0; p < 8; ++p) _mm_prefetch(reinterpret_cast<const char*>(q) + 4736 + 64 * p, _MM_HINT_T0);
+            for (int p = 0; p < 8; ++p) _mm_prefetch(reinterpret_cast<const char*>(q) + 2 * SB + 64 * p, _MM_HINT_T0);
             const __m512i sc_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64 + 32 * c)));
             const __m512i sc_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 80 + 32 * c)));
             __m512i lo[8], hi[8];
@@ -147,6 +158,11 @@ HEARTH_VNNI512_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint
                 const __m512i v = _mm512_loadu_si512(q + 64 * p);
                 lo[p] = _mm512_and_si512(v, m4);
                 hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                if constexpr (Q5) {
+                    const __m512i h = _mm512_loadu_si512(b + kGroupSuperBytes + 64 * p);
+                    lo[p] = _mm512_or_si512(lo[p], fifth_bit(h, 2 * c));
+                    hi[p] = _mm512_or_si512(hi[p], fifth_bit(h, 2 * c + 1));
+                }
             }
 #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
@@ -184,16 +200,19 @@ HEARTH_VNNI512_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint
 
 }  // namespace
 
-HEARTH_VNNI512 void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
-                                 const int32_t* bs, int nt, float* y, int64_t ldy) {
+namespace {
+
+template <bool Q5>
+HEARTH_VNNI512_INLINE void rows16_k_any(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride,
+                                        const float* da, const int32_t* bs, int nt, float* y, int64_t ldy) {
     const int64_t nb = K / 256;
     while (nt > 0) {
         const int k = nt < 4 ? nt : 4;
         switch (k) {
-            case 1: rows16_k4<1>(K, group, act, stride, da, bs, y, ldy); break;
-            case 2: rows16_k4<2>(K, group, act, stride, da, bs, y, ldy); break;
-            case 3: rows16_k4<3>(K, group, act, stride, da, bs, y, ldy); break;
-            default: rows16_k4<4>(K, group, act, stride, da, bs, y, ldy); break;
+            case 1: rows16_k4<1, Q5>(K, group, act, stride, da, bs, y, ldy); break;
+            case 2: rows16_k4<2, Q5>(K, group, act, stride, da, bs, y, ldy); break;
+            case 3: rows16_k4<3, Q5>(K, group, act, stride, da, bs, y, ldy); break;
+            default: rows16_k4<4, Q5>(K, group, act, stride, da, bs, y, ldy); break;
         }
         nt -= k;
         act += static_cast<size_t>(k) * stride;
@@ -201,6 +220,17 @@ HEARTH_VNNI512 void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t*
         bs += k * nb * 8;
         y += k * ldy;
     }
+}
+
+}  // namespace
+
+HEARTH_VNNI512 void q4_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                 const int32_t* bs, int nt, float* y, int64_t ldy) {
+    rows16_k_any<false>(K, group, act, stride, da, bs, nt, y, ldy);
+}
+HEARTH_VNNI512 void q5_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                 const int32_t* bs, int nt, float* y, int64_t ldy) {
+    rows16_k_any<true>(K, group, act, stride, da, bs, nt, y, ldy);
 }
 
 // ---- Prompt batches: int32 lane t is token t of a 16-token block; 8 rows per register block.
@@ -256,22 +286,36 @@ HEARTH_VNNI512 void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float
 // ---- Q4_K prompt batches: lane t is token t of a 16-token block, 8 rows per register block,
 // the same integers T and M and the same float operations per (row, token) as q4_kx16_rows.
 
-HEARTH_VNNI512 void q4_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+namespace {
+
+template <bool Q5>
+HEARTH_VNNI512_INLINE void unpack_k(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int64_t i = 0; i < K / 256; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kGroupSuperBytes;
+        const uint8_t* b = group + static_cast<size_t>(i) * (Q5 ? kPackQ5SuperBytes : kGroupSuperBytes);
         uint8_t* o = wu + static_cast<size_t>(i) * kPackUnpackedSuperBytes;
         _mm512_storeu_ps(dw + 32 * i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b))));
         _mm512_storeu_ps(dw + 32 * i + 16, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32))));
         for (int c = 0; c < 4; ++c)
             for (int q = 0; q < 8; ++q) {
                 const __m512i v = _mm512_loadu_si512(b + 320 + 64 * (8 * c + q));
-                _mm512_storeu_si512(o + 64 * (16 * c + q), _mm512_and_si512(v, m4));
-                _mm512_storeu_si512(o + 64 * (16 * c + 8 + q), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+                __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                if constexpr (Q5) {
+                    const __m512i h = _mm512_loadu_si512(b + kGroupSuperBytes + 64 * q);
+                    lo = _mm512_or_si512(lo, fifth_bit(h, 2 * c));
+                    hi = _mm512_or_si512(hi, fifth_bit(h, 2 * c + 1));
+                }
+                _mm512_storeu_si512(o + 64 * (16 * c + q), lo);
+                _mm512_storeu_si512(o + 64 * (16 * c + 8 + q), hi);
             }
         std::memcpy(o + 4096, b + 64, 256);  // scales and mins, [sub-block][row]
     }
 }
+
+}  // namespace
+
+HEARTH_VNNI512 void q4_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_k<false>(K, group, wu, dw); }
+HEARTH_VNNI512 void q5_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_k<true>(K, group, wu, dw); }
 
 HEARTH_VNNI512 void q4_kx16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act,
                                        float* out) {
@@ -339,6 +383,8 @@ void q8_0x16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
 void q8_0x16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_kx16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
 void q4_kx16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
+void q5_kx16_rows(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, const int32_t*, int, float*, int64_t) {}
+void q5_kx16_unpack(int64_t, const uint8_t*, uint8_t*, float*) {}
 void q4_kx16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_t*, float*) {}
 void q4_0x16_gemm_block(int64_t, const uint8_t*, const float*, int, const uint8_t*, float*) {}
 }  // namespace hearth::avx512
