@@ -137,7 +137,9 @@ struct EmuTiles {
         }
         s.cfg = c;
         s.configured = true;
-        std::memset(s.t, 0, sizeof s.t);  // the tile data starts zeroed
+        // The tile data starts zeroed here (the SDM text read for this model is explicit only
+        // for palette 0, the INIT state); the kernels never read a tile they did not write.
+        std::memset(s.t, 0, sizeof s.t);
     }
 
     // TILELOADD: start := start_row; zero the tile when not restarting; rows [start, rows)
@@ -166,6 +168,7 @@ struct EmuTiles {
         static_assert(T >= 0 && T < kTiles);
         check_configured();
         std::memset(state().t[T], 0, sizeof state().t[T]);
+        state().cfg.start_row = 0;  // zero_tilecfg_start()
     }
 
     // TDPBUSD: FOR m < C.rows: tmp := C.row[m]; FOR k < A.colsb / 4: FOR n < C.colsb / 4:
