@@ -91,15 +91,6 @@ const PackedKernels* packed_kernels() {
     return k;
 }
 
-bool repack_wanted(const MatrixView& w) {
-    const bool type_ok = ((w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && w.cols % kBlock == 0) ||
-                         ((w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q6_K) &&
-                          w.cols % QK_K == 0);
-    return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar &&
-           packed_kernels() && packed_supports(*packed_kernels(), w.type);
-}
-
-bool use_packed(const MatrixView& w) { return w.packed && active_isa() != Isa::Scalar && packed_kernels(); }
 bool packed_supports(const PackedKernels& k, GgmlType t) {
     switch (t) {
         case GgmlType::Q4_0: return k.q4_0_rows && k.q4_0_unpack && k.q4_0_block;
@@ -111,6 +102,15 @@ bool packed_supports(const PackedKernels& k, GgmlType t) {
     }
 }
 
+bool repack_wanted(const MatrixView& w) {
+    const bool type_ok = ((w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && w.cols % kBlock == 0) ||
+                         ((w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q6_K) &&
+                          w.cols % QK_K == 0);
+    return w.data && type_ok && w.rows > 0 && w.rows % kPackRows == 0 && active_isa() != Isa::Scalar &&
+           packed_kernels() && packed_supports(*packed_kernels(), w.type);
+}
+
+bool use_packed(const MatrixView& w) { return w.packed && active_isa() != Isa::Scalar && packed_kernels(); }
 
 size_t packed_bytes(const MatrixView& w) { return static_cast<size_t>(w.rows / kPackRows) * group_bytes(w); }
 
@@ -133,6 +133,8 @@ void repack_groups_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int6
                 for (int j = 0; j < 8; ++j) scalar::unpack_scale_min_k4(j, b.scales, out[64 + 16 * j + r], out[192 + 16 * j + r]);
                 for (int c = 0; c < 4; ++c)
                     for (int q = 0; q < 8; ++q) std::memcpy(out + 320 + 64 * (8 * c + q) + 4 * r, b.qs + 32 * c + 4 * q, 4);
+                if constexpr (q5)
+                    for (int q = 0; q < 8; ++q) std::memcpy(out + kGroupSuperBytes + 64 * q + 4 * r, b.qh + 4 * q, 4);
             }
         }
     }
@@ -140,8 +142,6 @@ void repack_groups_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int6
 
 // Q6_K: the 6-bit values q (element value = q - 32) split into a nibble vector and a 2-bit
 // vector per word as the kernels read them (layout in x86/avx512_packed_q6k.cpp).
-                if constexpr (q5)
-                    for (int q = 0; q < 8; ++q) std::memcpy(out + kGroupSuperBytes + 64 * q + 4 * r, b.qh + 4 * q, 4);
 void repack_groups_q6_k(const MatrixView& w, const uint8_t* src, uint8_t* dst, int64_t g0, int64_t g1) {
     const int64_t nb = w.cols / QK_K;
     int8_t v[QK_K];

@@ -49,18 +49,18 @@ struct PackedKernels {
     RowsQ6Fn q6_k_rows;
     UnpackFn q4_0_unpack, q8_0_unpack, q4_k_unpack, q6_k_unpack;
     BlockFn q4_0_block, q8_0_block, q4_k_block, q6_k_block;
-};
-
     // Q5_K (Q4_K's layout plus a plane of high bits, see repack.cpp): null in a family
     // without it, whose process then keeps Q5_K matrices as stored.
     RowsFn q5_k_rows = nullptr;
     UnpackFn q5_k_unpack = nullptr;
     BlockFn q5_k_block = nullptr;
-// The packed kernels of family f on this CPU, or null (scalar, or a family the CPU lacks).
-const PackedKernels* packed_kernels_for(IsaFamily f);
+};
+
 // Whether family k has kernels for packed matrices of type t.
 bool packed_supports(const PackedKernels& k, GgmlType t);
 
+// The packed kernels of family f on this CPU, or null (scalar, or a family the CPU lacks).
+const PackedKernels* packed_kernels_for(IsaFamily f);
 // The kernels packed matrices use in this process: isa_family()'s (avx2-vnni with
 // HEARTH_VNNI=0: the plain AVX2 ones), null where there are none or HEARTH_REPACK=0.
 const PackedKernels* packed_kernels();
@@ -129,14 +129,6 @@ constexpr size_t kPackActSuperBytes = 4096 + 64 + 512;
 constexpr size_t kPackUnpackedSuperBytes = 4096 + 256;
 void q4_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
 void q4_kx16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
-void q8_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
-void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
-
-// Q6_K: packed super-block of a group (kPackQ6SuperBytes, the stored size). Decode: act in
-// Q8_K rows (d and bsums read from them), up to 4 tokens per pass. Prompt: activations per
-// 16-token block and super-block (kPackActQ6SuperBytes): 64 words x 64 bytes, 16 float d_a,
-// 16 x 16 int32 bsums; unpacked like Q4_K (kPackUnpackedSuperBytes: 64 word vectors, then
-// int8 scales [sub-block][row]); dw: 16 d per super-block.
 // Q5_K: a packed super-block is Q4_K's (kPackQ4SuperBytes: the nibbles) followed by 8 x 64
 // bytes of high bits (vector q: every row's qh[4q..4q+3]). Decode as q4_kx16_rows; the unpack
 // gives Q4_K's unpacked layout with 5-bit values, multiplied by q4_kx16_gemm_block.
@@ -145,6 +137,14 @@ constexpr size_t kPackQ5SuperBytes = kPackQ4SuperBytes + 512;
 void q5_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, const float* da,
                   const int32_t* bs, int nt, float* y, int64_t ldy);
 void q5_kx16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
+void q8_0x16_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw);
+void q4_0x16_gemm_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out);
+
+// Q6_K: packed super-block of a group (kPackQ6SuperBytes, the stored size). Decode: act in
+// Q8_K rows (d and bsums read from them), up to 4 tokens per pass. Prompt: activations per
+// 16-token block and super-block (kPackActQ6SuperBytes): 64 words x 64 bytes, 16 float d_a,
+// 16 x 16 int32 bsums; unpacked like Q4_K (kPackUnpackedSuperBytes: 64 word vectors, then
+// int8 scales [sub-block][row]); dw: 16 d per super-block.
 constexpr size_t kPackQ6SuperBytes = 32 + 256 + 2048 + 1024;
 constexpr size_t kPackActQ6SuperBytes = 4096 + 64 + 1024;
 void q6_kx16_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t act_row_bytes, int nt, float* y,
