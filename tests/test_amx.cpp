@@ -201,13 +201,14 @@ enum class Fill { Random, MaxWeightsMinAct, MaxWeightsMaxAct };
 BlockInput block_input(GgmlType t, int64_t K, std::mt19937& rng, Fill fill) {
     std::uniform_int_distribution<int> byte(0, 255);
     std::uniform_real_distribution<float> scale(-2e-2f, 2e-2f);
-    const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+    const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K;
     const int64_t nb = K / (k4 ? 256 : 32);
     const size_t blk = t == GgmlType::Q4_0   ? 288
                        : t == GgmlType::Q8_0 ? 544
-                       : t == GgmlType::Q4_K ? 64 + 256 + 2048
+                       : t == GgmlType::Q4_K ? avx512::kPackQ4SuperBytes
+                       : t == GgmlType::Q5_K ? avx512::kPackQ5SuperBytes
                                              : avx512::kPackQ6SuperBytes;
-    const size_t scale_bytes = t == GgmlType::Q4_K ? 64 : 32;
+    const size_t scale_bytes = t == GgmlType::Q4_K || t == GgmlType::Q5_K ? 64 : 32;  // d (and dmin)
     BlockInput in;
     in.group.resize(static_cast<size_t>(nb) * blk);
     for (auto& b : in.group) b = fill == Fill::Random ? static_cast<uint8_t>(byte(rng)) : 0xFF;
@@ -242,18 +243,20 @@ BlockInput block_input(GgmlType t, int64_t K, std::mt19937& rng, Fill fill) {
 }
 
 std::vector<float> run_block(const PackedKernels& k, GgmlType t, int64_t K, const BlockInput& in) {
-    const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+    const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K;
     const auto unpack = t == GgmlType::Q4_0   ? k.q4_0_unpack
                         : t == GgmlType::Q8_0 ? k.q8_0_unpack
                         : t == GgmlType::Q4_K ? k.q4_k_unpack
+                        : t == GgmlType::Q5_K ? k.q5_k_unpack
                                               : k.q6_k_unpack;
     const auto block = t == GgmlType::Q4_0   ? k.q4_0_block
                        : t == GgmlType::Q8_0 ? k.q8_0_block
                        : t == GgmlType::Q4_K ? k.q4_k_block
+                       : t == GgmlType::Q5_K ? k.q5_k_block
                                              : k.q6_k_block;
     // The sizes packed_gemm gives the kernels.
     std::vector<uint8_t> wu(k4 ? static_cast<size_t>(K / 256) * avx512::kPackUnpackedSuperBytes : static_cast<size_t>(K * 32));
-    std::vector<float> dw(static_cast<size_t>(K / (k4 ? 256 : 32)) * (t == GgmlType::Q4_K ? 32 : 16));
+    std::vector<float> dw(static_cast<size_t>(K / (k4 ? 256 : 32)) * (t == GgmlType::Q4_K || t == GgmlType::Q5_K ? 32 : 16));
     unpack(K, in.group.data(), wu.data(), dw.data());
     std::vector<float> out(256);
     block(K, wu.data(), dw.data(), 0, in.act.data(), out.data());
@@ -272,8 +275,8 @@ void check_blocks_against_avx512(const PackedKernels& k) {
     const PackedKernels* ref = packed_kernels_for(IsaFamily::Avx512);
     ASSERT_NE(ref, nullptr);
     std::mt19937 rng(1234);
-    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
-        const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+        const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K;
         const std::vector<int64_t> Ks = k4 ? std::vector<int64_t>{256, 512, 768} : std::vector<int64_t>{32, 64, 96, 352};
         for (int64_t K : Ks)
             for (Fill fill : {Fill::Random, Fill::Random, Fill::MaxWeightsMinAct, Fill::MaxWeightsMaxAct}) {
@@ -313,7 +316,8 @@ void check_matmul_against_avx512(const PackedKernels& k) {
     ThreadPool pool(2);
     for (Shape sh : {Shape{GgmlType::Q4_0, 32, 32}, Shape{GgmlType::Q4_0, 48, 352}, Shape{GgmlType::Q8_0, 16, 96},
                      Shape{GgmlType::Q8_0, 32, 1024}, Shape{GgmlType::Q4_K, 16, 256}, Shape{GgmlType::Q4_K, 32, 768},
-                     Shape{GgmlType::Q6_K, 16, 256}, Shape{GgmlType::Q6_K, 32, 768}}) {
+                     Shape{GgmlType::Q5_K, 16, 256}, Shape{GgmlType::Q5_K, 32, 768}, Shape{GgmlType::Q6_K, 16, 256},
+                     Shape{GgmlType::Q6_K, 32, 768}}) {
         SCOPED_TRACE(std::string(type_name(sh.type)) + " " + std::to_string(sh.rows) + "x" + std::to_string(sh.cols));
         std::mt19937 rng(static_cast<uint32_t>(sh.rows * 7 + sh.cols));
         std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -372,6 +376,23 @@ TEST(AmxPacked, EmulatedFamilyThroughPackedMatmulMatchesAvx512AndScalar) {
     check_matmul_against_avx512(amx::emulated_packed_kernels());
 }
 
+// The start-up self-check passes the emulated kernels and catches a family whose prompt
+// kernel is off (here: Q6_K's answered by the Q4_K kernel), naming the type.
+void wrong_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uint8_t* act, float* out) {
+    amx::emulated_packed_kernels().q6_k_block(K, wu, dw, r0, act, out);
+    out[37] += 1.0f;
+}
+
+TEST(AmxPacked, SelfCheckOfTheEmulatedFamily) {
+    if (!packed_kernels_for(IsaFamily::Avx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+    std::string why;
+    EXPECT_TRUE(amx::self_check(amx::emulated_packed_kernels(), &why)) << why;
+    PackedKernels broken = amx::emulated_packed_kernels();
+    broken.q6_k_block = wrong_block;
+    EXPECT_FALSE(amx::self_check(broken, &why));
+    EXPECT_NE(why.find("q6_K"), std::string::npos) << why;
+}
+
 TEST(AmxPacked, FamiliesShareTheDecodeKernels) {
     const PackedKernels& e = amx::emulated_packed_kernels();
     EXPECT_STREQ(e.name, "amx-emulated");
@@ -379,6 +400,10 @@ TEST(AmxPacked, FamiliesShareTheDecodeKernels) {
     EXPECT_EQ(e.q8_0_rows, &avx512::q8_0x16_rows);
     EXPECT_EQ(e.q4_k_rows, &avx512::q4_kx16_rows);
     EXPECT_EQ(e.q6_k_rows, &avx512::q6_kx16_rows);
+    EXPECT_EQ(e.q5_k_rows, &avx512::q5_kx16_rows);
+    EXPECT_EQ(e.q5_k_block, e.q4_k_block);  // Q5_K unpacks to Q4_K's layout with 5-bit values
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+        EXPECT_TRUE(packed_supports(e, t)) << type_name(t);
     const PackedKernels& h = amx::hw_packed_kernels();
     EXPECT_STREQ(h.name, "amx");
     EXPECT_EQ(h.q4_0_unpack, e.q4_0_unpack);  // the unpack uses no tiles
@@ -491,8 +516,8 @@ TEST(AmxHardware, PackedMatmulMatchesAvx512AndScalar) {
 TEST(AmxHardware, RealAndEmulatedTilesAgree) {
     if (!cpu_has_amx()) GTEST_SKIP() << "this CPU has no usable AMX";
     std::mt19937 rng(99);
-    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
-        const int64_t K = (t == GgmlType::Q4_K || t == GgmlType::Q6_K) ? 512 : 160;
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+        const int64_t K = (t == GgmlType::Q4_0 || t == GgmlType::Q8_0) ? 160 : 512;
         const BlockInput in = block_input(t, K, rng, Fill::Random);
         EXPECT_TRUE(same_bits(run_block(amx::hw_packed_kernels(), t, K, in), run_block(amx::emulated_packed_kernels(), t, K, in)))
             << type_name(t);

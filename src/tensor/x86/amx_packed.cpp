@@ -40,8 +40,10 @@ CheckInput make_input(GgmlType t, int64_t K, std::mt19937& rng) {
     std::uniform_real_distribution<float> scale(1e-4f, 2e-2f);
     const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q6_K;
     const int64_t nb = K / (k4 ? 256 : 32);
-    const size_t blk = t == GgmlType::Q4_0 ? 288 : t == GgmlType::Q8_0 ? 544 : t == GgmlType::Q4_K ? 64 + 256 + 2048 : kPackQ6SuperBytes;
-    const int n_fp16 = t == GgmlType::Q4_K ? 32 : 16;  // Q4_K: d then dmin
+    const bool q45 = t == GgmlType::Q4_K || t == GgmlType::Q5_K;
+    const size_t blk = t == GgmlType::Q4_0 ? 288 : t == GgmlType::Q8_0 ? 544 : t == GgmlType::Q4_K ? 64 + 256 + 2048
+                     : t == GgmlType::Q5_K ? avx512::kPackQ5SuperBytes : kPackQ6SuperBytes;
+    const int n_fp16 = q45 ? 32 : 16;  // Q4_K / Q5_K: d then dmin
     CheckInput in;
     in.group.resize(static_cast<size_t>(nb) * blk);
     for (auto& b : in.group) b = static_cast<uint8_t>(byte(rng));
@@ -71,9 +73,11 @@ CheckInput make_input(GgmlType t, int64_t K, std::mt19937& rng) {
 
 // out[16 * r + t] for all 16 rows of the group, through family k's unpack and block kernels.
 std::vector<float> run(const PackedKernels& k, GgmlType t, int64_t K, const CheckInput& in) {
-    const auto unpack = t == GgmlType::Q4_0 ? k.q4_0_unpack : t == GgmlType::Q8_0 ? k.q8_0_unpack : t == GgmlType::Q4_K ? k.q4_k_unpack : k.q6_k_unpack;
-    const auto block = t == GgmlType::Q4_0 ? k.q4_0_block : t == GgmlType::Q8_0 ? k.q8_0_block : t == GgmlType::Q4_K ? k.q4_k_block : k.q6_k_block;
-    const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+    const auto unpack = t == GgmlType::Q4_0 ? k.q4_0_unpack : t == GgmlType::Q8_0 ? k.q8_0_unpack : t == GgmlType::Q4_K ? k.q4_k_unpack
+                      : t == GgmlType::Q5_K ? k.q5_k_unpack : k.q6_k_unpack;
+    const auto block = t == GgmlType::Q4_0 ? k.q4_0_block : t == GgmlType::Q8_0 ? k.q8_0_block : t == GgmlType::Q4_K ? k.q4_k_block
+                     : t == GgmlType::Q5_K ? k.q5_k_block : k.q6_k_block;
+    const bool k4 = t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K;
     std::vector<uint8_t> wu(k4 ? static_cast<size_t>(K / 256) * kPackUnpackedSuperBytes : static_cast<size_t>(K * 32));
     std::vector<float> dw(static_cast<size_t>(K / (k4 ? 256 : 32)) * 32);
     unpack(K, in.group.data(), wu.data(), dw.data());
@@ -85,17 +89,20 @@ std::vector<float> run(const PackedKernels& k, GgmlType t, int64_t K, const Chec
 
 }  // namespace
 
-bool self_check(std::string* why) {
+bool self_check(std::string* why) { return self_check(hw_packed_kernels(), why); }
+
+bool self_check(const PackedKernels& k, std::string* why) {
     const PackedKernels* ref = packed_kernels_for(IsaFamily::Avx512);
     if (!ref) {
         if (why) *why = "no AVX-512 VNNI kernels to compare with";
         return false;
     }
     std::mt19937 rng(20261207u);
-    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
-        const int64_t K = (t == GgmlType::Q4_K || t == GgmlType::Q6_K) ? 512 : 96;
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+        const int64_t K = (t == GgmlType::Q4_0 || t == GgmlType::Q8_0) ? 96 : 512;
+        if (t == GgmlType::Q5_K && !ref->q5_k_block) continue;
         const CheckInput in = make_input(t, K, rng);
-        const std::vector<float> want = run(*ref, t, K, in), got = run(hw_packed_kernels(), t, K, in);
+        const std::vector<float> want = run(*ref, t, K, in), got = run(k, t, K, in);
         if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0) {
             if (why) *why = std::string("the ") + type_name(t) + " prompt kernel differs from avx512's";
             return false;

@@ -25,5 +25,7 @@ const PackedKernels& emulated_packed_kernels();
 // compares their output with the AVX-512 VNNI kernels' bit for bit. Needs cpu_has_amx().
 // False with a one-line reason in *why on a mismatch.
 bool self_check(std::string* why);
+// The same check of any family's prompt kernels (tests: the emulated family, a broken one).
+bool self_check(const PackedKernels& k, std::string* why);
 
 }  // namespace hearth::amx

@@ -3,7 +3,7 @@
 //
 // Unpacked row group: the weight bytes in the tiles' A layout, row by row. Q4_0 / Q8_0: per
 // 32-column block 16 rows x 32 bytes (row r at 512 i + 32 r; 16 bytes per column, half the
-// room packed_gemm gives); Q4_K / Q6_K: per super-block (kPackUnpackedSuperBytes) 16 rows x
+// room packed_gemm gives); Q4_K / Q5_K / Q6_K: per super-block (kPackUnpackedSuperBytes) 16 rows x
 // 256 bytes, then the scales (and Q4_K's mins) as packed, [sub-block][row]. dw as the
 // AVX-512 VNNI unpack writes it.
 //
@@ -189,6 +189,23 @@ HEARTH_AMX void unpack_q4_k(int64_t K, const uint8_t* group, uint8_t* wu, float*
     }
 }
 
+// Q5_K: the AVX-512 unpack (Q4_K's unpacked layout with 5-bit values: word vectors, then
+// scales and mins) one super-block at a time, its word vectors then turned into rows; the
+// prompt kernel is Q4_K's, as in the AVX-512 family.
+HEARTH_AMX void unpack_q5_k(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+    alignas(64) uint8_t tmp[kSuper];
+    for (int64_t i = 0; i < K / 256; ++i) {
+        avx512::q5_kx16_unpack(256, group + static_cast<size_t>(i) * avx512::kPackQ5SuperBytes, tmp, dw + 32 * i);
+        uint8_t* o = wu + static_cast<size_t>(i) * kSuper;
+        for (int g = 0; g < 8; ++g) {
+            __m512i w8[8];
+            for (int q = 0; q < 8; ++q) w8[q] = _mm512_load_si512(tmp + 64 * (8 * g + q));
+            words_to_rows(w8, o + 32 * g, 256);
+        }
+        std::memcpy(o + 4096, tmp + 4096, 256);
+    }
+}
+
 // T[r] += C[r] x scale, for one sub-block j.
 HEARTH_AMX_INLINE void scale_add(const int32_t* c, const uint8_t* sc, __m512i (&T)[8]) {
 #pragma GCC unroll 8
@@ -302,7 +319,7 @@ HEARTH_AMX void block_q6_k(int64_t K, const uint8_t* wu, const float* dw, int r0
 
 template <class Tiles>
 PackedKernels family(const char* name) {
-    return PackedKernels{name,
+    PackedKernels k{name,
                          avx512::q4_0x16_rows,
                          avx512::q8_0x16_rows,
                          avx512::q4_kx16_rows,
@@ -315,6 +332,10 @@ PackedKernels family(const char* name) {
                          block_q4_0<Tiles>,
                          block_q4_k<Tiles>,
                          block_q6_k<Tiles>};
+    k.q5_k_rows = avx512::q5_kx16_rows;
+    k.q5_k_unpack = unpack_q5_k;
+    k.q5_k_block = block_q4_k<Tiles>;
+    return k;
 }
 
 }  // namespace hearth::amx::impl
