@@ -270,7 +270,6 @@ std::vector<std::pair<IsaFamily, const PackedKernels*>> families() {
     std::vector<std::pair<IsaFamily, const PackedKernels*>> out;
     for (IsaFamily f : {IsaFamily::Avx512, IsaFamily::Avx2Vnni, IsaFamily::Avx2})
         if (const PackedKernels* k = packed_kernels_for(f)) out.push_back({f, k});
-#endif
     return out;
 }
 
@@ -287,7 +286,6 @@ TEST_P(RepackFamilies, EveryFamilyMatchesScalarAndIsBitIdentical) {
     if (fams.empty()) GTEST_SKIP() << "no packed kernel family on this CPU";
     // Every family the CPU has is here (plain AVX2 wherever any is).
     EXPECT_EQ(fams.size(), 1u + (cpu_best_family() >= IsaFamily::Avx512 ? 1u : 0u) + (cpu_has_avx_vnni() ? 1u : 0u));
-#endif
     std::mt19937 rng(static_cast<uint32_t>(sh.rows * 131 + sh.cols + static_cast<int>(sh.type)));
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<float> wf(static_cast<size_t>(sh.rows * sh.cols));
