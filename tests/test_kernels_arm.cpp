@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -21,6 +22,7 @@
 #include "tensor/kernel_table.h"
 #include "tensor/matmul.h"
 #include "tensor/quants.h"
+#include "tensor/repack.h"
 #include "tensor/threadpool.h"
 #include "tensor/types.h"
 
@@ -320,6 +322,36 @@ TEST(KernelsArm, MatmulBatchEqualsPerTokenBitwise) {
             ASSERT_EQ(std::memcmp(batch.data() + t * ldy, solo.data() + t * ldy, sizeof(float) * rows), 0)
                 << type_name(type) << " token " << t;
     }
+}
+
+// The packed layouts' NEON kernels (tensor/repack.h, arm/neon_packed_impl.h): one set per
+// instance, each entry present, the sdot one only where the CPU has the extension; the
+// process uses the set of the family HEARTH_ISA picks, none with HEARTH_REPACK=0 or scalar.
+// (tests/test_repack.cpp compares both sets with the scalar reference and with each other.)
+TEST(KernelsArm, PackedKernelsFollowTheFamily) {
+    const PackedKernels* plain = packed_kernels_for(IsaFamily::Neon);
+    ASSERT_NE(plain, nullptr);
+    EXPECT_STREQ(plain->name, "neon");
+    const PackedKernels* dp = packed_kernels_for(IsaFamily::NeonDotprod);
+    EXPECT_EQ(dp != nullptr, cpu_has_neon_dotprod());
+    if (dp) {
+        EXPECT_STREQ(dp->name, "neon-dotprod");
+        EXPECT_NE(dp->q4_0_rows, plain->q4_0_rows);
+    }
+    for (const PackedKernels* k : {plain, dp}) {
+        if (!k) continue;
+        SCOPED_TRACE(k->name);
+        EXPECT_TRUE(k->q4_0_rows && k->q8_0_rows && k->q4_k_rows && k->q6_k_rows);
+        EXPECT_TRUE(k->q4_0_unpack && k->q8_0_unpack && k->q4_k_unpack && k->q6_k_unpack);
+        EXPECT_TRUE(k->q4_0_block && k->q8_0_block && k->q4_k_block && k->q6_k_block);
+    }
+    for (IsaFamily f : {IsaFamily::Scalar, IsaFamily::Avx2, IsaFamily::Avx2Vnni, IsaFamily::Avx512})
+        EXPECT_EQ(packed_kernels_for(f), nullptr) << isa_family_name(f);
+    const char* env = std::getenv("HEARTH_REPACK");
+    const bool off = env && std::strcmp(env, "0") == 0;
+    EXPECT_EQ(packed_kernels(), off ? nullptr : packed_kernels_for(isa_family()));
+    const MatrixView q4{GgmlType::Q4_0, 32, 256, reinterpret_cast<const uint8_t*>(""), row_size(GgmlType::Q4_0, 256)};
+    EXPECT_EQ(repack_wanted(q4), !off && isa_family() != IsaFamily::Scalar);
 }
 
 }  // namespace

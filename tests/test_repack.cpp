@@ -260,16 +260,21 @@ TEST_P(RepackK, PackedDecodeAndGemm) {
 INSTANTIATE_TEST_SUITE_P(Types, RepackK, ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K),
                          [](const ::testing::TestParamInfo<GgmlType>& i) { return std::string(type_name(i.param)); });
 
-// ---- Every kernel family this CPU has (AVX-512 VNNI, AVX2 with AVX-VNNI, plain AVX2) over
-// one packed copy, whatever HEARTH_ISA picked for the process: each family's decode kernel
+// ---- Every kernel family this CPU has (x86-64: AVX-512 VNNI, AVX2 with AVX-VNNI, plain AVX2;
+// aarch64: NEON with sdot, plain NEON) over one packed copy, whatever HEARTH_ISA picked for the process: each family's decode kernel
 // is close to the scalar reference (the scalar table's vec_dot on the same quantized
 // activations), gives a token the same bits in every batch, its prompt kernel the same bits
 // as its decode kernel, and all families the same bits as each other.
 
 std::vector<std::pair<IsaFamily, const PackedKernels*>> families() {
     std::vector<std::pair<IsaFamily, const PackedKernels*>> out;
+#if defined(__aarch64__)
+    for (IsaFamily f : {IsaFamily::NeonDotprod, IsaFamily::Neon})
+        if (const PackedKernels* k = packed_kernels_for(f)) out.push_back({f, k});
+#else
     for (IsaFamily f : {IsaFamily::Avx512, IsaFamily::Avx2Vnni, IsaFamily::Avx2})
         if (const PackedKernels* k = packed_kernels_for(f)) out.push_back({f, k});
+#endif
     return out;
 }
 
@@ -284,8 +289,12 @@ TEST_P(RepackFamilies, EveryFamilyMatchesScalarAndIsBitIdentical) {
     const Shape sh = GetParam();
     const auto fams = families();
     if (fams.empty()) GTEST_SKIP() << "no packed kernel family on this CPU";
-    // Every family the CPU has is here (plain AVX2 wherever any is).
+    // Every family the CPU has is here (plain AVX2 wherever any is; plain NEON always on aarch64).
+#if defined(__aarch64__)
+    EXPECT_EQ(fams.size(), 1u + (cpu_has_neon_dotprod() ? 1u : 0u));
+#else
     EXPECT_EQ(fams.size(), 1u + (cpu_best_family() >= IsaFamily::Avx512 ? 1u : 0u) + (cpu_has_avx_vnni() ? 1u : 0u));
+#endif
     std::mt19937 rng(static_cast<uint32_t>(sh.rows * 131 + sh.cols + static_cast<int>(sh.type)));
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<float> wf(static_cast<size_t>(sh.rows * sh.cols));
@@ -366,7 +375,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, RepackFamilies,
                                     std::to_string(i.param.cols);
                          });
 
-// Worst-case integer ranges (the plain AVX2 kernels add int16 partial sums): every weight at
+// Worst-case integer ranges (the plain AVX2 and NEON kernels add int16 partial sums): every weight at
 // its largest or smallest quant and activations at +-127/-128, checked against the scalar
 // reference for every family.
 TEST(Repack, ExtremeQuantsEveryFamily) {
@@ -408,6 +417,61 @@ TEST(Repack, ExtremeQuantsEveryFamily) {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+// The same bits on every architecture: one packed matrix per type, made from integer-valued
+// inputs (no library random distributions), multiplied by every family this CPU has (decode
+// and prompt kernels, 21 tokens: a full and a partial 16-token block), hashed; the hashes were
+// recorded from the x86-64 families and are checked by the aarch64 build under qemu too
+// (scripts/test-aarch64.sh), so the NEON kernels give the AVX-512 and AVX2 kernels' bits.
+uint64_t fnv1a(const std::vector<float>& v) {
+    uint64_t h = 1469598103934665603ull;
+    for (float f : v) {
+        uint32_t b;
+        std::memcpy(&b, &f, 4);
+        for (int k = 0; k < 4; ++k) h = (h ^ ((b >> (8 * k)) & 0xffu)) * 1099511628211ull;
+    }
+    return h;
+}
+
+TEST(Repack, SameBitsOnEveryArchitecture) {
+    const auto fams = families();
+    if (fams.empty()) GTEST_SKIP() << "no packed kernel family on this CPU";
+    const struct {
+        GgmlType type;
+        uint64_t want;
+    } cases[] = {{GgmlType::Q4_0, 0xae8dea7ab0a922a7ull},
+                 {GgmlType::Q8_0, 0xc3395fe20abf4386ull},
+                 {GgmlType::Q4_K, 0x307bb43b1e9d7f18ull},
+                 {GgmlType::Q6_K, 0xabf3a44fbc921c70ull}};
+    const int64_t R = 32, K = 512, n = 21;
+    uint32_t state = 12345;
+    auto next = [&state] {  // a 32-bit LCG: values k / 64 for k in [-256, 255]
+        state = state * 1664525u + 1013904223u;
+        return static_cast<float>(static_cast<int>((state >> 9) % 512) - 256) / 64.0f;
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(type_name(c.type));
+        std::vector<float> wf(static_cast<size_t>(R * K)), x(static_cast<size_t>(n * K));
+        for (float& v : wf) v = next();
+        for (float& v : x) v = next();
+        const size_t rb = row_size(c.type, K);
+        std::vector<uint8_t> rows(rb * R);
+        for (int64_t r = 0; r < R; ++r) quantize_row(c.type, wf.data() + r * K, rows.data() + r * rb, K);
+        MatrixView w{c.type, R, K, rows.data(), rb};
+        std::vector<uint8_t> packed(packed_bytes(w));
+        repack_groups(w, rows.data(), packed.data(), 0, R / kPackRows);
+        w.packed = packed.data();
+        for (const auto& [fam, k] : fams) {
+            SCOPED_TRACE(k->name);
+            MatmulScratch s;
+            for (bool prompt : {false, true}) {
+                std::vector<float> y(static_cast<size_t>(n * R));
+                packed_matmul(w, x.data(), K, n, y.data(), R, nullptr, s, prompt, *k);
+                EXPECT_EQ(fnv1a(y), c.want) << std::hex << "0x" << fnv1a(y) << (prompt ? " prompt" : " decode");
             }
         }
     }

@@ -76,6 +76,13 @@ const PackedKernels* packed_kernels_for(IsaFamily f) {
         case IsaFamily::Avx2: return &avx2_packed::packed_kernels();
         default: return nullptr;
     }
+#elif defined(__aarch64__)
+    // NEON is part of ARMv8-A; sdot needs the dot-product extension (HWCAP_ASIMDDP).
+    switch (f) {
+        case IsaFamily::NeonDotprod: return cpu_has_neon_dotprod() ? &neon_dotprod_packed::packed_kernels() : nullptr;
+        case IsaFamily::Neon: return &neon_packed::packed_kernels();
+        default: return nullptr;
+    }
 #endif
     (void)f;
     return nullptr;

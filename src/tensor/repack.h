@@ -17,9 +17,11 @@
 // the same order, so a token's result is bit-identical whichever kernel computes it and
 // whatever else is in its batch.
 //
-// Three kernel families run these layouts (PackedKernels): AVX-512 VNNI (zmm, 16 rows per
-// register), and the AVX2 twins (x86/avx2_packed_impl.h; ymm, two registers of 8 rows per
-// 64-byte vector) with vpdpbusd where the CPU has AVX-VNNI, else vpmaddubsw. All three read
+// The kernel families run these layouts (PackedKernels): on x86-64 AVX-512 VNNI (zmm, 16
+// rows per register) and the AVX2 twins (x86/avx2_packed_impl.h; ymm, two registers of 8 rows
+// per 64-byte vector) with vpdpbusd where the CPU has AVX-VNNI, else vpmaddubsw; on aarch64
+// the NEON twins (arm/neon_packed_impl.h; four 128-bit registers of 4 rows per 64-byte
+// vector) with sdot where the CPU has the dot-product extension, else smull/smlal. All read
 // the same layout and give the same bits (exact integer sums, the same float operations),
 // so a packed matrix is valid for each of them; the family is fixed for the process
 // (HEARTH_ISA, tensor/cpu.h). Without any of them (scalar) matmul reads the rows as stored.
@@ -97,6 +99,12 @@ const PackedKernels& packed_kernels();  // plain AVX2+FMA+F16C (x86/avx2_packed.
 }
 namespace avx2vnni_packed {
 const PackedKernels& packed_kernels();  // AVX2 with AVX-VNNI (x86/avx2_packed_vnni.cpp)
+}
+namespace neon_packed {
+const PackedKernels& packed_kernels();  // plain ARMv8-A NEON (arm/neon_packed.cpp; aarch64 only)
+}
+namespace neon_dotprod_packed {
+const PackedKernels& packed_kernels();  // NEON with sdot (arm/neon_packed_dotprod.cpp; aarch64 only)
 }
 
 namespace avx512 {
