@@ -1,6 +1,6 @@
-// Q|K|V and gate|up matrices that the loader copied (not packed) back to back are one
-// matrix too (model/model.cpp, fused_view): its product is, row for row and bit for bit,
-// the products of the separate matrices on the decode, multi-token and GEMM paths.
+// Q|K|V and gate|up matrices that the loader packed or copied back to back are also one
+// matrix (model/model.cpp, fused_view): its product is, row for row and bit for bit, the
+// products of the separate matrices (decode, multi-token and prompt kernels / GEMM).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "support/paths.h"
 #include "tensor/matmul.h"
+#include "tensor/repack.h"
 #include "tensor/threadpool.h"
 
 namespace hearth {
@@ -29,7 +30,6 @@ void expect_fused_equals_parts(const MatrixView& fused, const Parts& parts) {
     int64_t rows = 0;
     for (const MatrixView* p : parts) rows += p->rows;
     ASSERT_EQ(fused.rows, rows);
-    ASSERT_EQ(fused.packed, nullptr);
     ASSERT_EQ(fused_view(fused), &fused);
     std::mt19937 rng(11);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -58,12 +58,25 @@ TEST(FusedWeights, CopiedQkvAndGateUpAreOneMatrix) {
     auto m = Model::load(test::shared_path("models/synthetic/llama-f32.gguf"));
     for (const LayerWeights& L : m->weights().layers) {
         ASSERT_EQ(L.wq.packed, nullptr);  // F32 has no packed layout: copied
+        ASSERT_EQ(L.wqkv_packed.packed, nullptr);
         ASSERT_NE(L.wqkv_packed.data, nullptr);
         EXPECT_EQ(L.wqkv_packed.data, L.wq.data);
         EXPECT_EQ(L.wk.data, L.wq.data + L.wq.rows * L.wq.row_bytes);
         EXPECT_EQ(L.w_gate_up_packed.data, L.w_gate.data);
     }
     const LayerWeights& L = m->weights().layers[0];
+    expect_fused_equals_parts(L.wqkv_packed, {&L.wq, &L.wk, &L.wv});
+    expect_fused_equals_parts(L.w_gate_up_packed, {&L.w_gate, &L.w_up});
+}
+
+TEST(FusedWeights, PackedQkvAndGateUpAreOneMatrix) {
+    if (copies_off()) GTEST_SKIP() << "HEARTH_REPACK=0";
+    auto m = Model::load(test::shared_path("models/synthetic/llama-q4_0.gguf"));
+    const LayerWeights& L = m->weights().layers[0];
+    if (!L.wq.packed) GTEST_SKIP() << "no packed kernels on this CPU";
+    ASSERT_NE(L.wqkv_packed.packed, nullptr);
+    ASSERT_EQ(L.wqkv_packed.packed, L.wq.packed);
+    ASSERT_NE(L.w_gate_up_packed.packed, nullptr);
     expect_fused_equals_parts(L.wqkv_packed, {&L.wq, &L.wk, &L.wv});
     expect_fused_equals_parts(L.w_gate_up_packed, {&L.w_gate, &L.w_up});
 }

@@ -519,42 +519,5 @@ TEST(Repack, LoadedModelCopiesOrPacksItsMatrices) {
     }
 }
 
-// Q|K|V and gate|up packed back to back are also one matrix: its product is, row for row
-// and bit for bit, the products of the separate matrices (decode and prompt kernels).
-TEST(Repack, BackToBackPackedMatricesFuse) {
-    if (repack_off()) GTEST_SKIP() << "HEARTH_REPACK=0";
-    auto m = Model::load(test::shared_path("models/synthetic/llama-q4_0.gguf"));
-    const LayerWeights& L = m->weights().layers[0];
-    if (!L.wq.packed) GTEST_SKIP() << "no packed kernels on this CPU";
-    ASSERT_TRUE(use_packed(L.wqkv_packed));
-    ASSERT_TRUE(use_packed(L.w_gate_up_packed));
-    EXPECT_EQ(L.wqkv_packed.rows, L.wq.rows + L.wk.rows + L.wv.rows);
-    EXPECT_EQ(L.w_gate_up_packed.rows, L.w_gate.rows + L.w_up.rows);
-    std::mt19937 rng(4);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (const auto& [fused, parts] :
-         {std::pair<const MatrixView*, std::vector<const MatrixView*>>{&L.wqkv_packed, {&L.wq, &L.wk, &L.wv}},
-          {&L.w_gate_up_packed, {&L.w_gate, &L.w_up}}}) {
-        const int64_t K = fused->cols, R = fused->rows;
-        for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{20}}) {
-            std::vector<float> x(static_cast<size_t>(n * K));
-            for (float& v : x) v = nd(rng);
-            ThreadPool pool(2);
-            MatmulScratch s;
-            std::vector<float> y(static_cast<size_t>(n * R)), part;
-            matmul(*fused, x.data(), K, n, y.data(), R, &pool, s);
-            int64_t r0 = 0;
-            for (const MatrixView* p : parts) {
-                part.assign(static_cast<size_t>(n * p->rows), 0.0f);
-                matmul(*p, x.data(), K, n, part.data(), p->rows, &pool, s);
-                for (int64_t t = 0; t < n; ++t)
-                    ASSERT_EQ(0, std::memcmp(y.data() + t * R + r0, part.data() + t * p->rows, p->rows * sizeof(float)))
-                        << "n=" << n << " t=" << t << " rows from " << r0;
-                r0 += p->rows;
-            }
-        }
-    }
-}
-
 }  // namespace
 }  // namespace hearth
