@@ -113,15 +113,12 @@ void matmul_rows(const MatrixView& w, const uint8_t* act, size_t act_row_bytes, 
 
 // F16 weights on the AVX2 table: activations rounded through F16 once and kept as f32, so the
 // dot kernels convert only the weights (the same results as the F16 vec_dot).
-bool f16_f32act(const MatrixView& w) {
 #if defined(__x86_64__)
+bool f16_f32act(const MatrixView& w) {
     return w.type == GgmlType::F16 && active_isa() == Isa::Avx2 &&
            kernels(GgmlType::F16).vec_dot != kernels_for(Isa::Scalar, GgmlType::F16).vec_dot;
-#else
-    (void)w;
-    return false;
-#endif
 }
+#endif
 
 }  // namespace
 
@@ -139,7 +136,13 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
     using Path = MatmulScratch::Path;
     const bool batched = scratch.path == Path::Gemm || (scratch.path == Path::BySize && n_tokens >= kGemmMinTokens);
     if (use_packed(w)) {
-        packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, batched && gemm_kernel() != nullptr);
+        // Prompt batches take the packed prompt kernels (every family has them, NEON too, where
+        // there is no f32 GEMM); HEARTH_GEMM=0 keeps them on the decode kernels (comparisons).
+        static const bool prompt_kernels_off = [] {
+            const char* env = std::getenv("HEARTH_GEMM");
+            return env && std::strcmp(env, "0") == 0;
+        }();
+        packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, batched && !prompt_kernels_off);
         return;
     }
     if (batched) {
