@@ -149,9 +149,9 @@ TEST(Matmul, StridedInputAndOutput) {
     }
 }
 
-// Each GEMM kernel this CPU can run (AVX-512, AVX2), called directly on the documented
-// activation layout: every row range (partial register blocks, several 96-row panels,
-// ranges that start mid-panel), token counts off the 16/32-token blocks and past one
+// Each GEMM kernel this CPU can run (AVX-512, AVX2; NEON on aarch64), called directly on the
+// documented activation layout: every row range (partial register blocks, several 96-row
+// panels, ranges that start mid-panel), token counts off the 16/32-token blocks and past one
 // 512-token pass, weight types with 32- and 256-element blocks, against a double product.
 TEST(Gemm, KernelsMatchReferenceOnEveryRowRange) {
     struct Kernel {
@@ -160,7 +160,11 @@ TEST(Gemm, KernelsMatchReferenceOnEveryRowRange) {
         bool usable;
     };
     const Kernel kernels_here[] = {{"avx512", &avx512::gemm_f32, avx512::cpu_supported()},
-                                   {"avx2", &avx2::gemm_f32, detected_isa() == Isa::Avx2}};
+                                   {"avx2", &avx2::gemm_f32, detected_isa() == Isa::Avx2},
+#if defined(__aarch64__)
+                                   {"neon", &neon::gemm_f32, detected_isa() == Isa::Neon},
+#endif
+    };
     std::mt19937 rng(3);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q6_K}) {

@@ -35,6 +35,9 @@ GemmFn gemm_kernel() {
         const bool force_avx2 = env && std::strcmp(env, "avx2") == 0;
         if (!force_avx2 && avx512::cpu_supported()) return &avx512::gemm_f32;
         if (detected_isa() == Isa::Avx2) return &avx2::gemm_f32;
+#if defined(__aarch64__)
+        if (detected_isa() == Isa::Neon) return &neon::gemm_f32;
+#endif
         return nullptr;
     }();
     if (active_isa() == Isa::Scalar) return nullptr;
@@ -43,7 +46,11 @@ GemmFn gemm_kernel() {
 
 GemmFn gemm_kernel(GgmlType t) {
     const GemmFn g = gemm_kernel();
-    if (g == &avx2::gemm_f32 && t != GgmlType::F32 && t != GgmlType::F16 && t != GgmlType::BF16) return nullptr;
+    bool float_only = g == &avx2::gemm_f32;
+#if defined(__aarch64__)
+    float_only = float_only || g == &neon::gemm_f32;
+#endif
+    if (float_only && t != GgmlType::F32 && t != GgmlType::F16 && t != GgmlType::BF16) return nullptr;
     return g;
 }
 

@@ -26,13 +26,13 @@ constexpr int64_t kTokBlock = 32;
 using GemmFn = void (*)(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy,
                         int64_t r0, int64_t r1);
 
-// The GEMM for this CPU (AVX-512F, else AVX2+FMA), or null: then matmul uses the per-row dot
-// kernels. Null when the active ISA is scalar or HEARTH_GEMM=0 is set in the environment;
-// HEARTH_GEMM=avx2 picks the AVX2 kernel on an AVX-512 CPU (for comparisons).
+// The GEMM for this CPU (AVX-512F, else AVX2+FMA; NEON on aarch64), or null: then matmul uses
+// the per-row dot kernels. Null when the active ISA is scalar or HEARTH_GEMM=0 is set in the
+// environment; HEARTH_GEMM=avx2 picks the AVX2 kernel on an AVX-512 CPU (for comparisons).
 GemmFn gemm_kernel();
-// The GEMM for batches of type `t`, or null (use the per-row kernels): the AVX2 GEMM only
-// takes F32/F16/BF16 weights; for quantized types the int8 multi-token dot kernels
-// (vec_dot_multi) measured as fast or faster on AVX2.
+// The GEMM for batches of type `t`, or null (use the per-row kernels): the AVX2 and NEON GEMMs
+// only take F32/F16/BF16 weights; for quantized types the int8 multi-token dot kernels
+// (vec_dot_multi) measured as fast or faster on AVX2 (on ARM: the packed or multi-token ones).
 GemmFn gemm_kernel(GgmlType t);
 
 // The ISA-neutral loop around a GEMM kernel's register blocks. A thread's rows [r0, r1) are
@@ -67,5 +67,10 @@ void vec_dot_multi_f16_f32act(int64_t n, const void* w, const uint8_t* act, size
 void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
               int64_t r1);
 }  // namespace avx2
+namespace neon {
+// aarch64 only (arm/neon_gemm.cpp): 6 rows x 16 tokens, NEON fmla by lane.
+void gemm_f32(const MatrixView& w, const float* act_t, int64_t ntp, int64_t n_tokens, float* y, int64_t ldy, int64_t r0,
+              int64_t r1);
+}  // namespace neon
 
 }  // namespace hearth
