@@ -344,6 +344,9 @@ TEST(KernelsArm, PackedKernelsFollowTheFamily) {
         EXPECT_TRUE(k->q4_0_rows && k->q8_0_rows && k->q4_k_rows && k->q6_k_rows);
         EXPECT_TRUE(k->q4_0_unpack && k->q8_0_unpack && k->q4_k_unpack && k->q6_k_unpack);
         EXPECT_TRUE(k->q4_0_block && k->q8_0_block && k->q4_k_block && k->q6_k_block);
+        EXPECT_TRUE(k->q5_k_rows && k->q5_k_unpack && k->q5_k_block);  // Q5_K: the Q4_K block kernel
+        EXPECT_EQ(k->q5_k_block, k->q4_k_block);
+        EXPECT_TRUE(packed_supports(*k, GgmlType::Q5_K));
     }
     for (IsaFamily f : {IsaFamily::Scalar, IsaFamily::Avx2, IsaFamily::Avx2Vnni, IsaFamily::Avx512})
         EXPECT_EQ(packed_kernels_for(f), nullptr) << isa_family_name(f);
@@ -352,6 +355,8 @@ TEST(KernelsArm, PackedKernelsFollowTheFamily) {
     EXPECT_EQ(packed_kernels(), off ? nullptr : packed_kernels_for(isa_family()));
     const MatrixView q4{GgmlType::Q4_0, 32, 256, reinterpret_cast<const uint8_t*>(""), row_size(GgmlType::Q4_0, 256)};
     EXPECT_EQ(repack_wanted(q4), !off && isa_family() != IsaFamily::Scalar);
+    const MatrixView q5{GgmlType::Q5_K, 32, 256, reinterpret_cast<const uint8_t*>(""), row_size(GgmlType::Q5_K, 256)};
+    EXPECT_EQ(repack_wanted(q5), !off && isa_family() != IsaFamily::Scalar);
 }
 
 }  // namespace

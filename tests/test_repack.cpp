@@ -446,7 +446,8 @@ TEST(Repack, SameBitsOnEveryArchitecture) {
     } cases[] = {{GgmlType::Q4_0, 0xae8dea7ab0a922a7ull},
                  {GgmlType::Q8_0, 0xc3395fe20abf4386ull},
                  {GgmlType::Q4_K, 0x307bb43b1e9d7f18ull},
-                 {GgmlType::Q6_K, 0xabf3a44fbc921c70ull}};
+                 {GgmlType::Q6_K, 0xabf3a44fbc921c70ull},
+                 {GgmlType::Q5_K, 0x02e70da46153aaa2ull}};  // last: the inputs of earlier types stay as they were
     const int64_t R = 32, K = 512, n = 21;
     uint32_t state = 12345;
     auto next = [&state] {  // a 32-bit LCG: values k / 64 for k in [-256, 255]

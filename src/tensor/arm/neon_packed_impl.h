@@ -15,6 +15,9 @@
 // pairwise adds (saddlp, addp) once per sum, as long as no int16 partial sum can overflow
 // (activations within [-128, 127], Q8_0's within [-127, 127]):
 //   Q4_0, Q4_K nibbles: 8 words per sum, |sum| <= 8 * 15 * 128 = 15360;
+//   Q5_K 5-bit values (0..31, decode and prompt): 8 words per sum as Q4_K,
+//   |sum| <= 8 * 31 * 128 = 31744 (one product per int16 lane and word, unlike the x86
+//   pairs of maddubs, so no split is needed);
 //   Q6_K 6-bit values (decode, 0..63) or q - 32 (prompt): 4 words, <= 4 * 63 * 128 = 32256;
 //   Q8_0 (bytes flipped back to signed with one eor 0x80): 2 words per int16 lane,
 //   <= 2 * 128 * 127 = 32512, then sadalp into int32.
@@ -46,10 +49,12 @@ namespace {
 using avx512::kPackActBlockBytes;  // the activation layouts are the x86 kernels'
 using avx512::kPackActQ6SuperBytes;
 using avx512::kPackActSuperBytes;
+using avx512::kPackQ5SuperBytes;
 using avx512::kPackQ6SuperBytes;
 using avx512::kPackUnpackedSuperBytes;
 constexpr size_t kQ4Block = 288, kQ8Block = 544;  // packed bytes per 32-column block of 16 rows
 constexpr size_t kQ4KSuper = 64 + 256 + 2048;     // packed Q4_K super-block (tensor/repack.cpp)
+static_assert(kPackQ5SuperBytes == kQ4KSuper + 512, "Q5_K: Q4_K's super-block, then 8 x 64 bytes of high bits");
 constexpr size_t kScQ6 = 32, kLowQ6 = 288, kHighQ6 = 288 + 2048;
 // Tokens per decode pass (registers: 4 float accumulators per token plus the sums).
 constexpr int kNtQ = 4, kNtK = 2;
@@ -74,6 +79,10 @@ HEARTH_NEON_INLINE int32x4_t i8x4(const uint8_t* p) {
 }
 HEARTH_NEON_INLINE int8x16_t lo_nib(uint8x16_t v) { return s8(vandq_u8(v, vdupq_n_u8(0x0f))); }
 HEARTH_NEON_INLINE int8x16_t hi_nib(uint8x16_t v) { return s8(vshrq_n_u8(v, 4)); }
+// Q5_K: bit `bit` of each high-bit byte as 0x10 (the fifth bit of the value).
+HEARTH_NEON_INLINE int8x16_t fifth_bit(uint8x16_t h, int bit) {
+    return s8(vandq_u8(vtstq_u8(h, vdupq_n_u8(static_cast<uint8_t>(1u << bit))), vdupq_n_u8(0x10)));
+}
 
 // ---- Sums of 4-byte groups: SumN for narrow products (nibbles, 6-bit values), SumW for Q8_0's
 // full bytes. addl<L>(s, x, y): s += x . (word L of y, in every group); addl2 does two such
@@ -291,8 +300,11 @@ HEARTH_NEON_INLINE void tile_q(int64_t K, const uint8_t* wu, const float* dw, in
 
 // ---- Q4_K decode: per super-block, quarter and token the exact T = sum_j sc_j (q . a)_j and
 // M = sum_j m_j bsum_j, then acc += T d d_a, acc -= M dmin d_a as the x86 kernels do.
+// Q5: Q5_K, the same with the fifth bits (high-bit vector p after the nibbles: every row's
+// qh[4p..4p+3]; bit 2c of qh[l] belongs to element 64c + l, bit 2c + 1 to 64c + 32 + l)
+// OR-ed into the nibbles.
 
-template <int NT>
+template <int NT, bool Q5 = false>
 HEARTH_NEON_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
                                   const int32_t* bs, float* y, int64_t ldy) {
     const int64_t nb = K / 256;
@@ -304,12 +316,14 @@ HEARTH_NEON_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t
         HEARTH_NEON_UNROLL
         for (int q = 0; q < 4; ++q) acc[t][q] = vdupq_n_f32(0.0f);
     }
+    constexpr size_t SB = Q5 ? kPackQ5SuperBytes : kQ4KSuper;
+    constexpr int PF = Q5 ? 12 : 10;
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kQ4KSuper;
+        const uint8_t* b = group + static_cast<size_t>(i) * SB;
         for (int qq = 0; qq < 4; ++qq) {
-            // The super-block two ahead, a quarter of its 37 lines per step.
+            // The super-block two ahead, a quarter of its 37 (Q5_K: 45) lines per step.
             HEARTH_NEON_UNROLL
-            for (int p = 0; p < 10; ++p) __builtin_prefetch(b + 2 * kQ4KSuper + 64 * (10 * qq + p));
+            for (int p = 0; p < PF; ++p) __builtin_prefetch(b + 2 * SB + 64 * (PF * qq + p));
             int32x4_t T[NT], M[NT];
             HEARTH_NEON_UNROLL
             for (int t = 0; t < NT; ++t) T[t] = M[t] = vdupq_n_s32(0);
@@ -328,7 +342,15 @@ HEARTH_NEON_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t
                 for (int p = 0; p < 8; p += 2) {
                     __asm__ volatile("" ::: "memory");  // keeps the loads of each step in their step
                     const uint8x16_t v0 = ldu(q + 64 * p), v1 = ldu(q + 64 * p + 64);
-                    const int8x16_t l0 = lo_nib(v0), h0 = hi_nib(v0), l1 = lo_nib(v1), h1 = hi_nib(v1);
+                    int8x16_t l0 = lo_nib(v0), h0 = hi_nib(v0), l1 = lo_nib(v1), h1 = hi_nib(v1);
+                    if constexpr (Q5) {
+                        const uint8_t* hb = b + kQ4KSuper + 16 * qq;
+                        const uint8x16_t x0 = ldu(hb + 64 * p), x1 = ldu(hb + 64 * p + 64);
+                        l0 = vorrq_s8(l0, fifth_bit(x0, 2 * c));
+                        h0 = vorrq_s8(h0, fifth_bit(x0, 2 * c + 1));
+                        l1 = vorrq_s8(l1, fifth_bit(x1, 2 * c));
+                        h1 = vorrq_s8(h1, fifth_bit(x1, 2 * c + 1));
+                    }
                     HEARTH_NEON_UNROLL
                     for (int t = 0; t < NT; ++t) {
                         if (p % 4 == 0) {
@@ -366,7 +388,8 @@ HEARTH_NEON_INLINE void rows16_k4(int64_t K, const uint8_t* group, const uint8_t
 }
 
 // ---- Q4_K prompt: the x86 kernels' unpacked super-block (64 word vectors, nibbles as bytes,
-// then the scales and mins [sub-block][row]); 4 rows x 4 QT tokens per tile.
+// then the scales and mins [sub-block][row]); 4 rows x 4 QT tokens per tile. Q5_K's unpack
+// gives the same layout with 5-bit values, multiplied here as well.
 
 template <int QT>
 HEARTH_NEON_INLINE void tile_k4(int64_t K, const uint8_t* wu, const float* dw, int r0, int q0, const uint8_t* act,
@@ -583,20 +606,29 @@ void q8_0_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t strid
                int nt, float* y, int64_t ldy) {
     rows16_any<true>(K, group, act, stride, da, off, nt, y, ldy);
 }
-void q4_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da, const int32_t* bs,
-               int nt, float* y, int64_t ldy) {
+template <bool Q5>
+HEARTH_NEON_INLINE void rows_k_any(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da,
+                                   const int32_t* bs, int nt, float* y, int64_t ldy) {
     const int64_t nb = K / 256;
     static_assert(kNtK == 2, "1 or 2 tokens per pass");
     while (nt > 0) {
         const int k = nt < kNtK ? nt : kNtK;
-        if (k == 1) rows16_k4<1>(K, group, act, stride, da, bs, y, ldy);
-        else rows16_k4<2>(K, group, act, stride, da, bs, y, ldy);
+        if (k == 1) rows16_k4<1, Q5>(K, group, act, stride, da, bs, y, ldy);
+        else rows16_k4<2, Q5>(K, group, act, stride, da, bs, y, ldy);
         nt -= k;
         act += static_cast<size_t>(k) * stride;
         da += k * nb;
         bs += k * nb * 8;
         y += k * ldy;
     }
+}
+void q4_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da, const int32_t* bs,
+               int nt, float* y, int64_t ldy) {
+    rows_k_any<false>(K, group, act, stride, da, bs, nt, y, ldy);
+}
+void q5_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, const float* da, const int32_t* bs,
+               int nt, float* y, int64_t ldy) {
+    rows_k_any<true>(K, group, act, stride, da, bs, nt, y, ldy);
 }
 void q6_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t stride, int nt, float* y, int64_t ldy) {
     while (nt > 0) {
@@ -612,9 +644,11 @@ void q6_k_rows(int64_t K, const uint8_t* group, const uint8_t* act, size_t strid
 void q4_0_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_q<false>(K, group, wu, dw); }
 void q8_0_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_q<true>(K, group, wu, dw); }
 
-void q4_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
+// Q4_K, and Q5_K (Q5) with the fifth bits OR-ed in: the same unpacked layout, 5-bit values.
+template <bool Q5>
+HEARTH_NEON_INLINE void unpack_k(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
     for (int64_t i = 0; i < K / 256; ++i) {
-        const uint8_t* b = group + static_cast<size_t>(i) * kQ4KSuper;
+        const uint8_t* b = group + static_cast<size_t>(i) * (Q5 ? kPackQ5SuperBytes : kQ4KSuper);
         uint8_t* o = wu + static_cast<size_t>(i) * kPackUnpackedSuperBytes;
         for (int qq = 0; qq < 4; ++qq) {
             vst1q_f32(dw + 32 * i + 4 * qq, half4(b + 8 * qq));
@@ -626,12 +660,20 @@ void q4_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
             for (int q = 0; q < 8; ++q)
                 for (int qq = 0; qq < 4; ++qq) {
                     const uint8x16_t v = ldu(b + 320 + 64 * (8 * c + q) + 16 * qq);
-                    vst1q_s8(reinterpret_cast<int8_t*>(o + 64 * (16 * c + q) + 16 * qq), lo_nib(v));
-                    vst1q_s8(reinterpret_cast<int8_t*>(o + 64 * (16 * c + 8 + q) + 16 * qq), hi_nib(v));
+                    int8x16_t lo = lo_nib(v), hi = hi_nib(v);
+                    if constexpr (Q5) {
+                        const uint8x16_t h = ldu(b + kQ4KSuper + 64 * q + 16 * qq);
+                        lo = vorrq_s8(lo, fifth_bit(h, 2 * c));
+                        hi = vorrq_s8(hi, fifth_bit(h, 2 * c + 1));
+                    }
+                    vst1q_s8(reinterpret_cast<int8_t*>(o + 64 * (16 * c + q) + 16 * qq), lo);
+                    vst1q_s8(reinterpret_cast<int8_t*>(o + 64 * (16 * c + 8 + q) + 16 * qq), hi);
                 }
         std::memcpy(o + 4096, b + 64, 256);
     }
 }
+void q4_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_k<false>(K, group, wu, dw); }
+void q5_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) { unpack_k<true>(K, group, wu, dw); }
 
 void q6_k_unpack(int64_t K, const uint8_t* group, uint8_t* wu, float* dw) {
     for (int64_t i = 0; i < K / 256; ++i) {
@@ -673,10 +715,17 @@ void q6_k_block(int64_t K, const uint8_t* wu, const float* dw, int r0, const uin
         for (int q0 = 0; q0 < 4; q0 += kQT) tile_q6<kQT>(K, wu, dw, r0 + rr, q0, act, out + 16 * rr);
 }
 
+// Q5_K's prompt multiplies with the Q4_K block kernel (5-bit values within its int16 bound).
 HEARTH_NEON_INLINE const PackedKernels& packed_kernels_impl() {
-    static const PackedKernels k{HEARTH_NEON_DOTPROD ? "neon-dotprod" : "neon",
-                                 q4_0_rows,   q8_0_rows,   q4_k_rows,   q6_k_rows,  q4_0_unpack, q8_0_unpack,
-                                 q4_k_unpack, q6_k_unpack, q4_0_block,  q8_0_block, q4_k_block,  q6_k_block};
+    static const PackedKernels k = [] {
+        PackedKernels k{HEARTH_NEON_DOTPROD ? "neon-dotprod" : "neon",
+                        q4_0_rows,   q8_0_rows,   q4_k_rows,   q6_k_rows,  q4_0_unpack, q8_0_unpack,
+                        q4_k_unpack, q6_k_unpack, q4_0_block,  q8_0_block, q4_k_block,  q6_k_block};
+        k.q5_k_rows = q5_k_rows;
+        k.q5_k_unpack = q5_k_unpack;
+        k.q5_k_block = q4_k_block;
+        return k;
+    }();
     return k;
 }
 
