@@ -136,13 +136,10 @@ void matmul(const MatrixView& w, const float* x, int64_t ldx, int64_t n_tokens, 
     using Path = MatmulScratch::Path;
     const bool batched = scratch.path == Path::Gemm || (scratch.path == Path::BySize && n_tokens >= kGemmMinTokens);
     if (use_packed(w)) {
-        // Prompt batches take the packed prompt kernels (every family has them, NEON too, where
-        // there is no f32 GEMM); HEARTH_GEMM=0 keeps them on the decode kernels (comparisons).
-        static const bool prompt_kernels_off = [] {
-            const char* env = std::getenv("HEARTH_GEMM");
-            return env && std::strcmp(env, "0") == 0;
-        }();
-        packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, batched && !prompt_kernels_off);
+        // Prompt batches take the packed prompt kernels wherever batches have a GEMM path (every
+        // family with packed kernels, NEON included); HEARTH_GEMM=0 keeps them on the decode
+        // kernels (comparisons).
+        packed_matmul(w, x, ldx, n_tokens, y, ldy, pool, scratch, batched && gemm_kernel() != nullptr);
         return;
     }
     if (batched) {

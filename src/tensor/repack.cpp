@@ -21,8 +21,9 @@ constexpr int64_t kBlock = 32;                                       // Q4_0 ele
 constexpr size_t kGroupBlockBytes = kPackRows * sizeof(BlockQ4_0);  // 288: 16 scales + 16 x 16 quants
 // Q4_K per 256 columns and 16 rows: d, dmin (32 bytes each), scales and mins unpacked to a
 // byte each ([sub-block][row], 128 bytes each), quants [chunk][word][row] (2048 bytes).
-constexpr size_t kGroupSuperBytes = 64 + 256 + 2048;
+constexpr size_t kGroupSuperBytes = avx512::kPackQ4SuperBytes;
 
+#if defined(__x86_64__)
 const PackedKernels& avx512_kernels() {
     static const PackedKernels k = [] {
         PackedKernels k{"avx512",
@@ -37,6 +38,7 @@ const PackedKernels& avx512_kernels() {
     }();
     return k;
 }
+#endif
 
 bool env_is_zero(const char* name) {
     const char* env = std::getenv(name);
